@@ -1,0 +1,48 @@
+"""Wiring only: the Chalice app, its blueprints, middleware and the Lambda event entry points."""
+from __future__ import annotations
+
+import os
+
+from chalice import Chalice, Rate
+
+from chalicelib.handlers import errors, events
+from chalicelib.handlers.api import clients, service, settings
+
+app = Chalice(app_name="nexus-client-management")
+app.api.binary_types = []  # every answer is text (JSON, CSV, HTML)
+
+for blueprint in (service.bp, clients.bp, settings.bp):
+    app.register_blueprint(blueprint)
+
+
+@app.middleware("http")
+def error_envelope(event, get_response):
+    """Chalice's own 404/405/415/500 answers get the contract's error envelope too."""
+    return errors.normalise(get_response(event))
+
+
+# The stream ARN is only known once the table exists; the packaged template fills it in (see README).
+_STREAM_ARN = os.environ.get(
+    "TABLE_STREAM_ARN",
+    "arn:aws:dynamodb:eu-west-1:000000000000:table/nexus-client-management/stream/1970-01-01T00:00:00.000")
+_INBOUND_BUCKET = os.environ.get("INBOUND_EMAIL_BUCKET", "nexus-inbound-email")
+
+
+@app.on_dynamodb_record(stream_arn=_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
+def on_table_stream(event):
+    return events.handle_stream_batch(list(event))
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def refresh_segments(event):
+    return events.refresh_segments()
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def recalculate_scores(event):
+    return events.recalculate_scores()
+
+
+@app.on_s3_event(bucket=_INBOUND_BUCKET, events=["s3:ObjectCreated:*"])
+def on_inbound_email(event):
+    return events.handle_inbound_email(event.bucket, event.key)

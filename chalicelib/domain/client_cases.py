@@ -1,0 +1,134 @@
+"""Client use cases: plain functions over repositories passed in, raising domain errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ulid import ULID
+
+from chalicelib.domain import clients as dc
+from chalicelib.domain.errors import Conflict, VersionConflict
+from chalicelib.domain.settings import ClientSettings, CustomFieldDef
+
+NUMBER_ATTEMPTS = 8
+
+
+class NumberTaken(Exception):
+    """Raised by a repository when a generated number exists already."""
+
+
+class ClientStore(Protocol):
+    def get(self, client_id: str) -> dc.Client: ...
+    def create(self, client: dc.Client, rules: dc.FacetRules) -> dc.Client: ...
+    def save(self, old: dc.Client, new: dc.Client, rules: dc.FacetRules) -> dc.Client: ...
+
+
+class SettingsStore(Protocol):
+    def get(self, name: str) -> Any: ...
+    def custom_fields(self) -> list[CustomFieldDef]: ...
+
+
+def create_client(clients: ClientStore, settings: SettingsStore, data: dict[str, Any], *, tenant_id: str,
+                  actor: str | None, now: datetime | None = None) -> dc.Client:
+    """Create a client; a number already taken (two creates in one second) is drawn again."""
+    client_settings: ClientSettings = settings.get("client")
+    defs = settings.custom_fields()
+    for _ in range(NUMBER_ATTEMPTS):
+        at = now or dc.utcnow()
+        client = dc.new_client(data, tenant_id=tenant_id, client_id=str(ULID.from_datetime(at)),
+                               settings=client_settings, custom_fields=defs, actor=actor, now=at)
+        try:
+            return clients.create(client, dc.FacetRules.of(client_settings, at))
+        except NumberTaken:
+            continue
+    raise Conflict("conflict", "could not draw a unique client number; try again")
+
+
+def update_client(clients: ClientStore, settings: SettingsStore, client_id: str, changes: dict[str, Any], *,
+                  expected_version: int | None) -> dc.Client:
+    """Write the named fields. With `expected_version` a stale read is 412; without, a race is retried."""
+    client_settings: ClientSettings = settings.get("client")
+    defs = settings.custom_fields() if "custom_fields" in changes else []
+    for attempt in range(3):
+        current = clients.get(client_id)
+        if expected_version is not None and expected_version != current.version:
+            raise VersionConflict(f"the client is at version {current.version}, not {expected_version}")
+        updated = dc.apply_changes(current, changes, settings=client_settings, custom_fields=defs, now=dc.utcnow())
+        try:
+            return clients.save(current, updated, dc.FacetRules.of(client_settings, updated.updated_at))
+        except VersionConflict:
+            if expected_version is not None or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def archive_client(clients: ClientStore, settings: SettingsStore, client_id: str) -> dc.Client:
+    """Soft delete: the client leaves the default list and the chips; nothing is removed."""
+    return _transition(clients, settings, client_id, dc.archive)
+
+
+def restore_client(clients: ClientStore, settings: SettingsStore, client_id: str) -> dc.Client:
+    """Undo an archive: the status held before comes back."""
+    return _transition(clients, settings, client_id, dc.restore)
+
+
+def _transition(clients: ClientStore, settings: SettingsStore, client_id: str, change) -> dc.Client:
+    current = clients.get(client_id)
+    now = dc.utcnow()
+    updated = change(current, now)
+    if updated is current:
+        return current
+    return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now))
+
+
+@dataclass
+class ListPlan:
+    """Which facet partitions answer a list: a union per group, every group must hold."""
+
+    groups: list[list[tuple[str, str]]]
+    sort: str
+    descending: bool
+    q: str | None
+    created_since: datetime | None
+    revenue_at_least: Any
+
+
+def plan_list(filters: dict[str, Any], settings: ClientSettings, now: datetime) -> ListPlan:
+    """Turn list filters into facet groups; archived clients are left out unless a status asks for them."""
+    groups: list[list[tuple[str, str]]] = []
+    statuses = filters.get("status")
+    groups.append([("status", s) for s in statuses] if statuses else [("live", "1")])
+    for param, facet in (("type", "type"), ("pricing_tier", "tier"), ("risk_level", "risk")):
+        if filters.get(param):
+            groups.append([(facet, v) for v in filters[param]])
+    if filters.get("tag"):
+        groups.append([("tag", filters["tag"].casefold())])
+    if filters.get("category_ids"):
+        groups.append([("category", c) for c in filters["category_ids"]])
+    if filters.get("segment_id"):
+        groups.append([("segment", filters["segment_id"])])
+    chip = filters.get("chip")
+    if chip and chip != "all":
+        groups.append([dc.CHIP_FACETS[chip]])
+    sort = filters.get("sort") or "name"
+    return ListPlan(
+        groups=groups, sort=sort.lstrip("-"), descending=sort.startswith("-"), q=filters.get("q"),
+        created_since=dc.new_client_cutoff(settings, now) if chip == "new" else None,
+        revenue_at_least=settings.high_value_threshold if chip == "high_value" else None,
+    )
+
+
+def passes(plan: ListPlan, client: dc.Client) -> bool:
+    """Checks the facets cannot make by key: time- and threshold-dependent chips."""
+    if plan.created_since and client.created_at < plan.created_since:
+        return False
+    if plan.revenue_at_least is not None and client.lifetime_revenue < plan.revenue_at_least:
+        return False
+    return True
+
+
+def chip_counts(counts: dict[tuple[str, str], int], new_count: int) -> dict[str, int]:
+    return {"all": counts[("live", "1")], "vip": counts[("tier", "vip")],
+            "high_value": counts[("highvalue", "1")], "at_risk": counts[("atrisk", "1")],
+            "new": new_count, "inactive": counts[("status", "inactive")]}

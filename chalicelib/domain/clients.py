@@ -1,0 +1,266 @@
+"""The client record and its rules: numbers, defaults from settings, pricing tiers, archive and restore."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.errors import Conflict, ValidationFailed
+from chalicelib.domain.settings import ClientSettings, CustomFieldDef, validate_custom_fields
+
+ClientType = Literal["company", "individual", "venue"]
+ClientStatus = Literal["lead", "trial", "active", "inactive", "archived"]
+PricingTier = Literal["standard", "preferred", "vip", "custom"]
+RiskLevel = Literal["low", "medium", "high"]
+CommunicationPreference = Literal["email", "phone", "sms", "post"]
+AddressKind = Literal["visiting", "billing", "delivery", "shipping"]
+
+NEW_CLIENT_HEALTH = 70
+AT_RISK_CHURN = Decimal("0.7")
+STANDARD_MULTIPLIER = Decimal("1.00")
+
+
+class Address(BaseModel):
+    kind: AddressKind
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class PrimaryContact(BaseModel):
+    id: str
+    full_name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+class Client(BaseModel):
+    """A client as stored and as answered (internal fields are excluded from answers)."""
+
+    id: str
+    tenant_id: str = Field(exclude=True)
+    client_number: str
+    type: ClientType = "company"
+    name: str
+    status: ClientStatus = "active"
+    status_before_archive: ClientStatus | None = Field(default=None, exclude=True)
+    email: str | None = None
+    phone: str | None = None
+    fax: str | None = None
+    website: str | None = None
+    industry: str | None = None
+    registration_number: str | None = None
+    vat_number: str | None = None
+    addresses: list[Address] = Field(default_factory=list)
+    pricing_tier: PricingTier = "standard"
+    price_multiplier: Decimal = STANDARD_MULTIPLIER
+    currency: str = "EUR"
+    credit_limit: Decimal | None = None
+    payment_terms_days: int = 30
+    discount_percent: Decimal | None = None
+    tax_exempt: bool = False
+    tax_rate_override: Decimal | None = None
+    communication_preference: CommunicationPreference = "email"
+    tags: list[str] = Field(default_factory=list)
+    category_ids: list[str] = Field(default_factory=list)
+    segment_ids: list[str] = Field(default_factory=list, exclude=True)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    pipeline_stage: str | None = None
+    node_client_id: str | None = None
+    node_url: str | None = None
+    primary_contact: PrimaryContact | None = None
+    health_score: int = NEW_CLIENT_HEALTH
+    risk_level: RiskLevel = "low"
+    churn_probability: float = 0.0
+    lead_classification: str | None = None
+    lifetime_revenue: Decimal = Decimal("0.00")
+    outstanding_balance: Decimal = Decimal("0.00")
+    projects_count: int = 0
+    last_project_at: datetime | None = None
+    last_contacted_at: datetime | None = None
+    avg_response_time_minutes: int | None = None
+    version: int = 0
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = None
+    created_by: str | None = None
+
+    @property
+    def at_risk(self) -> bool:
+        return Decimal(str(self.churn_probability)) > AT_RISK_CHURN
+
+    @property
+    def is_archived(self) -> bool:
+        return self.status == "archived"
+
+    def public(self) -> dict[str, Any]:
+        """The JSON answer: money as decimal strings, timestamps with Z, plus derived `at_risk`."""
+        data = self.model_dump(mode="json")
+        for key in ("price_multiplier", "credit_limit", "discount_percent", "tax_rate_override",
+                    "lifetime_revenue", "outstanding_balance"):
+            if data[key] is not None:
+                data[key] = money(getattr(self, key))
+        for key in ("last_project_at", "last_contacted_at", "created_at", "updated_at", "archived_at"):
+            if getattr(self, key) is not None:
+                data[key] = iso(getattr(self, key))
+        data["at_risk"] = self.at_risk
+        return data
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 UTC with `Z` and millisecond precision."""
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def money(value: Decimal) -> str:
+    """A decimal string with at least two decimals: Decimal('5') -> '5.00'."""
+    return str(value.quantize(Decimal("0.01"))) if value.as_tuple().exponent >= -2 else str(value)
+
+
+def generate_number(prefix: str, now: datetime) -> str:
+    """`CLT-YYYY-HHMMSSXXXX`: year, time of day and four random lowercase hex digits."""
+    return f"{prefix}-{now:%Y}-{now:%H%M%S}{secrets.token_hex(2)}"
+
+
+def name_key(name: str) -> str:
+    """Case-insensitive sort key of a name."""
+    return name.casefold()[:200]
+
+
+def multiplier_for(tier: str, settings: ClientSettings, given: Decimal | None) -> Decimal:
+    """The price multiplier a tier implies; only the custom tier takes one from the request."""
+    if tier == "custom":
+        if given is None:
+            raise ValidationFailed.field("price_multiplier", "is required for the custom pricing tier")
+        return given
+    if given is not None:
+        raise ValidationFailed.field("price_multiplier", "can only be set for the custom pricing tier")
+    if tier == "standard":
+        return STANDARD_MULTIPLIER
+    return getattr(settings.tier_multipliers, tier)
+
+
+def new_client(data: dict[str, Any], *, tenant_id: str, client_id: str, settings: ClientSettings,
+               custom_fields: list[CustomFieldDef], actor: str | None, now: datetime) -> Client:
+    """Build a client from validated create fields, filling defaults from the tenant's settings."""
+    data = dict(data)
+    tier = data.get("pricing_tier") or "standard"
+    data["price_multiplier"] = multiplier_for(tier, settings, data.pop("price_multiplier", None))
+    data.setdefault("currency", settings.default_currency)
+    data.setdefault("payment_terms_days", settings.default_payment_terms_days)
+    data.setdefault("tax_rate_override", settings.default_tax_rate)
+    data["custom_fields"] = validate_custom_fields(data.get("custom_fields") or {}, custom_fields, creating=True)
+    return Client(
+        **{k: v for k, v in data.items() if v is not None},
+        id=client_id, tenant_id=tenant_id, client_number=generate_number("CLT", now),
+        created_at=now, updated_at=now, created_by=actor, version=0,
+    )
+
+
+def apply_changes(client: Client, changes: dict[str, Any], *, settings: ClientSettings,
+                  custom_fields: list[CustomFieldDef], now: datetime) -> Client:
+    """Apply the named fields of a PATCH; the pricing tier decides the multiplier."""
+    changes = dict(changes)
+    if changes.get("status") == "archived" or (client.is_archived and "status" in changes):
+        raise Conflict("conflict", "archive and restore clients with their own endpoints")
+    if "pricing_tier" in changes or "price_multiplier" in changes:
+        tier = changes.get("pricing_tier", client.pricing_tier)
+        given = changes.pop("price_multiplier", None)
+        if tier == "custom" and given is None and client.pricing_tier == "custom":
+            given = client.price_multiplier
+        changes["price_multiplier"] = multiplier_for(tier, settings, given)
+    if "custom_fields" in changes:
+        merged = {**client.custom_fields, **(changes["custom_fields"] or {})}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        changes["custom_fields"] = validate_custom_fields(merged, custom_fields, creating=False)
+    for key, required in (("name", True), ("type", True), ("pricing_tier", True), ("currency", True),
+                          ("payment_terms_days", True), ("tax_exempt", True), ("communication_preference", True)):
+        if required and key in changes and changes[key] is None:
+            raise ValidationFailed.field(key, "may not be null")
+    for key in ("tags", "category_ids", "addresses"):
+        if key in changes and changes[key] is None:
+            changes[key] = []
+    return client.model_copy(update={**_revalidated(changes), "updated_at": now})
+
+
+def _revalidated(changes: dict[str, Any]) -> dict[str, Any]:
+    """Coerce nested values (addresses) to their domain types before model_copy, which does not validate."""
+    if changes.get("addresses"):
+        changes["addresses"] = [Address.model_validate(a if isinstance(a, dict) else a.model_dump())
+                                for a in changes["addresses"]]
+    return changes
+
+
+def archive(client: Client, now: datetime) -> Client:
+    if client.is_archived:
+        return client
+    return client.model_copy(update={"status": "archived", "status_before_archive": client.status,
+                                     "archived_at": now, "updated_at": now})
+
+
+def restore(client: Client, now: datetime) -> Client:
+    if not client.is_archived:
+        return client
+    return client.model_copy(update={"status": client.status_before_archive or "active",
+                                     "status_before_archive": None, "archived_at": None, "updated_at": now})
+
+
+@dataclass(frozen=True)
+class FacetRules:
+    """The tenant settings facets depend on: what counts as high value and as new."""
+
+    high_value_threshold: Decimal
+    new_since: datetime
+
+    @classmethod
+    def of(cls, settings: ClientSettings, now: datetime) -> "FacetRules":
+        return cls(settings.high_value_threshold, new_client_cutoff(settings, now))
+
+
+def facets(client: Client, rules: FacetRules) -> set[tuple[str, str]]:
+    """The list facets a client belongs to; each is a partition the list and chips read by key."""
+    out = {("status", client.status), ("type", client.type), ("tier", client.pricing_tier),
+           ("risk", client.risk_level)}
+    out |= {("tag", t.casefold()) for t in client.tags}
+    out |= {("category", c) for c in client.category_ids}
+    out |= {("segment", s) for s in client.segment_ids}
+    if not client.is_archived:
+        out.add(("live", "1"))
+    if client.at_risk:
+        out.add(("atrisk", "1"))
+    if client.lifetime_revenue >= rules.high_value_threshold:
+        out.add(("highvalue", "1"))
+    if client.created_at >= rules.new_since:
+        out.add(("new", "1"))  # pruned by the daily schedule; reads confirm created_at, so never stale
+    return out
+
+
+COUNTED_FACETS = frozenset({"live", "status", "type", "tier", "risk", "atrisk", "highvalue"})
+
+
+def search_text(client: Client) -> str:
+    """What `q` matches: name, client number, email and primary contact name, case-folded."""
+    parts = [client.name, client.client_number, client.email or ""]
+    if client.primary_contact:
+        parts.append(client.primary_contact.full_name)
+    return "\n".join(parts).casefold()
+
+
+CHIPS = ("all", "vip", "high_value", "at_risk", "new", "inactive")
+CHIP_FACETS = {"all": ("live", "1"), "vip": ("tier", "vip"), "high_value": ("highvalue", "1"),
+               "at_risk": ("atrisk", "1"), "new": ("new", "1"), "inactive": ("status", "inactive")}
+
+
+def new_client_cutoff(settings: ClientSettings, now: datetime) -> datetime:
+    return now - timedelta(days=settings.new_client_days)

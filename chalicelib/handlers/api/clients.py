@@ -1,0 +1,100 @@
+"""Client routes: list, chips, create, read, update, archive and restore."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.domain import client_cases as cases
+from chalicelib.domain.clients import utcnow
+from chalicelib.domain.errors import BadRequest
+from chalicelib.handlers import schemas as s
+from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.routing import Ctx, api
+from chalicelib.tables.clients import ClientRepository, ListQuery
+from chalicelib.tables.settings import SettingsRepository
+
+bp = Blueprint(__name__)
+
+READ_ONLY = s.CLIENT_READ_ONLY
+
+
+def _repos(ctx: Ctx) -> tuple[ClientRepository, SettingsRepository]:
+    return ClientRepository(ctx.tenant_id), SettingsRepository(ctx.tenant_id)
+
+
+def _expected_version(ctx: Ctx) -> int | None:
+    raw = ctx.header("if-match")
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise BadRequest("If-Match must be the client's version number",
+                         [{"field": "If-Match", "message": "must be an integer version"}])
+    return int(value)
+
+
+@api(bp, "GET", "/v1/clients", summary="List clients", query=s.ClientListQuery,
+     response=s.page_of(s.ClientOut), list_response=True)
+def list_clients(ctx: Ctx):
+    params = ctx.query()
+    clients, settings = _repos(ctx)
+    filters = params.model_dump(exclude={"cursor", "limit"})
+    filters["category_ids"] = [params.category_id] if params.category_id else None
+    plan = cases.plan_list(filters, settings.get("client"), utcnow())
+    scope = query_scope("clients", filters)
+    known = {f: n for f, n in clients.counts(
+        [f for g in plan.groups for f in g if f[0] in ("live", "status", "type", "tier", "risk", "atrisk",
+                                                        "highvalue")]).items()}
+    query = ListQuery(
+        groups=plan.groups, sort=plan.sort, descending=plan.descending, q=plan.q,
+        check=lambda c: cases.passes(plan, c),
+        estimate=lambda group: sum(known.get(f, 0) for f in group),
+        after=decode_cursor(params.cursor, ctx.tenant_id, scope),
+    )
+    page, after = clients.list(query, params.limit)
+    return {"items": [c.public() for c in page],
+            "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
+
+
+@api(bp, "GET", "/v1/clients/chips", summary="Counts of the list's quick filters", response=s.Chips)
+def chips(ctx: Ctx):
+    clients, settings = _repos(ctx)
+    counted = [("live", "1"), ("tier", "vip"), ("highvalue", "1"), ("atrisk", "1"), ("status", "inactive")]
+    since = cases.plan_list({"chip": "new"}, settings.get("client"), utcnow()).created_since
+    return cases.chip_counts(clients.counts(counted), clients.count_created_since(("new", "1"), since))
+
+
+@api(bp, "POST", "/v1/clients", summary="Create a client", need="agent", body=s.ClientCreate,
+     response=s.ClientOut, status=201, idempotent=True, read_only=READ_ONLY)
+def create_client(ctx: Ctx):
+    body = ctx.body()
+    clients, settings = _repos(ctx)
+    data = body.model_dump(exclude_none=True)
+    client = cases.create_client(clients, settings, data, tenant_id=ctx.tenant_id, actor=ctx.actor)
+    return client.public()
+
+
+@api(bp, "GET", "/v1/clients/{client_id}", summary="Get a client", response=s.ClientOut)
+def get_client(ctx: Ctx, client_id: str):
+    return ClientRepository(ctx.tenant_id).get(client_id).public()
+
+
+@api(bp, "PATCH", "/v1/clients/{client_id}", summary="Update the named fields of a client", need="agent",
+     body=s.ClientUpdate, response=s.ClientOut, read_only=READ_ONLY)
+def update_client(ctx: Ctx, client_id: str):
+    body = ctx.body()
+    clients, settings = _repos(ctx)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    client = cases.update_client(clients, settings, client_id, changes, expected_version=_expected_version(ctx))
+    return client.public()
+
+
+@api(bp, "POST", "/v1/clients/{client_id}/archive", summary="Archive (soft-delete) a client", need="manager",
+     response=s.ClientOut)
+def archive_client(ctx: Ctx, client_id: str):
+    return cases.archive_client(*_repos(ctx), client_id).public()
+
+
+@api(bp, "POST", "/v1/clients/{client_id}/restore", summary="Restore an archived client", need="manager",
+     response=s.ClientOut)
+def restore_client(ctx: Ctx, client_id: str):
+    return cases.restore_client(*_repos(ctx), client_id).public()

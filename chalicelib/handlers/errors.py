@@ -1,0 +1,76 @@
+"""The one mapping of errors to the contract's envelope `{"error": {code, message, details}}`."""
+from __future__ import annotations
+
+import json
+import logging
+
+from chalice import Response
+from pydantic import ValidationError
+
+from chalicelib.domain.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json; charset=utf-8"
+
+# Chalice's own error responses ({"Code": ..., "Message": ...}) and what the contract calls them.
+_CHALICE_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    429: "too_many_requests", 500: "internal_error", 503: "unavailable",
+}
+
+
+def envelope(status: int, code: str, message: str, details: list | None = None,
+             headers: dict | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return Response(body=json.dumps(body), status_code=status, headers={"Content-Type": JSON, **(headers or {})})
+
+
+def from_domain(exc: DomainError) -> Response:
+    return envelope(exc.status, exc.code, exc.message, exc.details)
+
+
+def _loc(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc if p not in ("body",)) or "body"
+
+
+def details_of(exc: ValidationError, read_only: frozenset[str] = frozenset()) -> list[dict]:
+    out = []
+    for err in exc.errors():
+        field = _loc(err["loc"])
+        if err["type"] == "extra_forbidden":
+            message = "is read-only" if field in read_only else "is not a known field"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        out.append({"field": field, "message": message})
+    return out
+
+
+def from_validation(exc: ValidationError, read_only: frozenset[str] = frozenset()) -> Response:
+    details = details_of(exc, read_only)
+    fields = ", ".join(sorted({d["field"] for d in details}))
+    return envelope(422, "validation_error", f"invalid fields: {fields}", details)
+
+
+def unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error: %s", exc)
+    return envelope(500, "internal_error", "an internal error occurred")
+
+
+def normalise(response: Response) -> Response:
+    """Rewrite Chalice's own error bodies (405, 415, 500...) into the envelope; leave ours alone."""
+    if response.status_code < 400:
+        return response
+    body = response.body
+    if isinstance(body, (str, bytes)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = None
+    if isinstance(body, dict) and "error" in body:
+        return response
+    message = body.get("Message") if isinstance(body, dict) else None
+    status = response.status_code
+    extra = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
+    return envelope(status, _CHALICE_CODES.get(status, "error"), message or "request failed", headers=extra)

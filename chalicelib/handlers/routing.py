@@ -1,0 +1,160 @@
+"""The route decorator: auth, body and query parsing, idempotency and error mapping around each view."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.domain.errors import BadRequest, DomainError, InvalidJson, PayloadTooLarge
+from chalicelib.handlers import errors
+from chalicelib.handlers.auth import Principal, authorize, verify_token
+
+MAX_BODY = 1024 * 1024
+
+
+@dataclass
+class RouteDoc:
+    """What the OpenAPI document says of one route."""
+
+    method: str
+    path: str
+    summary: str
+    need: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    list_response: bool = False
+    idempotent: bool = False
+    content_type: str = "application/json"
+
+
+ROUTES: list[RouteDoc] = []
+
+
+@dataclass
+class Ctx:
+    """What a view gets: the request, the verified principal and parsing helpers."""
+
+    request: Any
+    principal: Principal | None
+    doc: RouteDoc
+    _body: Any = field(default=None, repr=False)
+
+    @property
+    def tenant_id(self) -> str:
+        assert self.principal is not None
+        return self.principal.tenant_id
+
+    @property
+    def actor(self) -> str | None:
+        return self.principal.sub if self.principal else None
+
+    def header(self, name: str) -> str | None:
+        return (self.request.headers or {}).get(name.lower())
+
+    def json(self) -> Any:
+        raw = self.request.raw_body or b""
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidJson("the body is not valid JSON") from None
+
+    def body(self, model: type[BaseModel] | None = None) -> BaseModel:
+        """The JSON object body validated by `model` (422 naming each bad field)."""
+        data = self.json()
+        if not isinstance(data, dict):
+            raise InvalidJson("the body must be a JSON object")
+        return (model or self.doc.body).model_validate(data)
+
+    def query(self, model: type[BaseModel] | None = None) -> BaseModel:
+        """Query parameters validated by `model`; bad ones are 400 `bad_request` naming the parameter."""
+        params = dict(self.request.query_params or {})
+        try:
+            return (model or self.doc.query).model_validate(params)
+        except ValidationError as exc:
+            details = errors.details_of(exc)
+            raise BadRequest(f"invalid query parameters: {', '.join(d['field'] for d in details)}", details) from None
+
+
+def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(body=json.dumps(body), status_code=status,
+                    headers={"Content-Type": errors.JSON, **(headers or {})})
+
+
+def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "viewer", tag: str = "clients",
+        body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None, status: int = 200, list_response: bool = False,
+        idempotent: bool = False, content_types: list[str] | None = None,
+        read_only: frozenset[str] = frozenset()) -> Callable:
+    """Register a view on `bp`; `need` is a role, `integration`, `portal` or `public`."""
+    doc = RouteDoc(method, path, summary, need, tag, body, query, response, status, list_response, idempotent)
+    ROUTES.append(doc)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def handler(**params: str) -> Response:
+            request = bp.current_request
+            try:
+                principal = None
+                if need != "public":
+                    principal = verify_token(request.headers.get("authorization"))
+                    authorize(principal, need)
+                if len(request.raw_body or b"") > MAX_BODY:
+                    raise PayloadTooLarge("the body is larger than 1 MiB")
+                ctx = Ctx(request, principal, doc)
+                if idempotent and ctx.header("idempotency-key"):
+                    return _idempotent(ctx, lambda: _run(view, ctx, params, status))
+                return _run(view, ctx, params, status)
+            except DomainError as exc:
+                return errors.from_domain(exc)
+            except ValidationError as exc:
+                return errors.from_validation(exc, read_only)
+            except Exception as exc:  # never a stack trace to the caller
+                return errors.unexpected(exc)
+
+        # Chalice keys views by name: derive a unique one from the route itself.
+        handler.__name__ = re.sub(r"\W+", "_", f"{method}_{path}").strip("_").lower()
+        bp.route(path, methods=[method], content_types=content_types or ["application/json"])(handler)
+        return view
+
+    return decorate
+
+
+def _run(view: Callable, ctx: Ctx, params: dict, status: int) -> Response:
+    result = view(ctx, **params)
+    return result if isinstance(result, Response) else json_response(result, status)
+
+
+def _idempotent(ctx: Ctx, run: Callable[[], Response]) -> Response:
+    """Same key, same tenant, within 24 h: answer the first response again and create nothing."""
+    from chalicelib.tables.idempotency import IdempotencyStore
+
+    key = ctx.header("idempotency-key") or ""
+    if len(key) > 255:
+        raise BadRequest("Idempotency-Key is longer than 255 characters",
+                         [{"field": "Idempotency-Key", "message": "at most 255 characters"}])
+    fingerprint = hashlib.sha256(f"{ctx.doc.method} {ctx.request.context.get('resourcePath', ctx.doc.path)} "
+                                 f"{ctx.request.uri_params} ".encode() + (ctx.request.raw_body or b"")).hexdigest()
+    store = IdempotencyStore(ctx.tenant_id)
+    replay = store.claim(key, fingerprint)
+    if replay is not None:
+        return Response(body=replay[1], status_code=replay[0],
+                        headers={"Content-Type": errors.JSON, "Idempotent-Replayed": "true"})
+    try:
+        response = run()
+    except BaseException:
+        store.release(key)
+        raise
+    if response.status_code >= 500:
+        store.release(key)
+    else:
+        store.complete(key, response.status_code, response.body)
+    return response

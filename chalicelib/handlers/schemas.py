@@ -1,0 +1,176 @@
+"""Request and response models of the HTTP edge: unknown and read-only fields are rejected."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Optional, get_args
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, create_model,
+                      field_validator)
+
+import email_validator
+
+from chalicelib.domain import clients as dc
+from chalicelib.domain.codes import COUNTRIES, CURRENCIES
+
+
+# RFC 6761 reserves `.test` for testing, and our users' staging data and test suites use it: accept it.
+email_validator.SPECIAL_USE_DOMAIN_NAMES = [d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d != "test"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _text(max_length: int, min_length: int = 0):
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)]
+
+
+def _upper_in(allowed: frozenset[str], what: str):
+    def check(v: str) -> str:
+        v = v.upper()
+        if v not in allowed:
+            raise ValueError(f"is not an {what} code")
+        return v
+    return check
+
+
+Country = Annotated[str, AfterValidator(_upper_in(COUNTRIES, "ISO 3166-1 alpha-2"))]
+Currency = Annotated[str, AfterValidator(_upper_in(CURRENCIES, "ISO 4217"))]
+Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+Multiplier = Annotated[Decimal, Field(gt=0, le=10, decimal_places=4)]
+Tag = _text(50, 1)
+Id = _text(64, 1)
+
+
+class AddressIn(Strict):
+    kind: dc.AddressKind
+    line1: _text(200) | None = None
+    line2: _text(200) | None = None
+    city: _text(100) | None = None
+    region: _text(100) | None = None
+    postal_code: _text(20) | None = None
+    country: Country | None = None
+
+
+def _dedupe(values: list[str] | None) -> list[str] | None:
+    return list(dict.fromkeys(values)) if values is not None else None
+
+
+class ClientCreate(Strict):
+    type: dc.ClientType = "company"
+    name: _text(255, 1)
+    status: Literal["lead", "trial", "active", "inactive"] = "active"
+    email: Email | None = None
+    phone: _text(50) | None = None
+    fax: _text(50) | None = None
+    website: _text(255) | None = None
+    industry: _text(100) | None = None
+    registration_number: _text(100) | None = None
+    vat_number: _text(50) | None = None
+    addresses: Annotated[list[AddressIn], Field(max_length=10)] | None = None
+    pricing_tier: dc.PricingTier = "standard"
+    price_multiplier: Multiplier | None = None
+    currency: Currency | None = None
+    credit_limit: Money | None = None
+    payment_terms_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    discount_percent: Percent | None = None
+    tax_exempt: bool = False
+    tax_rate_override: Percent | None = None
+    communication_preference: dc.CommunicationPreference = "email"
+    tags: Annotated[list[Tag], Field(max_length=20)] | None = None
+    category_ids: Annotated[list[Id], Field(max_length=10)] | None = None
+    custom_fields: Annotated[dict[str, Any], Field(max_length=50)] | None = None
+    pipeline_stage: _text(50) | None = None
+
+    _unique = field_validator("tags", "category_ids")(_dedupe)
+
+
+def _optional(f: Any) -> Any:
+    """The field's type, nullable, keeping its constraints."""
+    return Annotated[Optional[f.annotation], *f.metadata] if f.metadata else Optional[f.annotation]
+
+
+# A PATCH names any writable field; every one is optional and only the named ones are written.
+ClientUpdate = create_model(
+    "ClientUpdate", __base__=Strict,
+    **{name: (_optional(f), None) for name, f in ClientCreate.model_fields.items()},
+)
+ClientUpdate.__pydantic_decorators__ = ClientCreate.__pydantic_decorators__
+ClientUpdate.model_rebuild(force=True)
+
+CLIENT_READ_ONLY = frozenset({
+    "id", "client_number", "node_client_id", "node_url", "primary_contact", "health_score", "risk_level",
+    "churn_probability", "at_risk", "lead_classification", "lifetime_revenue", "outstanding_balance",
+    "projects_count", "last_project_at", "last_contacted_at", "avg_response_time_minutes", "version",
+    "created_at", "updated_at", "archived_at", "created_by",
+})
+
+_MONEY_FIELDS = {"price_multiplier", "credit_limit", "discount_percent", "tax_rate_override",
+                 "lifetime_revenue", "outstanding_balance"}
+
+
+def _out_type(name: str, annotation: Any) -> Any:
+    if name in _MONEY_FIELDS:
+        return Optional[str] if type(None) in get_args(annotation) else str
+    return annotation
+
+
+ClientOut = create_model(
+    "Client",
+    **{name: (_out_type(name, f.annotation), ...) for name, f in dc.Client.model_fields.items() if not f.exclude},
+    at_risk=(bool, ...),
+)
+
+
+def comma_list(allowed: tuple[str, ...]):
+    def parse(v: str | None) -> list[str] | None:
+        if v is None:
+            return None
+        items = [p.strip() for p in v.split(",") if p.strip()]
+        bad = [p for p in items if p not in allowed]
+        if bad or not items:
+            raise ValueError(f"must be a comma list of {', '.join(allowed)}")
+        return items
+    return parse
+
+
+class ListQuery(Strict):
+    limit: Annotated[int, Field(ge=1, le=100)] = 25
+    cursor: str | None = None
+
+
+class ClientListQuery(ListQuery):
+    status: str | None = None
+    type: str | None = None
+    pricing_tier: str | None = None
+    risk_level: str | None = None
+    category_id: Id | None = None
+    tag: Tag | None = None
+    segment_id: Id | None = None
+    chip: Literal[dc.CHIPS] | None = None  # type: ignore[valid-type]
+    q: _text(200) | None = None
+    sort: Literal["name", "-name", "created_at", "-created_at", "health_score", "-health_score"] = "name"
+
+    _status = field_validator("status")(comma_list(get_args(dc.ClientStatus)))
+    _type = field_validator("type")(comma_list(get_args(dc.ClientType)))
+    _tier = field_validator("pricing_tier")(comma_list(get_args(dc.PricingTier)))
+    _risk = field_validator("risk_level")(comma_list(get_args(dc.RiskLevel)))
+
+
+def page_of(item: type[BaseModel]) -> type[BaseModel]:
+    return create_model(f"{item.__name__}Page", items=(list[item], ...), next_cursor=(Optional[str], None))
+
+
+class Chips(BaseModel):
+    all: int
+    vip: int
+    high_value: int
+    at_risk: int
+    new: int
+    inactive: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

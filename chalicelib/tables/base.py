@@ -1,0 +1,209 @@
+"""The one table: its PynamoDB base model, indexes, item types and lazy connection settings."""
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.config import get_settings
+from chalicelib.tables.attributes import DecimalAttribute, JSONAttribute
+
+
+class ByName(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_name"
+        projection = AllProjection()
+
+    pk = UnicodeAttribute(hash_key=True)
+    s_name = UnicodeAttribute(range_key=True)
+
+
+class ByCreated(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    pk = UnicodeAttribute(hash_key=True)
+    s_created = UnicodeAttribute(range_key=True)
+
+
+class ByHealth(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_health"
+        projection = AllProjection()
+
+    pk = UnicodeAttribute(hash_key=True)
+    s_health = UnicodeAttribute(range_key=True)
+
+
+class Gsi1(GlobalSecondaryIndex):
+    """General lookup index (emails, message ids, follow-ups...) for later item types."""
+
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class TableItem(Model):
+    """Every item of the table: `pk`/`sk` keys and a `kind` discriminator."""
+
+    class Meta:
+        table_name = "unset"  # bound on first use by configure()
+        billing_mode = "PAY_PER_REQUEST"
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+    by_name = ByName()
+    by_created = ByCreated()
+    by_health = ByHealth()
+    gsi1 = Gsi1()
+    gsi2 = Gsi2()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+
+
+class ClientItem(TableItem, discriminator="client"):
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    client_number = UnicodeAttribute()
+    type = UnicodeAttribute()
+    name = UnicodeAttribute()
+    status = UnicodeAttribute()
+    status_before_archive = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    fax = UnicodeAttribute(null=True)
+    website = UnicodeAttribute(null=True)
+    industry = UnicodeAttribute(null=True)
+    registration_number = UnicodeAttribute(null=True)
+    vat_number = UnicodeAttribute(null=True)
+    addresses = JSONAttribute(null=True)
+    pricing_tier = UnicodeAttribute()
+    price_multiplier = DecimalAttribute()
+    currency = UnicodeAttribute()
+    credit_limit = DecimalAttribute(null=True)
+    payment_terms_days = NumberAttribute()
+    discount_percent = DecimalAttribute(null=True)
+    tax_exempt = BooleanAttribute()
+    tax_rate_override = DecimalAttribute(null=True)
+    communication_preference = UnicodeAttribute()
+    tags = ListAttribute(of=UnicodeAttribute, null=True)
+    category_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    segment_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    custom_fields = JSONAttribute(null=True)
+    pipeline_stage = UnicodeAttribute(null=True)
+    node_client_id = UnicodeAttribute(null=True)
+    node_url = UnicodeAttribute(null=True)
+    primary_contact = JSONAttribute(null=True)
+    health_score = NumberAttribute()
+    risk_level = UnicodeAttribute()
+    churn_probability = DecimalAttribute()
+    lead_classification = UnicodeAttribute(null=True)
+    lifetime_revenue = DecimalAttribute()
+    outstanding_balance = DecimalAttribute()
+    projects_count = NumberAttribute()
+    last_project_at = UTCDateTimeAttribute(null=True)
+    last_contacted_at = UTCDateTimeAttribute(null=True)
+    avg_response_time_minutes = NumberAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    archived_at = UTCDateTimeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class ClientNumberItem(TableItem, discriminator="client_number"):
+    """Reserves a client number: a conditional put makes numbers unique under concurrent creates."""
+
+    client_id = UnicodeAttribute()
+
+
+class FacetEntry(TableItem, discriminator="facet"):
+    """One client in one list facet (status=active, tag=vip...), carrying the three sort keys."""
+
+    client_id = UnicodeAttribute()
+    live = BooleanAttribute()
+    search = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    s_name = UnicodeAttribute()
+    s_created = UnicodeAttribute()
+    s_health = UnicodeAttribute()
+
+
+class FacetCount(TableItem, discriminator="facet_count"):
+    """Number of non-archived clients in a facet, changed in the same transaction as the entries."""
+
+    n = NumberAttribute(default=0)
+
+
+class SettingsItem(TableItem, discriminator="settings"):
+    data = JSONAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class CustomFieldItem(TableItem, discriminator="custom_field"):
+    data = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class IdempotencyItem(TableItem, discriminator="idempotency"):
+    state = UnicodeAttribute()  # "pending" while the first request runs, then "done"
+    fingerprint = UnicodeAttribute()
+    status_code = NumberAttribute(null=True)
+    body = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()  # epoch seconds; also the table's TTL attribute
+
+
+ITEM_TYPES: tuple[type[TableItem], ...] = (
+    TableItem, ClientItem, ClientNumberItem, FacetEntry, FacetCount, SettingsItem, CustomFieldItem,
+    IdempotencyItem,
+)
+
+_configured_for: tuple | None = None
+
+
+def configure() -> None:
+    """Bind every model to the configured table and endpoint; cheap after the first call."""
+    global _configured_for
+    s = get_settings()
+    target = (s.table_name, s.dynamodb_endpoint, s.region)
+    if _configured_for == target:
+        return
+    for model in ITEM_TYPES:
+        model.Meta.table_name = s.table_name
+        model.Meta.host = s.dynamodb_endpoint
+        model.Meta.region = s.region
+        model._connection = None
+    _configured_for = target
+
+
+def reset_connections() -> None:
+    """Forget bindings and connections (the environment changed: tests, the local runner)."""
+    global _configured_for
+    _configured_for = None
+    for model in ITEM_TYPES:
+        model._connection = None

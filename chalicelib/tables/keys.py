@@ -1,0 +1,57 @@
+"""Every key string of the single table; the tenant id leads every partition key."""
+from __future__ import annotations
+
+
+def _t(tenant_id: str) -> str:
+    if not tenant_id or "#" in tenant_id:
+        raise ValueError("tenant id must be non-empty and contain no '#'")
+    return f"T#{tenant_id}"
+
+
+CLIENT_SK = "A#CLIENT"
+UNIQUE_SK = "#"
+COUNT_SK = "#COUNT"
+
+
+def client_pk(tenant_id: str, client_id: str) -> str:
+    return f"{_t(tenant_id)}#CLIENT#{client_id}"
+
+
+def client_number_pk(tenant_id: str, number: str) -> str:
+    return f"{_t(tenant_id)}#CLIENTNO#{number}"
+
+
+def facet_pk(tenant_id: str, facet: str, value: str) -> str:
+    """Partition of one list facet, e.g. every client with status=active, sorted by the facet GSIs."""
+    return f"{_t(tenant_id)}#CLIX#{facet}={value}"
+
+
+def settings_pk(tenant_id: str) -> str:
+    return f"{_t(tenant_id)}#SETTINGS"
+
+
+def settings_sk(name: str) -> str:
+    return f"S#{name}"
+
+
+def custom_field_sk(key: str) -> str:
+    return f"CF#{key}"
+
+
+CUSTOM_FIELD_PREFIX = "CF#"
+
+
+def idempotency_pk(tenant_id: str, key: str) -> str:
+    return f"{_t(tenant_id)}#IDEM#{key}"
+
+
+def name_sort(name_key: str, client_id: str) -> str:
+    return f"{name_key}#{client_id}"
+
+
+def created_sort(created_at_iso: str, client_id: str) -> str:
+    return f"{created_at_iso}#{client_id}"
+
+
+def health_sort(health_score: int, name_key: str, client_id: str) -> str:
+    return f"{health_score:03d}#{name_key}#{client_id}"

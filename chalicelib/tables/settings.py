@@ -1,0 +1,59 @@
+"""Settings repository: one item per settings resource and one per custom-field definition."""
+from __future__ import annotations
+
+from chalicelib.domain.clients import utcnow
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef, Strict
+from chalicelib.tables import keys
+from chalicelib.tables.base import CustomFieldItem, SettingsItem, configure
+from chalicelib.tables.errors import storage_errors
+
+from pynamodb.exceptions import PutError
+
+
+class SettingsRepository:
+    def __init__(self, tenant_id: str):
+        configure()
+        self.tenant_id = tenant_id
+
+    def get(self, name: str) -> Strict:
+        """The stored settings, or the defaults of a new tenant."""
+        model = SETTINGS_MODELS[name]
+        with storage_errors():
+            try:
+                item = SettingsItem.get(keys.settings_pk(self.tenant_id), keys.settings_sk(name))
+            except SettingsItem.DoesNotExist:
+                return model()
+        return model.model_validate(item.data)
+
+    def put(self, name: str, value: Strict) -> Strict:
+        with storage_errors():
+            SettingsItem(keys.settings_pk(self.tenant_id), keys.settings_sk(name),
+                         data=value.model_dump(mode="json"), updated_at=utcnow()).save()
+        return value
+
+    def custom_fields(self) -> list[CustomFieldDef]:
+        with storage_errors():
+            items = CustomFieldItem.query(keys.settings_pk(self.tenant_id),
+                                          CustomFieldItem.sk.startswith(keys.CUSTOM_FIELD_PREFIX))
+            return [CustomFieldDef.model_validate(i.data) for i in items]
+
+    def add_custom_field(self, definition: CustomFieldDef) -> CustomFieldDef:
+        item = CustomFieldItem(keys.settings_pk(self.tenant_id), keys.custom_field_sk(definition.key),
+                               data=definition.model_dump(mode="json"), created_at=utcnow())
+        with storage_errors():
+            try:
+                item.save(condition=CustomFieldItem.sk.does_not_exist())
+            except PutError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    raise Conflict("custom_field_exists", f"custom field {definition.key} exists") from exc
+                raise
+        return definition
+
+    def delete_custom_field(self, key: str) -> None:
+        with storage_errors():
+            try:
+                item = CustomFieldItem.get(keys.settings_pk(self.tenant_id), keys.custom_field_sk(key))
+            except CustomFieldItem.DoesNotExist:
+                raise NotFound(f"custom field {key} not found") from None
+            item.delete()

@@ -1,0 +1,28 @@
+"""Mint local HS256 tokens with the claims the contract names (staff, integration, portal)."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+
+from chalicelib.config import get_settings
+
+
+def mint_token(tenant_id: str, roles: list[str] | None = None, *, sub: str | None = None, ttl: int = 8 * 3600,
+               name: str | None = None, client_id: str | None = None, scope: str | None = None) -> str:
+    s = get_settings()
+    if not s.auth_jwt_secret:
+        raise RuntimeError("AUTH_JWT_SECRET is not set")
+    now = int(time.time())
+    claims = {"iss": s.auth_issuer, "sub": sub or f"user-{uuid.uuid4().hex[:8]}", "tenant_id": tenant_id,
+              "iat": now, "exp": now + ttl}
+    if roles is not None:
+        claims["roles"] = roles
+    if name:
+        claims["name"] = name
+    if client_id:
+        claims["client_id"] = client_id
+    if scope:
+        claims["scope"] = scope
+    return jwt.encode(claims, s.auth_jwt_secret, algorithm="HS256")
