@@ -4,7 +4,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from datetime import datetime
+
+from chalicelib.domain.clients import new_client_cutoff, utcnow
+from chalicelib.tables.clients import ClientRepository
+from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.streams import decode_record
+from chalicelib.tables.tenants import all_tenants
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +35,14 @@ def refresh_segments(now: Any = None) -> dict:
     return {"refreshed": 0}
 
 
-def recalculate_scores(now: Any = None) -> dict:
-    """Daily upkeep: prune the `new` list facet of clients past the tenant's new-client window."""
-    return {"recalculated": 0}
+def recalculate_scores(now: datetime | None = None) -> dict:
+    """Daily upkeep: prune each tenant's `new` list facet of clients past its new-client window."""
+    now = now or utcnow()
+    pruned = 0
+    for tenant_id in all_tenants():
+        settings = SettingsRepository(tenant_id).get("client")
+        pruned += ClientRepository(tenant_id).prune_new(new_client_cutoff(settings, now))
+    return {"pruned_new_entries": pruned}
 
 
 def handle_inbound_email(bucket: str, key: str) -> dict:

@@ -178,9 +178,15 @@ class IdempotencyItem(TableItem, discriminator="idempotency"):
     expires_at = NumberAttribute()  # epoch seconds; also the table's TTL attribute
 
 
+class TenantItem(TableItem, discriminator="tenant"):
+    """A tenant's entry in the directory the schedules walk (the one item not keyed by a tenant)."""
+
+    first_seen_at = UTCDateTimeAttribute()
+
+
 ITEM_TYPES: tuple[type[TableItem], ...] = (
     TableItem, ClientItem, ClientNumberItem, FacetEntry, FacetCount, SettingsItem, CustomFieldItem,
-    IdempotencyItem,
+    IdempotencyItem, TenantItem,
 )
 
 _configured_for: tuple | None = None

@@ -19,6 +19,7 @@ from chalicelib.domain.errors import NotFound, VersionConflict
 from chalicelib.tables import keys
 from chalicelib.tables.base import ClientItem, ClientNumberItem, FacetCount, FacetEntry, TableItem, configure
 from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.tenants import register_tenant
 
 _CLIENT_FIELDS = [name for name in Client.model_fields]
 _SORT_INDEX = {"name": "by_name", "created_at": "by_created", "health_score": "by_health"}
@@ -189,6 +190,7 @@ class ClientRepository:
 
     # --- writes ----------------------------------------------------------------------------------
     def create(self, client: Client, rules: FacetRules) -> Client:
+        register_tenant(self.tenant_id)
         new_f = facets(client, rules)
 
         def build(tx: TransactWrite) -> None:
@@ -221,6 +223,16 @@ class ClientRepository:
                 raise VersionConflict("the client was changed by someone else; read it again") from exc
             raise
         return new.model_copy(update={"version": old.version + 1})
+
+    def prune_new(self, since: datetime) -> int:
+        """Drop `new` list entries of clients created before `since`; reads only those entries."""
+        pk = keys.facet_pk(self.tenant_id, "new", "1")
+        pruned = 0
+        with storage_errors():
+            for entry in FacetEntry.by_created.query(pk, FacetEntry.s_created < iso(since), page_size=100):
+                FacetEntry(pk, entry.sk).delete()
+                pruned += 1
+        return pruned
 
     def _write_facets(self, tx: TransactWrite, old: Client | None, new: Client, old_f: set, new_f: set) -> None:
         for facet in old_f - new_f:

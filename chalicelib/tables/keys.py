@@ -55,3 +55,7 @@ def created_sort(created_at_iso: str, client_id: str) -> str:
 
 def health_sort(health_score: int, name_key: str, client_id: str) -> str:
     return f"{health_score:03d}#{name_key}#{client_id}"
+
+
+# The directory of tenants that schedules walk: the one partition that no tenant id leads, holding only ids.
+TENANT_DIRECTORY_PK = "DIRECTORY#TENANTS"

@@ -1,0 +1,36 @@
+"""Service routes without auth: health, the OpenAPI document and the HTML API reference."""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib import tables
+from chalicelib.domain.errors import Unavailable
+from chalicelib.handlers import openapi
+from chalicelib.handlers import schemas as s
+from chalicelib.handlers.routing import ROUTES, Ctx, api
+
+bp = Blueprint(__name__)
+
+HTML = "text/html; charset=utf-8"
+
+
+@api(bp, "GET", "/v1/health", summary="Health check: the database answers", need="public", tag="service",
+     response=s.Health)
+def health(ctx: Ctx):
+    if not tables.table_reachable():
+        raise Unavailable("the database cannot be reached")
+    return {"status": "ok"}
+
+
+@api(bp, "GET", "/v1/openapi.json", summary="This API as an OpenAPI 3.1 document", need="public", tag="service")
+def openapi_document(ctx: Ctx):
+    return openapi.build_openapi()
+
+
+@api(bp, "GET", "/v1/docs", summary="The API reference as an HTML page", need="public", tag="service")
+def docs_page(ctx: Ctx):
+    return Response(body=openapi.render_docs(), status_code=200, headers={"Content-Type": HTML})
+
+
+# The route decorator records JSON answers; the reference page is HTML.
+next(r for r in ROUTES if r.method == "GET" and r.path == "/v1/docs").content_type = "text/html"

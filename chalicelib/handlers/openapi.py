@@ -1,0 +1,287 @@
+"""The OpenAPI 3.1 document of every registered route, and the offline HTML reference rendered from it."""
+from __future__ import annotations
+
+import html
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.handlers.routing import ROUTES, RouteDoc
+
+TITLE = "NexusRMS Client Management API"
+SCHEMAS = "#/components/schemas/"
+ERROR_SCHEMAS = {
+    "ErrorDetail": {"type": "object", "required": ["field", "message"], "properties": {
+        "field": {"type": "string", "description": "The field, query parameter or header at fault."},
+        "message": {"type": "string"}}},
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"], "properties": {
+            "code": {"type": "string", "description": "Machine-readable error code, e.g. `validation_error`."},
+            "message": {"type": "string", "description": "Human-readable explanation."},
+            "details": {"type": "array", "items": {"$ref": SCHEMAS + "ErrorDetail"}}}}}},
+}
+# status -> (component name, description naming the codes the contract gives it)
+ERRORS = {
+    400: ("BadRequest", "`invalid_json`, `invalid_cursor` or `bad_request`: the body is not a JSON object, "
+                        "the cursor was edited or is foreign, or a query parameter or header is invalid."),
+    401: ("Unauthorized", "`unauthorized`: missing, malformed, expired or wrongly signed token or signature."),
+    403: ("Forbidden", "`forbidden`: authenticated, but the role lacks the permission."),
+    404: ("NotFound", "`not_found`: no such resource in the caller's tenant."),
+    409: ("Conflict", "`conflict` or a specific rule code: the request breaks a business rule."),
+    412: ("VersionConflict", "`version_conflict`: the `If-Match` version is stale."),
+    413: ("PayloadTooLarge", "`payload_too_large`: the body is larger than 1 MiB."),
+    422: ("ValidationError", "`validation_error`: field validation failed; `details` names each field."),
+    503: ("Unavailable", "`unavailable`: the database cannot be reached; nothing was half-written."),
+}
+NO_DATABASE = {"/v1/openapi.json", "/v1/docs"}  # routes that answer without touching the table
+ROLES = ("viewer", "agent", "manager", "admin")
+
+
+def operation_id(method: str, path: str) -> str:
+    """`GET /v1/clients/{client_id}` -> `get_clients_client_id`."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", path.removeprefix("/v1")) if w]
+    return "_".join([method.lower(), *words])
+
+
+def access(need: str) -> str:
+    if need == "public":
+        return "No authentication."
+    if need == "integration":
+        return "Requires a bearer token with role `integration` (or `admin`)."
+    if need == "portal":
+        return "Requires a portal bearer token (`scope: portal`); answers are limited to the caller's own client."
+    if need in ROLES:
+        allowed = ", ".join(f"`{r}`" for r in ROLES[ROLES.index(need):])
+        return f"Requires a bearer token with role `{need}` or higher ({allowed})."
+    return f"Requires a bearer token with role `{need}`."
+
+
+def _versioned(doc: RouteDoc) -> bool:
+    """PATCH of a resource that carries a `version`: it honours `If-Match` (412 when stale)."""
+    return doc.method == "PATCH" and doc.response is not None and "version" in doc.response.model_fields
+
+
+def _error_statuses(doc: RouteDoc) -> list[int]:
+    writes = doc.method in ("POST", "PUT", "PATCH", "DELETE")
+    wanted = {
+        400: doc.body is not None or doc.query is not None or doc.idempotent or _versioned(doc),
+        401: doc.need != "public" or doc.body is not None,
+        403: doc.need != "public",
+        404: "{" in doc.path,
+        409: writes and doc.need != "public",
+        412: _versioned(doc),
+        413: writes,
+        422: doc.body is not None,
+        503: doc.path not in NO_DATABASE,
+    }
+    return [status for status, on in wanted.items() if on]
+
+
+def _schemas(routes: list[RouteDoc]) -> tuple[dict, dict]:
+    """One pydantic pass over every model: (model, mode) -> `$ref`, and the component schemas."""
+    pairs: list[tuple[type[BaseModel], str]] = []
+    for doc in routes:
+        for model, mode in ((doc.body, "validation"), (doc.query, "validation"), (doc.response, "serialization")):
+            if model is not None and (model, mode) not in pairs:
+                pairs.append((model, mode))
+    if not pairs:
+        return {}, {}
+    refs, top = models_json_schema(pairs, ref_template=SCHEMAS + "{model}")
+    return refs, top.get("$defs", {})
+
+
+def _query_schema(prop: dict) -> dict:
+    """A query parameter is absent rather than null: drop the `null` branch, the title and a null default."""
+    schema = {k: v for k, v in prop.items() if k not in ("title", "description", "anyOf", "default")}
+    options = [o for o in prop.get("anyOf", []) if o.get("type") != "null"]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+    if prop.get("default") is not None:
+        schema["default"] = prop["default"]
+    return schema
+
+
+def _parameters(doc: RouteDoc, refs: dict, components: dict) -> list[dict]:
+    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+              for name in re.findall(r"{(\w+)\+?}", doc.path)]
+    if doc.query is not None:
+        schema = components[refs[(doc.query, "validation")]["$ref"].removeprefix(SCHEMAS)]
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            param = {"name": name, "in": "query", "required": name in required}
+            if "description" in prop:
+                param["description"] = prop["description"]
+            params.append({**param, "schema": _query_schema(prop)})
+    if doc.idempotent:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "schema": {"type": "string", "maxLength": 255},
+                       "description": "The same key from the same tenant within 24 h returns the first response "
+                                      "again and creates nothing new."})
+    if _versioned(doc):
+        params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                       "description": "The `version` last read; a stale one gives 412 `version_conflict`."})
+    return params
+
+
+def _success(doc: RouteDoc, refs: dict) -> dict:
+    out: dict = {"description": "No content." if doc.status == 204 else "Success."}
+    if doc.status == 204:
+        return out
+    if doc.response is not None:
+        schema = refs[(doc.response, "serialization")]
+    else:
+        schema = {"type": "object"} if "json" in doc.content_type else {"type": "string"}
+    out["content"] = {doc.content_type: {"schema": schema}}
+    if doc.idempotent:
+        out["headers"] = {"Idempotent-Replayed": {"description": "`true` when this answers a repeated key.",
+                                                  "schema": {"type": "string", "enum": ["true"]}}}
+    return out
+
+
+def _operation(doc: RouteDoc, refs: dict, components: dict) -> dict:
+    op: dict = {"operationId": operation_id(doc.method, doc.path), "summary": doc.summary, "tags": [doc.tag],
+                "description": access(doc.need), "x-required-role": doc.need}
+    params = _parameters(doc, refs, components)
+    if params:
+        op["parameters"] = params
+    if doc.body is not None:
+        op["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": refs[(doc.body, "validation")]}}}
+    op["responses"] = {str(doc.status): _success(doc, refs)}
+    for status in _error_statuses(doc):
+        op["responses"][str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+    if doc.need != "public":
+        op["security"] = [{"bearerAuth": []}]
+    return op
+
+
+@lru_cache(maxsize=1)
+def _document() -> str:
+    refs, components = _schemas(ROUTES)
+    paths: dict = {}
+    for doc in ROUTES:
+        paths.setdefault(doc.path, {})[doc.method.lower()] = _operation(doc, refs, components)
+    tags = list(dict.fromkeys(doc.tag for doc in ROUTES))
+    responses = {name: {"description": text, "content": {"application/json": {"schema": {"$ref": SCHEMAS + "Error"}}}}
+                 for name, text in ERRORS.values()}
+    return json.dumps({
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": "1.0.0",
+                 "description": "JSON in and out, `snake_case` fields, errors always in the `Error` envelope."},
+        "servers": [{"url": "/"}],
+        "tags": [{"name": t} for t in tags],
+        "paths": paths,
+        "components": {
+            "schemas": {**components, **ERROR_SCHEMAS},
+            "responses": responses,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    })
+
+
+def build_openapi() -> dict:
+    """The document (built once, on first use; a fresh copy each call so callers cannot alter the cache)."""
+    return json.loads(_document())
+
+
+# --- the HTML reference -------------------------------------------------------------------------------------
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _md(text: object) -> str:
+    """Escaped text with its `code` spans (the only markdown the document uses) as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
+
+
+def _type(schema: dict) -> str:
+    """A short, linked HTML description of a JSON schema's type."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return f'<a href="#schema-{_e(name)}">{_e(name)}</a>'
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return " | ".join(_type(s) for s in schema[key])
+    if "enum" in schema:
+        return "one of " + ", ".join(f"<code>{_e(json.dumps(v))}</code>" for v in schema["enum"])
+    if "const" in schema:
+        return f"<code>{_e(json.dumps(schema['const']))}</code>"
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"array of {_type(schema.get('items', {}))}"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return f"map of {_type(schema['additionalProperties'])}"
+    if kind == "object" and schema.get("properties"):
+        return "{" + ", ".join(f"{_e(k)}: {_type(v)}" for k, v in schema["properties"].items()) + "}"
+    bits = [str(kind)] + [f"{k} {schema[k]}" for k in ("format", "pattern", "minLength", "maxLength", "minimum",
+                                                        "maximum", "exclusiveMinimum") if k in schema]
+    return _e(", ".join(bits))
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    th = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _render_operation(path: str, method: str, op: dict) -> str:
+    parts = [f'<section class="op" id="{_e(op["operationId"])}"><h3><span class="m m-{method}">'
+             f'{method.upper()}</span> <code>{_e(path)}</code></h3><p>{_e(op["summary"])}</p>'
+             f'<p class="auth">{_md(op["description"])}</p>']
+    if op.get("parameters"):
+        rows = [(f"<code>{_e(p['name'])}</code>", _e(p["in"]), "yes" if p.get("required") else "",
+                 _type(p.get("schema", {})), _md(p.get("description", ""))) for p in op["parameters"]]
+        parts.append("<h4>Parameters</h4>" + _table(("name", "in", "required", "type", "description"), rows))
+    if "requestBody" in op:
+        schema = op["requestBody"]["content"]["application/json"]["schema"]
+        parts.append(f"<h4>Request body</h4><p><code>application/json</code>: {_type(schema)}</p>")
+    rows = []
+    for status, response in op["responses"].items():
+        if "$ref" in response:
+            rows.append((status, '<a href="#schema-Error">Error</a>', _md(ERRORS[int(status)][1])))
+            continue
+        content = response.get("content", {})
+        kinds = ", ".join(f"<code>{_e(ct)}</code> {_type(c.get('schema', {}))}" for ct, c in content.items())
+        rows.append((status, kinds or "(empty)", _md(response["description"])))
+    parts.append("<h4>Responses</h4>" + _table(("status", "body", "meaning"), rows))
+    return "".join(parts) + "</section>"
+
+
+def _render_schema(name: str, schema: dict) -> str:
+    required = set(schema.get("required", []))
+    rows = [(f"<code>{_e(field)}</code>", _type(prop), "yes" if field in required else "",
+             _md(prop.get("description", "")))
+            for field, prop in schema.get("properties", {}).items()]
+    inner = _table(("field", "type", "required", "description"), rows) if rows else f"<p>{_type(schema)}</p>"
+    return f'<section class="schema" id="schema-{_e(name)}"><h3>{_e(name)}</h3>{inner}</section>'
+
+
+@lru_cache(maxsize=1)
+def render_docs() -> str:
+    """The API reference page: operations grouped by tag, then every schema; no external assets."""
+    doc = build_openapi()
+    by_tag: dict[str, list[str]] = {t["name"]: [] for t in doc["tags"]}
+    toc: dict[str, list[str]] = {t["name"]: [] for t in doc["tags"]}
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            tag = op["tags"][0]
+            by_tag[tag].append(_render_operation(path, method, op))
+            toc[tag].append(f'<li><a href="#{_e(op["operationId"])}"><span class="m m-{method}">'
+                            f'{method.upper()}</span> {_e(path)}</a></li>')
+    nav = "".join(f"<h2>{_e(tag)}</h2><ul>{''.join(items)}</ul>" for tag, items in toc.items())
+    nav += "<h2>schemas</h2><ul>" + "".join(
+        f'<li><a href="#schema-{_e(n)}">{_e(n)}</a></li>' for n in doc["components"]["schemas"]) + "</ul>"
+    main = "".join(f'<h2 id="tag-{_e(tag)}">{_e(tag)}</h2>{"".join(ops)}' for tag, ops in by_tag.items())
+    main += '<h2 id="schemas">Schemas</h2>' + "".join(
+        _render_schema(n, s) for n, s in doc["components"]["schemas"].items())
+    template = Path(__file__).with_name("docs_page.html").read_text(encoding="utf-8")
+    return (template.replace("{{title}}", _e(doc["info"]["title"]))
+            .replace("{{version}}", _e(doc["info"]["version"]))
+            .replace("{{nav}}", nav).replace("{{main}}", main))

@@ -1,0 +1,34 @@
+"""The tenant directory: which tenants exist, so scheduled jobs can visit each one without a Scan."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.domain.clients import utcnow
+from chalicelib.tables import keys
+from chalicelib.tables.base import TenantItem, configure
+from chalicelib.tables.errors import storage_errors
+
+_known: set[str] = set()  # per Lambda container: register each tenant once, not on every write
+
+
+def register_tenant(tenant_id: str) -> None:
+    if tenant_id in _known:
+        return
+    configure()
+    with storage_errors():
+        try:
+            TenantItem(keys.TENANT_DIRECTORY_PK, tenant_id, first_seen_at=utcnow()).save(
+                condition=TenantItem.sk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+    _known.add(tenant_id)
+
+
+def all_tenants() -> Iterator[str]:
+    configure()
+    with storage_errors():
+        for item in TenantItem.query(keys.TENANT_DIRECTORY_PK, page_size=500):
+            yield item.sk
