@@ -168,10 +168,17 @@ def new_client(data: dict[str, Any], *, tenant_id: str, client_id: str, settings
     )
 
 
+NOT_NULL = ("name", "type", "status", "pricing_tier", "currency", "payment_terms_days", "tax_exempt",
+            "communication_preference")
+
+
 def apply_changes(client: Client, changes: dict[str, Any], *, settings: ClientSettings,
                   custom_fields: list[CustomFieldDef], now: datetime) -> Client:
     """Apply the named fields of a PATCH; the pricing tier decides the multiplier."""
     changes = dict(changes)
+    for key in NOT_NULL:
+        if key in changes and changes[key] is None:
+            raise ValidationFailed.field(key, "may not be null")
     if changes.get("status") == "archived" or (client.is_archived and "status" in changes):
         raise Conflict("conflict", "archive and restore clients with their own endpoints")
     if "pricing_tier" in changes or "price_multiplier" in changes:
@@ -184,10 +191,6 @@ def apply_changes(client: Client, changes: dict[str, Any], *, settings: ClientSe
         merged = {**client.custom_fields, **(changes["custom_fields"] or {})}
         merged = {k: v for k, v in merged.items() if v is not None}
         changes["custom_fields"] = validate_custom_fields(merged, custom_fields, creating=False)
-    for key, required in (("name", True), ("type", True), ("pricing_tier", True), ("currency", True),
-                          ("payment_terms_days", True), ("tax_exempt", True), ("communication_preference", True)):
-        if required and key in changes and changes[key] is None:
-            raise ValidationFailed.field(key, "may not be null")
     for key in ("tags", "category_ids", "addresses"):
         if key in changes and changes[key] is None:
             changes[key] = []

@@ -55,6 +55,7 @@ SETTINGS_MODELS: dict[str, type[Strict]] = {
     "lead-score-thresholds": LeadScoreThresholds,
 }
 
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CUSTOM_FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 
@@ -90,15 +91,17 @@ def _check_value(d: CustomFieldDef, value: Any) -> str | None:
     if d.type == "number":
         ok = isinstance(value, (int, float, str)) and not isinstance(value, bool)
         try:
-            Decimal(str(value)) if ok else None
-        except Exception:
+            ok = ok and Decimal(str(value)).is_finite()
+        except ArithmeticError:
             ok = False
         return None if ok else "must be a number"
     if d.type == "date":
         try:
+            if not (isinstance(value, str) and ISO_DATE.match(value)):
+                raise ValueError(value)
             date.fromisoformat(value)
             return None
-        except (TypeError, ValueError):
+        except ValueError:
             return "must be a date YYYY-MM-DD"
     if d.type == "boolean":
         return None if isinstance(value, bool) else "must be true or false"

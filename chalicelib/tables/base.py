@@ -207,9 +207,14 @@ def configure() -> None:
     _configured_for = target
 
 
+RESET_HOOKS: list = []  # per-process caches that belong to one table (see tenants.py)
+
+
 def reset_connections() -> None:
-    """Forget bindings and connections (the environment changed: tests, the local runner)."""
+    """Forget bindings, connections and table-bound caches (the environment changed: tests, the runner)."""
     global _configured_for
     _configured_for = None
+    for hook in RESET_HOOKS:
+        hook()
     for model in ITEM_TYPES:
         model._connection = None

@@ -45,16 +45,20 @@ def idempotency_pk(tenant_id: str, key: str) -> str:
     return f"{_t(tenant_id)}#IDEM#{key}"
 
 
+# Sort keys join their parts with \x01, which sorts below every printable character: "acme" < "acme corp".
+SORT_SEP = "\x01"
+
+
 def name_sort(name_key: str, client_id: str) -> str:
-    return f"{name_key}#{client_id}"
+    return f"{name_key}{SORT_SEP}{client_id}"
 
 
 def created_sort(created_at_iso: str, client_id: str) -> str:
-    return f"{created_at_iso}#{client_id}"
+    return f"{created_at_iso}{SORT_SEP}{client_id}"
 
 
 def health_sort(health_score: int, name_key: str, client_id: str) -> str:
-    return f"{health_score:03d}#{name_key}#{client_id}"
+    return f"{health_score:03d}{SORT_SEP}{name_key}{SORT_SEP}{client_id}"
 
 
 # The directory of tenants that schedules walk: the one partition that no tenant id leads, holding only ids.

@@ -7,10 +7,11 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain.clients import utcnow
 from chalicelib.tables import keys
-from chalicelib.tables.base import TenantItem, configure
+from chalicelib.tables.base import RESET_HOOKS, TenantItem, configure
 from chalicelib.tables.errors import storage_errors
 
 _known: set[str] = set()  # per Lambda container: register each tenant once, not on every write
+RESET_HOOKS.append(_known.clear)
 
 
 def register_tenant(tenant_id: str) -> None:

@@ -1,0 +1,90 @@
+"""Environment defaults of the local run: data under DATA_DIR, generated secrets kept there, fake AWS credentials."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Callable, MutableMapping
+
+DEFAULTS = {
+    "TABLE_NAME": "nexus-client-management",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AUTH_ISSUER": "nexusrms-local",
+    "EMAIL_SENDER": "outbox",
+    "INBOUND_EMAIL_BUCKET": "nexus-inbound-email",
+    "ATTACHMENTS_BUCKET": "nexus-attachments",
+}
+# Generated once per DATA_DIR when not given, so tokens and signed webhooks stay valid across restarts.
+GENERATED_SECRETS: dict[str, tuple[str, Callable[[], str]]] = {
+    "AUTH_JWT_SECRET": ("secret", lambda: secrets.token_urlsafe(48)),
+    "PORTAL_TOKEN_SECRET": ("portal-token-secret", lambda: secrets.token_urlsafe(48)),
+    "NODE_WEBHOOK_SECRET": ("node-webhook-secret",
+                            lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()),
+}
+
+
+def data_dir(environ: MutableMapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("DATA_DIR") or "var")
+
+
+def persisted_secret(path: Path, make: Callable[[], str]) -> str:
+    """Read the secret at `path`, creating it (owner-only) on first use."""
+    try:
+        value = path.read_text().strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def chalice_config(project_dir: Path) -> dict:
+    """.chalice/config.json as a dict ({} when the project has none yet)."""
+    path = project_dir / ".chalice" / "config.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def chalice_stage_environment(project_dir: Path, stage: str) -> dict[str, str]:
+    """`environment_variables` of .chalice/config.json for `stage` (top level merged with the stage's)."""
+    config = chalice_config(project_dir)
+    merged = dict(config.get("environment_variables", {}))
+    merged.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
+    return {k: str(v) for k, v in merged.items()}
+
+
+def apply_local_defaults(environ: MutableMapping[str, str] = os.environ, project_dir: Path | None = None,
+                         stage: str = "dev") -> Path:
+    """Fill in what the local run needs; variables already set win. Returns DATA_DIR."""
+    # Like `chalice local`, take the stage's config.json variables, but never over the real environment.
+    for key, value in chalice_stage_environment(project_dir or Path.cwd(), stage).items():
+        if not environ.get(key):
+            environ[key] = value
+    base = data_dir(environ)
+    environ["DATA_DIR"] = str(base)
+    base.mkdir(parents=True, exist_ok=True)
+    for key, value in DEFAULTS.items():
+        if not environ.get(key):
+            environ[key] = value
+    for key, folder in (("S3_LOCAL_DIR", "s3"), ("OUTBOX_DIR", "outbox")):
+        if not environ.get(key):
+            environ[key] = str(base / folder)
+    for key, (filename, make) in GENERATED_SECRETS.items():
+        if not environ.get(key):
+            environ[key] = persisted_secret(base / filename, make)
+    use_fake_aws_credentials(environ)
+    return base
+
+
+def use_fake_aws_credentials(environ: MutableMapping[str, str] = os.environ) -> None:
+    """The local run must never reach real AWS; DynamoDB Local accepts only letters and digits as access key."""
+    environ["AWS_ACCESS_KEY_ID"] = "local"
+    environ["AWS_SECRET_ACCESS_KEY"] = "local"
+    for key in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
+        environ.pop(key, None)

@@ -1,0 +1,161 @@
+"""The local run: the Chalice app over HTTP on DynamoDB Local, with stream pump, scheduler and inbox watcher."""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalice.config import Config
+from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway,
+                           LocalGatewayException)
+
+from chalicelib.local.dynamodb_local import DEFAULT_RUN_PORT, DynamoDBLocal
+from chalicelib.local.environment import apply_local_defaults, chalice_config
+from chalicelib.local.inbox_watcher import InboxWatcher
+from chalicelib.local.lambda_runtime import event_sources
+from chalicelib.local.scheduler import Scheduler
+from chalicelib.local.stream_pump import StreamPump
+
+log = logging.getLogger("nexus.local")
+
+
+class RouteNotFound(LocalGatewayException):
+    CODE = 404
+
+
+class NexusLocalGateway(LocalGateway):
+    """API Gateway as chalice fakes it, except that an unknown route is our 404 envelope, not a 403."""
+
+    def _generate_lambda_event(self, method: str, path: str, headers: Any, body: Any) -> Any:
+        try:
+            return super()._generate_lambda_event(method, path, headers, body)
+        except ValueError:  # chalice's RouteMatcher: no route matches the path
+            message = f"No route for {method} {urlsplit(path).path}"
+            body_out = json.dumps({"error": {"code": "not_found", "message": message}}).encode()
+            raise RouteNotFound({"Content-Type": "application/json; charset=utf-8"}, body_out) from None
+
+
+class NexusRequestHandler(ChaliceRequestHandler):
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Config) -> None:
+        self.local_gateway = NexusLocalGateway(app_object, config)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+
+
+def make_server(app: Any, host: str, port: int, config: Config | None = None) -> LocalDevServer:
+    """A threaded LocalDevServer bound to host:port (binding happens here, so a busy port fails early)."""
+    # As chalice.local.create_local_server does: make current_request thread-local for the threaded server.
+    if not isinstance(app, LocalChalice):
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, config or Config.create(app_name=getattr(app, "app_name", "app")), host, port,
+                          handler_cls=NexusRequestHandler)
+
+
+class Workers:
+    """The non-HTTP event sources of the app, started and stopped together."""
+
+    def __init__(self, app: Any, settings: Any) -> None:
+        data = Path(settings.data_dir)
+        self.parts: list[Any] = []
+        streams = event_sources(app, "dynamodb")
+        if not streams:
+            log.warning("the app registers no @app.on_dynamodb_record handler: stream records are not delivered")
+        for source in streams:
+            self.parts.append(StreamPump(
+                source.handler, table_name=settings.table_name, endpoint_url=settings.dynamodb_endpoint,
+                region=settings.region, checkpoint_path=data / "stream-checkpoints.json", consumer=source.name,
+                batch_size=getattr(source.config, "batch_size", 100) or 100))
+        self.parts.append(Scheduler.for_app(app, settings.region))
+        for source in event_sources(app, "s3"):
+            if source.config.bucket != settings.inbound_email_bucket:
+                log.warning("S3 handler %s listens to bucket %s, INBOUND_EMAIL_BUCKET is %s; using %s",
+                            source.name, source.config.bucket, settings.inbound_email_bucket, source.config.bucket)
+            self.parts.append(InboxWatcher(
+                source.handler, inbox_dir=data / "inbound", s3_local_dir=settings.s3_local_dir,
+                bucket=source.config.bucket, region=settings.region, prefix=source.config.prefix or "inbound/",
+                function_name=source.name))
+
+    def start(self) -> "Workers":
+        for part in self.parts:
+            part.start()
+        return self
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            try:
+                part.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(part).__name__)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _banner(host: str, port: int, settings: Any, ddb: DynamoDBLocal | None) -> str:
+    from chalicelib.tokens import mint_token
+
+    token = mint_token("demo", ["admin"], sub="local-admin", name="Local Admin")
+    base = f"http://{host}:{port}"
+    return "\n".join([
+        f"NexusRMS Client Management serving on {base}",
+        f"  DynamoDB: {settings.dynamodb_endpoint}" + (" (DynamoDB Local, started here)" if ddb else " (given)"),
+        f"  table {settings.table_name}; data in {settings.data_dir}/; outbox {settings.outbox_dir}/",
+        f"  drop .eml files in {Path(settings.data_dir) / 'inbound'}/ to receive email",
+        "  staff token (tenant demo, roles admin; mint others with `make token`):",
+        f"  {token}",
+        f"  try: curl -H 'Authorization: Bearer <token>' {base}/v1/clients",
+        "Ctrl-C stops everything.",
+    ])
+
+
+def run(host: str | None = None, port: int | None = None, app_module: str = "app",
+        project_dir: str | os.PathLike | None = None, stage: str = "dev") -> int:
+    """Serve until Ctrl-C or SIGTERM; returns the exit code."""
+    project = Path(project_dir or os.getcwd()).resolve()
+    if str(project) not in sys.path:
+        sys.path.insert(0, str(project))
+    apply_local_defaults(os.environ, project, stage)
+    host = host or os.environ.get("HOST") or "127.0.0.1"
+    port = int(port or os.environ.get("PORT") or 8000)
+
+    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.tables import create_table, reset_connections
+
+    reset_settings()
+    app = importlib.import_module(app_module).app
+    config = Config(chalice_stage=stage, config_from_disk=chalice_config(project),
+                    default_params={"project_dir": str(project), "app_name": app.app_name})
+    server = make_server(app, host, port, config)
+    ddb = workers = None
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        if not os.environ.get("DYNAMODB_ENDPOINT"):
+            data = Path(os.environ["DATA_DIR"])
+            ddb = DynamoDBLocal(port=int(os.environ.get("DYNAMODB_LOCAL_PORT") or DEFAULT_RUN_PORT),
+                                db_path=data / "ddb", log_path=data / "ddb" / "dynamodb-local.log").start()
+            os.environ["DYNAMODB_ENDPOINT"] = ddb.endpoint
+        reset_settings()
+        reset_connections()
+        create_table()
+        settings = get_settings()
+        workers = Workers(app, settings).start()
+        print(_banner(host, server.server.server_address[1], settings, ddb), flush=True)
+        server.server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        server.server.server_close()
+        if workers is not None:
+            workers.stop()
+        if ddb is not None:
+            ddb.stop()
+            os.environ.pop("DYNAMODB_ENDPOINT", None)
+    return 0
