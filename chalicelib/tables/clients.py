@@ -114,10 +114,15 @@ class ClientRepository:
             return {item.id: from_item(item) for item in ClientItem.batch_get(wanted)} if wanted else {}
 
     def counts(self, facet_list: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        wanted = [(keys.facet_pk(self.tenant_id, *f), keys.COUNT_SK) for f in facet_list]
+        """Non-archived clients per counted facet: the sum of the facet's counter shards."""
+        wanted = [(keys.facet_pk(self.tenant_id, *f), keys.count_sk(n))
+                  for f in dict.fromkeys(facet_list) for n in range(keys.COUNT_SHARDS)]
+        totals: dict[str, int] = {}
         with storage_errors():
-            found = {item.pk: int(item.n) for item in FacetCount.batch_get(wanted)}
-        return {f: max(found.get(keys.facet_pk(self.tenant_id, *f), 0), 0) for f in facet_list}
+            for start in range(0, len(wanted), 100):
+                for item in FacetCount.batch_get(wanted[start:start + 100]):
+                    totals[item.pk] = totals.get(item.pk, 0) + int(item.n)
+        return {f: max(totals.get(keys.facet_pk(self.tenant_id, *f), 0), 0) for f in facet_list}
 
     def count_created_since(self, facet: tuple[str, str], since: datetime) -> int:
         """Non-archived clients of a facet created at or after `since`: reads only those entries."""
@@ -239,8 +244,9 @@ class ClientRepository:
             tx.delete(FacetEntry(keys.facet_pk(self.tenant_id, *facet), new.id))
         for facet in new_f:
             tx.save(_entry(new, facet))
+        shard = keys.count_sk(random.randrange(keys.COUNT_SHARDS))
         for facet, delta in _counter_deltas(old, new, old_f, new_f).items():
-            tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), keys.COUNT_SK), actions=[FacetCount.n.add(delta)])
+            tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), shard), actions=[FacetCount.n.add(delta)])
 
 
 class _Desc:

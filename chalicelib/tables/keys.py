@@ -10,7 +10,11 @@ def _t(tenant_id: str) -> str:
 
 CLIENT_SK = "A#CLIENT"
 UNIQUE_SK = "#"
-COUNT_SK = "#COUNT"
+COUNT_SHARDS = 8  # concurrent writers spread over shards instead of conflicting on one counter item
+
+
+def count_sk(shard: int) -> str:
+    return f"#COUNT#{shard}"
 
 
 def client_pk(tenant_id: str, client_id: str) -> str:
