@@ -126,8 +126,8 @@ ClientOut = create_model(
 
 def comma_list(allowed: tuple[str, ...]):
     def parse(v: str | None) -> list[str] | None:
-        if v is None:
-            return None
+        if v is None or isinstance(v, list):
+            return v
         items = [p.strip() for p in v.split(",") if p.strip()]
         bad = [p for p in items if p not in allowed]
         if bad or not items:
@@ -142,10 +142,10 @@ class ListQuery(Strict):
 
 
 class ClientListQuery(ListQuery):
-    status: str | None = None
-    type: str | None = None
-    pricing_tier: str | None = None
-    risk_level: str | None = None
+    status: list[str] | None = Field(None, description="comma list")
+    type: list[str] | None = Field(None, description="comma list")
+    pricing_tier: list[str] | None = Field(None, description="comma list")
+    risk_level: list[str] | None = Field(None, description="comma list")
     category_id: Id | None = None
     tag: Tag | None = None
     segment_id: Id | None = None
@@ -153,10 +153,10 @@ class ClientListQuery(ListQuery):
     q: _text(200) | None = None
     sort: Literal["name", "-name", "created_at", "-created_at", "health_score", "-health_score"] = "name"
 
-    _status = field_validator("status")(comma_list(get_args(dc.ClientStatus)))
-    _type = field_validator("type")(comma_list(get_args(dc.ClientType)))
-    _tier = field_validator("pricing_tier")(comma_list(get_args(dc.PricingTier)))
-    _risk = field_validator("risk_level")(comma_list(get_args(dc.RiskLevel)))
+    _status = field_validator("status", mode="before")(comma_list(get_args(dc.ClientStatus)))
+    _type = field_validator("type", mode="before")(comma_list(get_args(dc.ClientType)))
+    _tier = field_validator("pricing_tier", mode="before")(comma_list(get_args(dc.PricingTier)))
+    _risk = field_validator("risk_level", mode="before")(comma_list(get_args(dc.RiskLevel)))
 
 
 def page_of(item: type[BaseModel]) -> type[BaseModel]:
