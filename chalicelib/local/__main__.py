@@ -13,7 +13,7 @@ from chalicelib.local.environment import DEFAULTS, GENERATED_SECRETS, data_dir, 
 def _run(args: argparse.Namespace) -> int:
     from chalicelib.local.server import run
 
-    return run(host=args.host, port=args.port, app_module=args.app, stage=args.stage)
+    return run(host=args.host, port=args.port, app_module=args.app)
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -55,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", default=None, help="default: $HOST or 127.0.0.1")
     run.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
     run.add_argument("--app", default="app", help="module holding the Chalice `app` (default: app)")
-    run.add_argument("--stage", default="dev", help=".chalice/config.json stage for environment variables")
     run.set_defaults(func=_run)
 
     token = commands.add_parser("token", help="print a bearer token signed with the local secret")
@@ -73,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("pynamodb").setLevel(logging.WARNING)  # it announces its settings file at INFO
+    # Both announce routine facts (settings file, credentials found) at INFO on every start.
+    for noisy in ("pynamodb", "botocore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except DynamoDBLocalError as exc:

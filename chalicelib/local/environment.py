@@ -51,21 +51,12 @@ def chalice_config(project_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def chalice_stage_environment(project_dir: Path, stage: str) -> dict[str, str]:
-    """`environment_variables` of .chalice/config.json for `stage` (top level merged with the stage's)."""
-    config = chalice_config(project_dir)
-    merged = dict(config.get("environment_variables", {}))
-    merged.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
-    return {k: str(v) for k, v in merged.items()}
+def apply_local_defaults(environ: MutableMapping[str, str] = os.environ) -> Path:
+    """Fill in what the local run needs; variables already set win. Returns DATA_DIR.
 
-
-def apply_local_defaults(environ: MutableMapping[str, str] = os.environ, project_dir: Path | None = None,
-                         stage: str = "dev") -> Path:
-    """Fill in what the local run needs; variables already set win. Returns DATA_DIR."""
-    # Like `chalice local`, take the stage's config.json variables, but never over the real environment.
-    for key, value in chalice_stage_environment(project_dir or Path.cwd(), stage).items():
-        if not environ.get(key):
-            environ[key] = value
+    Unlike `chalice local`, the stage variables of .chalice/config.json are not applied: they describe a deployed
+    stage (EMAIL_SENDER=ses, the stage's issuer and buckets), which is not what a laptop should use.
+    """
     base = data_dir(environ)
     environ["DATA_DIR"] = str(base)
     base.mkdir(parents=True, exist_ok=True)

@@ -42,8 +42,10 @@ def event_sources(app: Any, kind: str) -> list[EventSource]:
     for config in getattr(app, "event_sources", []):
         if not hasattr(config, wanted):
             continue
+        # chalice keeps the wrapped handler by name; the handler string always says `app.` for app handlers.
+        handler = getattr(app, "handler_map", {}).get(config.name)
         try:
-            handler = resolve_handler(config.handler_string)
+            handler = handler or resolve_handler(config.handler_string)
         except (ImportError, AttributeError) as exc:
             log.error("cannot load handler %s for %s: %s", config.handler_string, config.name, exc)
             continue

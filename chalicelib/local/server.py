@@ -7,13 +7,14 @@ import logging
 import os
 import signal
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from chalice.config import Config
-from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway,
+from chalice.local import (ChaliceRequestHandler, ThreadedHTTPServer, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway,
                            LocalGatewayException)
 
 from chalicelib.local.dynamodb_local import DEFAULT_RUN_PORT, DynamoDBLocal
@@ -38,7 +39,7 @@ class NexusLocalGateway(LocalGateway):
             return super()._generate_lambda_event(method, path, headers, body)
         except ValueError:  # chalice's RouteMatcher: no route matches the path
             message = f"No route for {method} {urlsplit(path).path}"
-            body_out = json.dumps({"error": {"code": "not_found", "message": message}}).encode()
+            body_out = json.dumps({"error": {"code": "not_found", "message": message, "details": []}}).encode()
             raise RouteNotFound({"Content-Type": "application/json; charset=utf-8"}, body_out) from None
 
 
@@ -48,6 +49,12 @@ class NexusRequestHandler(ChaliceRequestHandler):
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
 
+class BacklogServer(ThreadedHTTPServer):
+    """socketserver's listen backlog of 5 resets bursts of concurrent clients; API Gateway queues them."""
+
+    request_queue_size = 128
+
+
 def make_server(app: Any, host: str, port: int, config: Config | None = None) -> LocalDevServer:
     """A threaded LocalDevServer bound to host:port (binding happens here, so a busy port fails early)."""
     # As chalice.local.create_local_server does: make current_request thread-local for the threaded server.
@@ -55,7 +62,7 @@ def make_server(app: Any, host: str, port: int, config: Config | None = None) ->
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
         app.__class__ = CustomLocalChalice
     return LocalDevServer(app, config or Config.create(app_name=getattr(app, "app_name", "app")), host, port,
-                          handler_cls=NexusRequestHandler)
+                          handler_cls=NexusRequestHandler, server_cls=BacklogServer)
 
 
 class Workers:
@@ -109,6 +116,8 @@ def _banner(host: str, port: int, settings: Any, ddb: DynamoDBLocal | None) -> s
         f"  DynamoDB: {settings.dynamodb_endpoint}" + (" (DynamoDB Local, started here)" if ddb else " (given)"),
         f"  table {settings.table_name}; data in {settings.data_dir}/; outbox {settings.outbox_dir}/",
         f"  drop .eml files in {Path(settings.data_dir) / 'inbound'}/ to receive email",
+        f"  secrets (unless given in the environment) in {settings.data_dir}/: secret, node-webhook-secret, "
+        "portal-token-secret",
         "  staff token (tenant demo, roles admin; mint others with `make token`):",
         f"  {token}",
         f"  try: curl -H 'Authorization: Bearer <token>' {base}/v1/clients",
@@ -122,7 +131,7 @@ def run(host: str | None = None, port: int | None = None, app_module: str = "app
     project = Path(project_dir or os.getcwd()).resolve()
     if str(project) not in sys.path:
         sys.path.insert(0, str(project))
-    apply_local_defaults(os.environ, project, stage)
+    apply_local_defaults(os.environ)
     host = host or os.environ.get("HOST") or "127.0.0.1"
     port = int(port or os.environ.get("PORT") or 8000)
 
@@ -135,7 +144,10 @@ def run(host: str | None = None, port: int | None = None, app_module: str = "app
                     default_params={"project_dir": str(project), "app_name": app.app_name})
     server = make_server(app, host, port, config)
     ddb = workers = None
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if threading.current_thread() is threading.main_thread():
+        # Explicit for SIGINT too: a shell starting us in the background would otherwise leave it ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _raise_interrupt)
     try:
         if not os.environ.get("DYNAMODB_ENDPOINT"):
             data = Path(os.environ["DATA_DIR"])
@@ -144,8 +156,13 @@ def run(host: str | None = None, port: int | None = None, app_module: str = "app
             os.environ["DYNAMODB_ENDPOINT"] = ddb.endpoint
         reset_settings()
         reset_connections()
-        create_table()
         settings = get_settings()
+        try:
+            create_table()
+        except Exception as exc:  # an unreachable DYNAMODB_ENDPOINT is the usual cause: say so, not a traceback
+            print(f"cannot create table {settings.table_name} at {settings.dynamodb_endpoint}: {exc}",
+                  file=sys.stderr)
+            return 1
         workers = Workers(app, settings).start()
         print(_banner(host, server.server.server_address[1], settings, ddb), flush=True)
         server.server.serve_forever()

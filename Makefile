@@ -1,0 +1,39 @@
+# Local development: `make run` serves the API on DynamoDB Local, `make test` runs every test.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+# Reinstall only when a requirements file changed since the last install.
+STAMP := $(VENV)/.requirements.stamp
+TENANT ?= demo
+ROLE ?=
+SUB ?=
+CLIENT_ID ?=
+PYTEST_ARGS ?=
+# Two xdist workers: each gets its own in-memory DynamoDB Local (session fixture), so none share tables.
+# PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test token ddb
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(PYTHON)
+	$(PYTHON) -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PYTHON) -m chalicelib.local run
+
+test: $(STAMP)
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# make token TENANT=demo ROLE=agent,viewer   |   make token CLIENT_ID=<client id> SUB=<contact id>  (portal)
+token: $(STAMP)
+	@$(PYTHON) -m chalicelib.local token --tenant "$(TENANT)" $(if $(ROLE),--role "$(ROLE)") \
+		$(if $(SUB),--sub "$(SUB)") $(if $(CLIENT_ID),--client-id "$(CLIENT_ID)")
+
+# Fetch DynamoDB Local into .cache/dynamodb-local/ (and check for Java) without starting anything.
+ddb: $(STAMP)
+	$(PYTHON) -m chalicelib.local ddb
