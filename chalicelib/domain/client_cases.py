@@ -55,6 +55,8 @@ def update_client(clients: ClientStore, settings: SettingsStore, client_id: str,
         if expected_version is not None and expected_version != current.version:
             raise VersionConflict(f"the client is at version {current.version}, not {expected_version}")
         updated = dc.apply_changes(current, changes, settings=client_settings, custom_fields=defs, now=dc.utcnow())
+        if updated.model_copy(update={"updated_at": current.updated_at}) == current:
+            return current  # nothing changes: no write, no new version
         try:
             return clients.save(current, updated, dc.FacetRules.of(client_settings, updated.updated_at))
         except VersionConflict:
@@ -132,3 +134,13 @@ def chip_counts(counts: dict[tuple[str, str], int], new_count: int) -> dict[str,
     return {"all": counts[("live", "1")], "vip": counts[("tier", "vip")],
             "high_value": counts[("highvalue", "1")], "at_risk": counts[("atrisk", "1")],
             "new": new_count, "inactive": counts[("status", "inactive")]}
+
+
+def change_client_settings(clients: Any, settings: SettingsStore, new: ClientSettings) -> ClientSettings:
+    """Store new client settings; when what counts as high value or new changes, clients move facets."""
+    old: ClientSettings = settings.get("client")
+    stored = settings.put("client", new)
+    if (old.high_value_threshold, old.new_client_days) != (new.high_value_threshold, new.new_client_days):
+        now = dc.utcnow()
+        clients.refacet_all(dc.FacetRules.of(old, now), dc.FacetRules.of(new, now))
+    return stored

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.errors import Conflict, ValidationFailed
+from chalicelib.domain.values import iso, money, utcnow  # noqa: F401 (re-exported)
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, validate_custom_fields
 
 ClientType = Literal["company", "individual", "venue"]
@@ -114,20 +115,6 @@ class Client(BaseModel):
         return data
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(value: datetime) -> str:
-    """ISO 8601 UTC with `Z` and millisecond precision."""
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def money(value: Decimal) -> str:
-    """A decimal string with at least two decimals: Decimal('5') -> '5.00'."""
-    return str(value.quantize(Decimal("0.01"))) if value.as_tuple().exponent >= -2 else str(value)
-
-
 def generate_number(prefix: str, now: datetime) -> str:
     """`CLT-YYYY-HHMMSSXXXX`: year, time of day and four random lowercase hex digits."""
     return f"{prefix}-{now:%Y}-{now:%H%M%S}{secrets.token_hex(2)}"
@@ -188,9 +175,12 @@ def apply_changes(client: Client, changes: dict[str, Any], *, settings: ClientSe
             given = client.price_multiplier
         changes["price_multiplier"] = multiplier_for(tier, settings, given)
     if "custom_fields" in changes:
-        merged = {**client.custom_fields, **(changes["custom_fields"] or {})}
-        merged = {k: v for k, v in merged.items() if v is not None}
-        changes["custom_fields"] = validate_custom_fields(merged, custom_fields, creating=False)
+        # Only the keys sent are checked (null removes a value, except a required one); the rest stay as stored.
+        sent = changes["custom_fields"]
+        sent = {k: None for k in client.custom_fields} if sent is None else sent
+        validate_custom_fields(sent, custom_fields, creating=False)
+        merged = {**client.custom_fields, **sent}
+        changes["custom_fields"] = {k: v for k, v in merged.items() if v is not None}
     for key in ("tags", "category_ids", "addresses"):
         if key in changes and changes[key] is None:
             changes[key] = []

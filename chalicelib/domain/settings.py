@@ -6,9 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from chalicelib.domain.codes import CURRENCIES
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.values import MoneyOut
 
 
 class Strict(BaseModel):
@@ -16,19 +18,26 @@ class Strict(BaseModel):
 
 
 class TierMultipliers(Strict):
-    preferred: Decimal = Field(default=Decimal("0.95"), gt=0, max_digits=6, decimal_places=4)
-    vip: Decimal = Field(default=Decimal("0.90"), gt=0, max_digits=6, decimal_places=4)
+    preferred: MoneyOut = Field(default=Decimal("0.95"), gt=0, le=10, max_digits=6, decimal_places=4)
+    vip: MoneyOut = Field(default=Decimal("0.90"), gt=0, le=10, max_digits=6, decimal_places=4)
 
 
 class ClientSettings(Strict):
-    default_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    default_currency: str = "EUR"
     default_payment_terms_days: int = Field(default=30, ge=0, le=365)
-    default_tax_rate: Decimal = Field(default=Decimal("0.00"), ge=0, le=100, decimal_places=2)
+    default_tax_rate: MoneyOut = Field(default=Decimal("0.00"), ge=0, le=100, decimal_places=2)
     tier_multipliers: TierMultipliers = Field(default_factory=TierMultipliers)
-    high_value_threshold: Decimal = Field(default=Decimal("10000.00"), ge=0, decimal_places=2)
+    high_value_threshold: MoneyOut = Field(default=Decimal("10000.00"), ge=0, max_digits=14, decimal_places=2)
     new_client_days: int = Field(default=30, ge=1, le=3650)
-    sending_address: str | None = Field(default=None, max_length=254)
-    inbound_address: str | None = Field(default=None, max_length=254)
+    sending_address: EmailStr | None = Field(default=None, max_length=254)
+    inbound_address: EmailStr | None = Field(default=None, max_length=254)
+
+    @field_validator("default_currency")
+    @classmethod
+    def _iso_4217(cls, v: str) -> str:
+        if v.upper() not in CURRENCIES:
+            raise ValueError("is not an ISO 4217 code")
+        return v.upper()
 
 
 class PortalSettings(Strict):

@@ -38,9 +38,10 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
 
 def verify_token(header: str | None) -> Principal:
     """The principal of an `Authorization: Bearer` header, or 401."""
-    if not header or not header.startswith("Bearer ") or not header[7:].strip():
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 7235)
         raise Unauthorized("a bearer token is required")
-    token = header[7:].strip()
     s = get_settings()
     try:
         if s.auth_jwks_url:

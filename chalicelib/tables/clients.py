@@ -229,6 +229,37 @@ class ClientRepository:
             raise
         return new.model_copy(update={"version": old.version + 1})
 
+    def refacet_all(self, old_rules: FacetRules, new_rules: FacetRules) -> int:
+        """After a settings change, move every client whose facets differ under the new rules."""
+        moved = 0
+        for status in ("lead", "trial", "active", "inactive", "archived"):
+            with storage_errors():
+                ids = [e.client_id for e in FacetEntry.query(keys.facet_pk(self.tenant_id, "status", status),
+                                                             page_size=500) if not e.sk.startswith("#")]
+            for client_id in ids:
+                moved += self._refacet(client_id, old_rules, new_rules)
+        return moved
+
+    def _refacet(self, client_id: str, old_rules: FacetRules, new_rules: FacetRules) -> int:
+        for _ in range(3):
+            client = self.get(client_id)
+            old_f, new_f = facets(client, old_rules), facets(client, new_rules)
+            if old_f == new_f:
+                return 0
+
+            def build(tx: TransactWrite) -> None:
+                tx.condition_check(ClientItem, keys.client_pk(self.tenant_id, client_id), keys.CLIENT_SK,
+                                   condition=ClientItem.version == client.version)
+                self._write_facets(tx, client, client, old_f, new_f)
+
+            try:
+                _commit(build)
+                return 1
+            except TransactWriteError as exc:
+                if reason_codes(exc)[:1] != ["ConditionalCheckFailed"]:
+                    raise
+        raise VersionConflict(f"client {client_id} kept changing; its facets were not moved")
+
     def prune_new(self, since: datetime) -> int:
         """Drop `new` list entries of clients created before `since`; reads only those entries."""
         pk = keys.facet_pk(self.tenant_id, "new", "1")

@@ -5,7 +5,9 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel, create_model
 
 from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef
+from chalicelib.domain.client_cases import change_client_settings
 from chalicelib.handlers.routing import Ctx, api
+from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.settings import SettingsRepository
 
 bp = Blueprint(__name__)
@@ -15,6 +17,15 @@ def _partial(model: type[BaseModel]) -> type[BaseModel]:
     """The PATCH body of a settings resource: the same fields, all optional."""
     return create_model(f"{model.__name__}Patch", __config__=model.model_config,
                         **{n: (f.annotation | None, None) for n, f in model.model_fields.items()})
+
+
+def _store(ctx: Ctx, name: str, value: BaseModel) -> dict:
+    repo = SettingsRepository(ctx.tenant_id)
+    if name == "client":  # clients may move between the high-value and new facets
+        stored = change_client_settings(ClientRepository(ctx.tenant_id), repo, value)
+    else:
+        stored = repo.put(name, value)
+    return stored.model_dump(mode="json")
 
 
 def _register(name: str, model: type[BaseModel]) -> None:
@@ -28,18 +39,17 @@ def _register(name: str, model: type[BaseModel]) -> None:
     @api(bp, "PUT", path, summary=f"Replace the {name} settings (fields left out return to defaults)",
          need="admin", tag="settings", body=model, response=model)
     def replace(ctx: Ctx):
-        return SettingsRepository(ctx.tenant_id).put(name, ctx.body()).model_dump(mode="json")
+        return _store(ctx, name, ctx.body())
 
     @api(bp, "PATCH", path, summary=f"Change the named {name} settings", need="admin", tag="settings",
          body=patch_model, response=model)
     def patch(ctx: Ctx):
         changes = ctx.body().model_dump(exclude_unset=True, mode="json")
-        repo = SettingsRepository(ctx.tenant_id)
-        current = repo.get(name).model_dump(mode="json")
+        current = SettingsRepository(ctx.tenant_id).get(name).model_dump(mode="json")
         for key, value in changes.items():
             current[key] = {**current[key], **value} if isinstance(value, dict) else value
         merged = model.model_validate({k: v for k, v in current.items() if v is not None or k in changes})
-        return repo.put(name, merged).model_dump(mode="json")
+        return _store(ctx, name, merged)
 
 
 class CustomFieldList(BaseModel):
