@@ -277,7 +277,8 @@ class ClientRepository:
             tx.save(_entry(new, facet))
         shard = keys.count_sk(random.randrange(keys.COUNT_SHARDS))
         for facet, delta in _counter_deltas(old, new, old_f, new_f).items():
-            tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), shard), actions=[FacetCount.n.add(delta)])
+            tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), shard),
+                      actions=[FacetCount.n.add(delta), FacetCount.kind.set(FacetCount)])
 
 
 class _Desc:

@@ -33,7 +33,7 @@ def decode_record(record: Any) -> Change | None:
     image = data.get("NewImage") or data.get("OldImage") or {}
     kind = image.get("kind", {}).get("S")
     if kind is None:
-        log.warning("stream record without a kind skipped: %s", data.get("Keys"))
+        log.debug("stream record without a kind skipped: %s", data.get("Keys"))
         return None
     try:
         old, new = _decode(data.get("OldImage")), _decode(data.get("NewImage"))
