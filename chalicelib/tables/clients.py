@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite

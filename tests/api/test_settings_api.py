@@ -1,7 +1,6 @@
 """§13 settings through the real app: defaults, PUT/PATCH, custom fields and their effect on clients."""
 from __future__ import annotations
 
-import pytest
 
 CLIENT_DEFAULTS = {
     "default_currency": "EUR", "default_payment_terms_days": 30, "default_tax_rate": "0.00",
