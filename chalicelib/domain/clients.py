@@ -77,6 +77,7 @@ class Client(BaseModel):
     node_client_id: str | None = None
     node_url: str | None = None
     primary_contact: PrimaryContact | None = None
+    billing_contact_id: str | None = Field(default=None, exclude=True)
     health_score: int = NEW_CLIENT_HEALTH
     risk_level: RiskLevel = "low"
     churn_probability: float = 0.0

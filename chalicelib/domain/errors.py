@@ -51,6 +51,12 @@ class VersionConflict(DomainError):
     status, code = 412, "version_conflict"
 
 
+class StaleVersion(DomainError):
+    """A stale `If-Match`: answered 412 like a VersionConflict, but never retried."""
+
+    status, code = 412, "version_conflict"
+
+
 class PayloadTooLarge(DomainError):
     status, code = 413, "payload_too_large"
 

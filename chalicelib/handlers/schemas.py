@@ -8,6 +8,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, EmailStr, Field, St
                       field_validator)
 
 from chalicelib.domain import clients as dc
+from chalicelib.domain import contacts as dk
 from chalicelib.domain.codes import COUNTRIES, CURRENCIES
 
 
@@ -174,3 +175,44 @@ class Chips(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class ContactCreate(Strict):
+    full_name: _text(200, 1)
+    first_name: _text(100) | None = None
+    last_name: _text(100) | None = None
+    email: Email
+    phone: _text(50) | None = None
+    mobile: _text(50) | None = None
+    job_title: _text(100) | None = None
+    position: _text(100) | None = None
+    department: _text(100) | None = None
+    notes: _text(5000) | None = None
+    is_primary: bool = False
+    is_billing_contact: bool = False
+    is_technical_contact: bool = False
+
+
+ContactUpdate = create_model(
+    "ContactUpdate", __base__=Strict,
+    **{name: (_optional(f), None) for name, f in ContactCreate.model_fields.items()},
+)
+
+CONTACT_READ_ONLY = frozenset({
+    "id", "contact_number", "client_id", "portal_access", "portal_invited_at", "synced_from_node", "node_user_id",
+    "last_synced_at", "badges", "version", "created_at", "updated_at",
+})
+
+ContactOut = create_model(
+    "Contact",
+    **{name: (f.annotation, ...) for name, f in dk.Contact.model_fields.items() if not f.exclude},
+    badges=(list[Literal["primary", "node_user", "portal", "billing", "technical"]], ...),
+)
+
+
+class ContactListQuery(ListQuery):
+    q: _text(200) | None = None
+
+
+class PortalAccessIn(Strict):
+    enabled: bool

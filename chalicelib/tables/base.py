@@ -119,6 +119,7 @@ class ClientItem(TableItem, discriminator="client"):
     node_client_id = UnicodeAttribute(null=True)
     node_url = UnicodeAttribute(null=True)
     primary_contact = JSONAttribute(null=True)
+    billing_contact_id = UnicodeAttribute(null=True)
     health_score = NumberAttribute()
     risk_level = UnicodeAttribute()
     churn_probability = DecimalAttribute()
@@ -134,6 +135,48 @@ class ClientItem(TableItem, discriminator="client"):
     archived_at = UTCDateTimeAttribute(null=True)
     created_by = UnicodeAttribute(null=True)
     version = VersionAttribute()
+
+
+class ContactItem(TableItem, discriminator="contact"):
+    """A contact person, in its client's partition; gsi1 finds it by email, gsi2 across the tenant."""
+
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    contact_number = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    full_name = UnicodeAttribute()
+    first_name = UnicodeAttribute(null=True)
+    last_name = UnicodeAttribute(null=True)
+    email = UnicodeAttribute()
+    phone = UnicodeAttribute(null=True)
+    mobile = UnicodeAttribute(null=True)
+    job_title = UnicodeAttribute(null=True)
+    position = UnicodeAttribute(null=True)
+    department = UnicodeAttribute(null=True)
+    notes = UnicodeAttribute(null=True)
+    is_primary = BooleanAttribute()
+    is_billing_contact = BooleanAttribute()
+    is_technical_contact = BooleanAttribute()
+    portal_access = BooleanAttribute()
+    portal_invited_at = UTCDateTimeAttribute(null=True)
+    synced_from_node = BooleanAttribute()
+    node_user_id = UnicodeAttribute(null=True)
+    last_synced_at = UTCDateTimeAttribute(null=True)
+    node_updated_at = UTCDateTimeAttribute(null=True)
+    invitation_hash = UnicodeAttribute(null=True)
+    invitation_expires_at = UTCDateTimeAttribute(null=True)
+    search = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    deleted_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class ContactProjectItem(TableItem, discriminator="contact_project"):
+    """A project naming a contact, with the project's status: the contact-deletion rule reads these by key."""
+
+    project_id = UnicodeAttribute()
+    status = UnicodeAttribute()
 
 
 class ClientNumberItem(TableItem, discriminator="client_number"):
@@ -185,8 +228,8 @@ class TenantItem(TableItem, discriminator="tenant"):
 
 
 ITEM_TYPES: tuple[type[TableItem], ...] = (
-    TableItem, ClientItem, ClientNumberItem, FacetEntry, FacetCount, SettingsItem, CustomFieldItem,
-    IdempotencyItem, TenantItem,
+    TableItem, ClientItem, ContactItem, ContactProjectItem, ClientNumberItem, FacetEntry, FacetCount,
+    SettingsItem, CustomFieldItem, IdempotencyItem, TenantItem,
 )
 
 _configured_for: tuple | None = None

@@ -212,19 +212,25 @@ class ClientRepository:
             raise
         return client.model_copy(update={"version": 1})
 
-    def save(self, old: Client, new: Client, rules: FacetRules) -> Client:
-        """Write `new` over `old` if nobody changed it since it was read (else VersionConflict)."""
+    def save(self, old: Client, new: Client, rules: FacetRules,
+             extra: Callable[[TransactWrite], None] | None = None) -> Client:
+        """Write `new` over `old` if nobody changed it since it was read (else VersionConflict).
+
+        `extra` adds the writes of children (contacts) to the same transaction.
+        """
         old_f, new_f = facets(old, rules), facets(new, rules)
         item = to_item(new.model_copy(update={"version": old.version}))
 
         def build(tx: TransactWrite) -> None:
             tx.save(item)
+            if extra:
+                extra(tx)
             self._write_facets(tx, old, new, old_f, new_f)
 
         try:
             _commit(build)
         except TransactWriteError as exc:
-            if reason_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+            if "ConditionalCheckFailed" in reason_codes(exc):
                 raise VersionConflict("the client was changed by someone else; read it again") from exc
             raise
         return new.model_copy(update={"version": old.version + 1})

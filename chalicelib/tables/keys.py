@@ -67,3 +67,28 @@ def health_sort(health_score: int, name_key: str, client_id: str) -> str:
 
 # The directory of tenants that schedules walk: the one partition that no tenant id leads, holding only ids.
 TENANT_DIRECTORY_PK = "DIRECTORY#TENANTS"
+
+
+CONTACT_PREFIX = "CONTACT#"
+
+
+def contact_sk(contact_id: str) -> str:
+    return f"{CONTACT_PREFIX}{contact_id}"
+
+
+def contact_number_pk(tenant_id: str, number: str) -> str:
+    return f"{_t(tenant_id)}#CONTACTNO#{number}"
+
+
+def contact_email_pk(tenant_id: str, email: str) -> str:
+    """gsi1: contacts by email address (inbound mail matching)."""
+    return f"{_t(tenant_id)}#CEMAIL#{email.casefold()}"
+
+
+def tenant_contacts_pk(tenant_id: str) -> str:
+    """gsi2: every live contact of the tenant, by name (tenant-wide contact search)."""
+    return f"{_t(tenant_id)}#CONTACTS"
+
+
+def contact_projects_pk(tenant_id: str, contact_id: str) -> str:
+    return f"{_t(tenant_id)}#CONTACTPROJ#{contact_id}"

@@ -1,0 +1,171 @@
+"""Contact use cases: one primary and one billing contact per client, kept under concurrent calls."""
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime
+from typing import Any, Callable, Protocol
+
+from ulid import ULID
+
+from chalicelib.domain import contacts as dk
+from chalicelib.domain.clients import Client, FacetRules, PrimaryContact
+from chalicelib.domain.errors import Conflict, StaleVersion, VersionConflict
+from chalicelib.domain.values import utcnow
+
+ATTEMPTS = 30
+
+Change = tuple[dk.Contact | None, dk.Contact]
+
+
+class ContactStore(Protocol):
+    def get(self, client_id: str, contact_id: str, *, include_deleted: bool = False) -> dk.Contact: ...
+    def has_open_project(self, contact_id: str) -> bool: ...
+    def commit(self, changes: list[Change], client: tuple[Client, Client, FacetRules] | None = None) -> None: ...
+
+
+def retrying(attempt: Callable[[], dk.Contact]) -> dk.Contact:
+    """Re-read and retry when another writer got there first (make-primary races, number clashes)."""
+    for n in range(ATTEMPTS):
+        try:
+            return attempt()
+        except VersionConflict:
+            time.sleep(random.uniform(0, 0.02 * min(n + 1, 10)))
+    raise Conflict("conflict", "the client's contacts kept changing; try again")
+
+
+def reconcile(client: Client, contacts: ContactStore, old: dk.Contact | None, new: dk.Contact,
+              now: datetime) -> tuple[list[Change], Client]:
+    """The other writes a contact change implies: demote the previous primary or billing contact and keep the
+    client's `primary_contact` summary and billing pointer in step."""
+    changes: list[Change] = [(old, new)]
+    updates: dict[str, Any] = {}
+    current_primary = client.primary_contact.id if client.primary_contact else None
+    if new.is_primary and not new.is_deleted:
+        if current_primary and current_primary != new.id:
+            previous = contacts.get(client.id, current_primary, include_deleted=True)
+            changes.append((previous, previous.model_copy(update={"is_primary": False, "updated_at": now})))
+        summary = PrimaryContact(**new.summary())
+        if client.primary_contact != summary:
+            updates["primary_contact"] = summary
+    if new.is_billing_contact and not new.is_deleted:
+        if client.billing_contact_id and client.billing_contact_id != new.id:
+            previous = contacts.get(client.id, client.billing_contact_id, include_deleted=True)
+            changes.append((previous, previous.model_copy(update={"is_billing_contact": False, "updated_at": now})))
+        if client.billing_contact_id != new.id:
+            updates["billing_contact_id"] = new.id
+    elif client.billing_contact_id == new.id:
+        updates["billing_contact_id"] = None
+    return changes, client.model_copy(update={**updates, "updated_at": now}) if updates else client
+
+
+def commit(contacts: ContactStore, client: Client, changes: list[Change], new_client: Client,
+           rules: FacetRules) -> dk.Contact:
+    contacts.commit(changes, (client, new_client, rules) if new_client is not client else None)
+    old, new = changes[0]
+    return new.model_copy(update={"version": (old.version if old else 0) + 1})
+
+
+class Stores(Protocol):
+    """What the contact use cases read and write, for one tenant."""
+
+    tenant_id: str
+    clients: Any
+    contacts: ContactStore
+    settings: Any
+
+
+def _rules(stores: Stores, now: datetime) -> FacetRules:
+    return FacetRules.of(stores.settings.get("client"), now)
+
+
+def _change(stores: Stores, client_id: str, contact_id: str,
+            edit: Callable[[Client, dk.Contact, datetime], dk.Contact]) -> dk.Contact:
+    """Read the client and contact, apply `edit`, write it with everything it implies; retried on races."""
+    def attempt() -> dk.Contact:
+        now = utcnow()
+        client = stores.clients.get(client_id)
+        contact = stores.contacts.get(client_id, contact_id)
+        new = edit(client, contact, now)
+        if new == contact:
+            return contact
+        changes, new_client = reconcile(client, stores.contacts, contact, new, now)
+        return commit(stores.contacts, client, changes, new_client, _rules(stores, now))
+    return retrying(attempt)
+
+
+def add_contact(stores: Stores, client_id: str, data: dict[str, Any]) -> dk.Contact:
+    def attempt() -> dk.Contact:
+        now = utcnow()
+        client = stores.clients.get(client_id)
+        contact = dk.new_contact(data, tenant_id=stores.tenant_id, contact_id=str(ULID.from_datetime(now)),
+                                 client_id=client_id, now=now, first_of_client=client.primary_contact is None)
+        changes, new_client = reconcile(client, stores.contacts, None, contact, now)
+        return commit(stores.contacts, client, changes, new_client, _rules(stores, now))
+    return retrying(attempt)
+
+
+def update_contact(stores: Stores, client_id: str, contact_id: str, changes: dict[str, Any],
+                   expected_version: int | None) -> dk.Contact:
+    def edit(client: Client, contact: dk.Contact, now: datetime) -> dk.Contact:
+        if expected_version is not None and expected_version != contact.version:
+            raise StaleVersion(f"the contact is at version {contact.version}, not {expected_version}")
+        return dk.apply_changes(contact, dict(changes), now)
+    return _change(stores, client_id, contact_id, edit)
+
+
+def make_primary(stores: Stores, client_id: str, contact_id: str) -> dk.Contact:
+    return _change(stores, client_id, contact_id,
+                   lambda client, contact, now: contact if contact.is_primary else
+                   contact.model_copy(update={"is_primary": True, "updated_at": now}))
+
+
+def delete_contact(stores: Stores, client_id: str, contact_id: str) -> dk.Contact:
+    """Soft delete: the contact leaves lists and searches; project history keeps it."""
+    def edit(client: Client, contact: dk.Contact, now: datetime) -> dk.Contact:
+        dk.ensure_can_delete(contact, stores.contacts.has_open_project(contact_id))
+        return contact.model_copy(update={"deleted_at": now, "is_billing_contact": False, "portal_access": False,
+                                          "updated_at": now})
+    return _change(stores, client_id, contact_id, edit)
+
+
+def set_portal_access(stores: Stores, client_id: str, contact_id: str, enabled: bool,
+                      send_invitation: Callable[[dk.Contact, str], None]) -> dk.Contact:
+    """Turn portal access on or off; the first enabling sends the invitation."""
+    secret: list[str] = []
+
+    def edit(client: Client, contact: dk.Contact, now: datetime) -> dk.Contact:
+        if not enabled:
+            return contact.model_copy(update={"portal_access": False, "updated_at": now}) \
+                if contact.portal_access else contact
+        dk.ensure_portal_allowed(contact, stores.settings.get("portal").enabled)
+        updated = contact.model_copy(update={"portal_access": True, "updated_at": now})
+        if contact.portal_invited_at is None:
+            updated, token = dk.issue_invitation(updated, now)
+            secret[:] = [token]
+        return updated
+
+    contact = _change(stores, client_id, contact_id, edit)
+    if secret:
+        send_invitation(contact, secret[-1])
+    return contact
+
+
+def resend_invitation(stores: Stores, client_id: str, contact_id: str,
+                      send_invitation: Callable[[dk.Contact, str], None]) -> dk.Contact:
+    """A new link; the older ones stop working."""
+    secret: list[str] = []
+
+    def edit(client: Client, contact: dk.Contact, now: datetime) -> dk.Contact:
+        if contact.portal_invited_at is None:
+            raise Conflict("no_invitation_sent", "no invitation was sent yet: enable portal access first")
+        if not contact.portal_access:
+            raise Conflict("portal_access_off", "portal access is off for this contact")
+        dk.ensure_portal_allowed(contact, stores.settings.get("portal").enabled)
+        updated, token = dk.issue_invitation(contact, now)
+        secret[:] = [token]
+        return updated
+
+    contact = _change(stores, client_id, contact_id, edit)
+    send_invitation(contact, secret[-1])
+    return contact

@@ -1,0 +1,142 @@
+"""Contact repository: contacts live in their client's partition and change together with it."""
+from __future__ import annotations
+
+
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.clients import Client, FacetRules, name_key
+from chalicelib.domain.contacts import Contact
+from chalicelib.domain.errors import NotFound, VersionConflict
+from chalicelib.tables import keys
+from chalicelib.tables.base import ClientNumberItem, ContactItem, ContactProjectItem, configure
+from chalicelib.tables.clients import ClientRepository, _commit
+from chalicelib.tables.errors import reason_codes, storage_errors
+
+_FIELDS = list(Contact.model_fields)
+OPEN_PROJECT = ("planned", "active")
+
+
+def to_item(contact: Contact) -> ContactItem:
+    data = {name: getattr(contact, name) for name in _FIELDS}
+    if not contact.version:
+        del data["version"]
+    item = ContactItem(keys.client_pk(contact.tenant_id, contact.client_id), keys.contact_sk(contact.id), **data)
+    if not contact.is_deleted:  # deleted contacts leave the email and tenant-search indexes
+        item.gsi1pk = keys.contact_email_pk(contact.tenant_id, contact.email)
+        item.gsi1sk = f"{contact.client_id}#{contact.id}"
+        item.gsi2pk = keys.tenant_contacts_pk(contact.tenant_id)
+        item.gsi2sk = keys.name_sort(name_key(contact.full_name), contact.id)
+        item.search = "\n".join((contact.full_name, contact.email, contact.job_title or "")).casefold()
+    return item
+
+
+def from_item(item: ContactItem) -> Contact:
+    return Contact.model_validate({n: v for n in _FIELDS if (v := getattr(item, n)) is not None})
+
+
+Change = tuple[Contact | None, Contact]  # (as read or None when new, as it should be stored)
+
+
+class ContactRepository:
+    def __init__(self, tenant_id: str):
+        configure()
+        self.tenant_id = tenant_id
+
+    def get(self, client_id: str, contact_id: str, *, include_deleted: bool = False) -> Contact:
+        with storage_errors():
+            try:
+                item = ContactItem.get(keys.client_pk(self.tenant_id, client_id), keys.contact_sk(contact_id),
+                                       consistent_read=True)
+            except ContactItem.DoesNotExist:
+                item = None
+        if item is None or (item.deleted_at is not None and not include_deleted):
+            raise NotFound(f"contact {contact_id} not found")
+        return from_item(item)
+
+    def of_client(self, client_id: str) -> list[Contact]:
+        """Every live contact of a client (a client has tens, not thousands)."""
+        with storage_errors():
+            items = ContactItem.query(keys.client_pk(self.tenant_id, client_id),
+                                      ContactItem.sk.startswith(keys.CONTACT_PREFIX),
+                                      filter_condition=ContactItem.deleted_at.does_not_exist(), consistent_read=True)
+            return [from_item(i) for i in items]
+
+    def page(self, client_id: str | None, q: str | None, limit: int, after: dict | None
+             ) -> tuple[list[Contact], dict | None]:
+        """One page of a client's contacts (by creation), or of the tenant's (by name) when client_id is None."""
+        condition = ContactItem.search.contains(q.casefold()) if q else None
+        if client_id is None:
+            source = ContactItem.gsi2.query(keys.tenant_contacts_pk(self.tenant_id), filter_condition=condition,
+                                            last_evaluated_key=after, page_size=100)
+        else:
+            live = ContactItem.deleted_at.does_not_exist()
+            source = ContactItem.query(keys.client_pk(self.tenant_id, client_id),
+                                       ContactItem.sk.startswith(keys.CONTACT_PREFIX),
+                                       filter_condition=live & condition if condition is not None else live,
+                                       last_evaluated_key=after, page_size=100)
+        items: list[ContactItem] = []
+        with storage_errors():
+            for item in source:
+                items.append(item)
+                if len(items) > limit:
+                    break
+        more = len(items) > limit
+        items = items[:limit]
+        if not more:
+            return [from_item(i) for i in items], None
+        last = items[-1]
+        position = {"pk": {"S": last.pk}, "sk": {"S": last.sk}}
+        if client_id is None:
+            position.update(gsi2pk={"S": last.gsi2pk}, gsi2sk={"S": last.gsi2sk})
+        return [from_item(i) for i in items], position
+
+    def has_open_project(self, contact_id: str) -> bool:
+        with storage_errors():
+            return any(link.status in OPEN_PROJECT for link in ContactProjectItem.query(
+                keys.contact_projects_pk(self.tenant_id, contact_id), consistent_read=True))
+
+    def link_project(self, project_id: str, status: str, contact_ids: list[str], previous_ids: list[str]) -> None:
+        """Record which contacts a project names and its status (integrations keep this current)."""
+        with storage_errors():
+            for contact_id in set(previous_ids) - set(contact_ids):
+                ContactProjectItem(keys.contact_projects_pk(self.tenant_id, contact_id), project_id).delete()
+            for contact_id in contact_ids:
+                ContactProjectItem(keys.contact_projects_pk(self.tenant_id, contact_id), project_id,
+                                   project_id=project_id, status=status).save()
+
+    def commit(self, changes: list[Change], client: tuple[Client, Client, FacetRules] | None = None) -> None:
+        """Write contact changes (and the client, when it changes with them) in one transaction.
+
+        Every contact is written on the version it was read at; any conflict is a VersionConflict to retry.
+        """
+        def ops(tx: TransactWrite) -> None:
+            for old, new in changes:
+                item = to_item(new.model_copy(update={"version": old.version if old else 0}))
+                if old is None:
+                    tx.save(item, condition=ContactItem.pk.does_not_exist())
+                    tx.save(ClientNumberItem(keys.contact_number_pk(self.tenant_id, new.contact_number),
+                                             keys.UNIQUE_SK, client_id=new.client_id),
+                            condition=ClientNumberItem.pk.does_not_exist())
+                else:
+                    tx.save(item)
+
+        if client is not None:
+            old_client, new_client, rules = client
+            ClientRepository(self.tenant_id).save(old_client, new_client, rules, extra=ops)
+            return
+        try:
+            _commit(ops)
+        except TransactWriteError as exc:
+            if "ConditionalCheckFailed" in reason_codes(exc):
+                raise VersionConflict("a contact changed meanwhile; read it again") from exc
+            raise
+
+
+def stored(change: Change) -> Contact:
+    """The contact as it is after a commit: one version later."""
+    old, new = change
+    return new.model_copy(update={"version": (old.version if old else 0) + 1})
+
+
