@@ -79,7 +79,7 @@ def _rules(stores: Stores, now: datetime) -> FacetRules:
     return FacetRules.of(stores.settings.get("client"), now)
 
 
-def _change(stores: Stores, client_id: str, contact_id: str,
+def change(stores: Stores, client_id: str, contact_id: str,
             edit: Callable[[Client, dk.Contact, datetime], dk.Contact]) -> dk.Contact:
     """Read the client and contact, apply `edit`, write it with everything it implies; retried on races."""
     def attempt() -> dk.Contact:
@@ -111,11 +111,11 @@ def update_contact(stores: Stores, client_id: str, contact_id: str, changes: dic
         if expected_version is not None and expected_version != contact.version:
             raise StaleVersion(f"the contact is at version {contact.version}, not {expected_version}")
         return dk.apply_changes(contact, dict(changes), now)
-    return _change(stores, client_id, contact_id, edit)
+    return change(stores, client_id, contact_id, edit)
 
 
 def make_primary(stores: Stores, client_id: str, contact_id: str) -> dk.Contact:
-    return _change(stores, client_id, contact_id,
+    return change(stores, client_id, contact_id,
                    lambda client, contact, now: contact if contact.is_primary else
                    contact.model_copy(update={"is_primary": True, "updated_at": now}))
 
@@ -126,7 +126,7 @@ def delete_contact(stores: Stores, client_id: str, contact_id: str) -> dk.Contac
         dk.ensure_can_delete(contact, stores.contacts.has_open_project(contact_id))
         return contact.model_copy(update={"deleted_at": now, "is_billing_contact": False, "portal_access": False,
                                           "updated_at": now})
-    return _change(stores, client_id, contact_id, edit)
+    return change(stores, client_id, contact_id, edit)
 
 
 def set_portal_access(stores: Stores, client_id: str, contact_id: str, enabled: bool,
@@ -145,7 +145,7 @@ def set_portal_access(stores: Stores, client_id: str, contact_id: str, enabled: 
             secret[:] = [token]
         return updated
 
-    contact = _change(stores, client_id, contact_id, edit)
+    contact = change(stores, client_id, contact_id, edit)
     if secret:
         send_invitation(contact, secret[-1])
     return contact
@@ -166,6 +166,6 @@ def resend_invitation(stores: Stores, client_id: str, contact_id: str,
         secret[:] = [token]
         return updated
 
-    contact = _change(stores, client_id, contact_id, edit)
+    contact = change(stores, client_id, contact_id, edit)
     send_invitation(contact, secret[-1])
     return contact

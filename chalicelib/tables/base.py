@@ -179,6 +179,25 @@ class ContactProjectItem(TableItem, discriminator="contact_project"):
     status = UnicodeAttribute()
 
 
+class NodeLinkItem(TableItem, discriminator="node_link"):
+    """Which client a Node client id is linked to."""
+
+    client_id = UnicodeAttribute()
+
+
+class NodeHeldItem(TableItem, discriminator="node_held"):
+    """A Node event for a Node client not linked yet, kept until `client.linked` arrives."""
+
+    event = JSONAttribute()
+    webhook_id = UnicodeAttribute()
+
+
+class WebhookSeenItem(TableItem, discriminator="webhook_seen"):
+    """A processed webhook id: a redelivery with the same id has no effect."""
+
+    expires_at = NumberAttribute()
+
+
 class ClientNumberItem(TableItem, discriminator="client_number"):
     """Reserves a client number: a conditional put makes numbers unique under concurrent creates."""
 
@@ -229,7 +248,7 @@ class TenantItem(TableItem, discriminator="tenant"):
 
 ITEM_TYPES: tuple[type[TableItem], ...] = (
     TableItem, ClientItem, ContactItem, ContactProjectItem, ClientNumberItem, FacetEntry, FacetCount,
-    SettingsItem, CustomFieldItem, IdempotencyItem, TenantItem,
+    SettingsItem, CustomFieldItem, IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem,
 )
 
 _configured_for: tuple | None = None

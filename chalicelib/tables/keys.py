@@ -92,3 +92,15 @@ def tenant_contacts_pk(tenant_id: str) -> str:
 
 def contact_projects_pk(tenant_id: str, contact_id: str) -> str:
     return f"{_t(tenant_id)}#CONTACTPROJ#{contact_id}"
+
+
+def node_link_pk(tenant_id: str, node_client_id: str) -> str:
+    return f"{_t(tenant_id)}#NODECLIENT#{node_client_id}"
+
+
+def node_held_pk(tenant_id: str, node_client_id: str) -> str:
+    return f"{_t(tenant_id)}#NODEHOLD#{node_client_id}"
+
+
+def webhook_seen_pk(tenant_id: str, webhook_id: str) -> str:
+    return f"{_t(tenant_id)}#WEBHOOK#{webhook_id}"
