@@ -112,8 +112,11 @@ def apply_changes(contact: Contact, changes: dict[str, Any], now: datetime) -> C
         if key in changes and changes[key] is None:
             raise ValidationFailed.field(key, "may not be null")
     if "is_primary" in changes:
-        if changes.pop("is_primary") is False and contact.is_primary:
+        wanted = changes.pop("is_primary")
+        if wanted is False and contact.is_primary:
             raise Conflict("primary_contact", "make another contact primary instead of unflagging the primary")
+        if wanted:
+            changes["is_primary"] = True  # the use case demotes the previous primary in the same transaction
     if "full_name" in changes and changes["full_name"] != contact.full_name:
         first, last = split_name(changes["full_name"])
         changes.setdefault("first_name", first)
