@@ -58,6 +58,8 @@ def test_fifty_concurrent_make_primary_calls_leave_exactly_one_primary(live_serv
     ids = [c["id"] for c in made]
     assert len(set(ids)) == 50
     assert sum(c["is_primary"] for c in s.contacts(client_id)) == 1, "DIAG creation"
+    cl = s.call("GET", f"/v1/clients/{client_id}").json()
+    print("DIAG client before", cl["version"], cl["primary_contact"]["full_name"])
 
     def make_primary(contact_id):
         return s.call("POST", f"/v1/clients/{client_id}/contacts/{contact_id}/make-primary")
@@ -70,6 +72,11 @@ def test_fifty_concurrent_make_primary_calls_leave_exactly_one_primary(live_serv
     everyone = s.contacts(client_id)
     assert len(everyone) == 50
     primaries = [c for c in everyone if c["is_primary"]]
+    cl = s.call("GET", f"/v1/clients/{client_id}").json()
+    print("DIAG client after", cl["version"], cl["primary_contact"]["full_name"])
+    print("DIAG primaries", [(c["full_name"], c["version"], c["updated_at"]) for c in primaries])
+    print("DIAG versions", sorted(c["version"] for c in everyone))
+    print("DIAG answers", sorted((a.json()["full_name"], a.json()["version"]) for a in answers if a.status_code == 200))
     assert len(primaries) == 1, [c["full_name"] for c in primaries]
     summary = s.primary_contact(client_id)
     assert summary == {"id": primaries[0]["id"], "full_name": primaries[0]["full_name"],
