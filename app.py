@@ -6,12 +6,12 @@ import os
 from chalice import Chalice, Rate
 
 from chalicelib.handlers import errors, events
-from chalicelib.handlers.api import clients, contacts, service, settings, webhooks
+from chalicelib.handlers.api import clients, communications, contacts, service, settings, webhooks
 
 app = Chalice(app_name="nexus-client-management")
 app.api.binary_types = []  # every answer is text (JSON, CSV, HTML)
 
-for blueprint in (service.bp, clients.bp, contacts.bp, settings.bp, webhooks.bp):
+for blueprint in (service.bp, clients.bp, contacts.bp, communications.bp, settings.bp, webhooks.bp):
     app.register_blueprint(blueprint)
 
 

@@ -1,13 +1,15 @@
 """Request and response models of the HTTP edge: unknown and read-only fields are rejected."""
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Optional, get_args
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, create_model,
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, create_model,
                       field_validator)
 
 from chalicelib.domain import clients as dc
+from chalicelib.domain import communications as dm
 from chalicelib.domain import contacts as dk
 from chalicelib.domain.codes import COUNTRIES, CURRENCIES
 
@@ -216,3 +218,71 @@ class ContactListQuery(ListQuery):
 
 class PortalAccessIn(Strict):
     enabled: bool
+
+
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+
+class CommunicationFields(Strict):
+    direction: dm.Direction | None = None
+    subject: _text(255) | None = None
+    body: _text(100_000) | None = None
+    from_email: Email | None = None
+    to_email: Email | None = None
+    cc: Annotated[list[Email], Field(max_length=50)] | None = None
+    bcc: Annotated[list[Email], Field(max_length=50)] | None = None
+    integration_id: _text(100) | None = None
+    from_phone: _text(50) | None = None
+    to_phone: _text(50) | None = None
+    duration_minutes: Annotated[int, Field(ge=0, le=24 * 60)] | None = None
+    outcome: _text(100) | None = None
+    requires_followup: bool | None = None
+    followup_date: date | None = None
+    followup_notes: _text(2000) | None = None
+    meeting_date: date | None = None
+    start_time: HHMM | None = None
+    end_time: HHMM | None = None
+    location_type: Literal["in_person", "video", "phone"] | None = None
+    location: _text(255) | None = None
+    attendees: Annotated[list[_text(200, 1)], Field(max_length=100)] | None = None
+    action_items: Annotated[list[_text(500, 1)], Field(max_length=100)] | None = None
+    project_id: Id | None = None
+    client_contact_id: Id | None = None
+    thread_id: Id | None = None
+
+
+class CommunicationCreate(CommunicationFields):
+    type: dm.CommType
+    send_now: bool = True
+    occurred_at: AwareDatetime | None = None
+
+
+class CommunicationUpdate(CommunicationFields):
+    status: dm.Status | None = None
+
+
+COMMUNICATION_READ_ONLY = frozenset({
+    "id", "client_id", "status", "message_id", "attachments", "sent_at", "delivered_at", "read_at",
+    "response_time_minutes", "created_by", "created_at", "updated_at",
+})
+
+CommunicationOut = create_model(
+    "Communication",
+    **{name: (f.annotation, ...) for name, f in dm.Communication.model_fields.items() if not f.exclude},
+)
+
+
+class CommunicationListQuery(ListQuery):
+    type: list[str] | None = Field(None, description="comma list")
+    contact_id: Id | None = None
+    project_id: Id | None = None
+    thread_id: Id | None = None
+    from_: date | None = Field(None, alias="from")
+    to: date | None = None
+    q: _text(200) | None = None
+
+    _type = field_validator("type", mode="before")(comma_list(get_args(dm.CommType)))
+
+
+class FollowUpQuery(ListQuery):
+    due_before: date | None = None

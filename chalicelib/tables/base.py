@@ -172,6 +172,54 @@ class ContactItem(TableItem, discriminator="contact"):
     version = VersionAttribute()
 
 
+class CommunicationItem(TableItem, discriminator="communication"):
+    """A communication in its client's partition, sorted by occurrence (ULID of occurred_at);
+    gsi1 lists open follow-ups of the tenant by date."""
+
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    direction = UnicodeAttribute()
+    status = UnicodeAttribute()
+    subject = UnicodeAttribute(null=True)
+    body = UnicodeAttribute(null=True)
+    from_email = UnicodeAttribute(null=True)
+    to_email = UnicodeAttribute(null=True)
+    cc = JSONAttribute(null=True)
+    bcc = JSONAttribute(null=True)
+    attachments = JSONAttribute(null=True)
+    integration_id = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    from_phone = UnicodeAttribute(null=True)
+    to_phone = UnicodeAttribute(null=True)
+    duration_minutes = NumberAttribute(null=True)
+    outcome = UnicodeAttribute(null=True)
+    requires_followup = BooleanAttribute()
+    followup_date = UnicodeAttribute(null=True)
+    followup_notes = UnicodeAttribute(null=True)
+    meeting_date = UnicodeAttribute(null=True)
+    start_time = UnicodeAttribute(null=True)
+    end_time = UnicodeAttribute(null=True)
+    location_type = UnicodeAttribute(null=True)
+    location = UnicodeAttribute(null=True)
+    attendees = JSONAttribute(null=True)
+    action_items = JSONAttribute(null=True)
+    project_id = UnicodeAttribute(null=True)
+    client_contact_id = UnicodeAttribute(null=True)
+    thread_id = UnicodeAttribute(null=True)
+    occurred_at = UTCDateTimeAttribute()
+    sent_at = UTCDateTimeAttribute(null=True)
+    delivered_at = UTCDateTimeAttribute(null=True)
+    read_at = UTCDateTimeAttribute(null=True)
+    response_time_minutes = NumberAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    deleted_at = UTCDateTimeAttribute(null=True)
+    search = UnicodeAttribute(null=True)
+
+
 class ContactProjectItem(TableItem, discriminator="contact_project"):
     """A project naming a contact, with the project's status: the contact-deletion rule reads these by key."""
 
@@ -247,7 +295,7 @@ class TenantItem(TableItem, discriminator="tenant"):
 
 
 ITEM_TYPES: tuple[type[TableItem], ...] = (
-    TableItem, ClientItem, ContactItem, ContactProjectItem, ClientNumberItem, FacetEntry, FacetCount,
+    TableItem, ClientItem, ContactItem, CommunicationItem, ContactProjectItem, ClientNumberItem, FacetEntry, FacetCount,
     SettingsItem, CustomFieldItem, IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem,
 )
 

@@ -104,3 +104,15 @@ def node_held_pk(tenant_id: str, node_client_id: str) -> str:
 
 def webhook_seen_pk(tenant_id: str, webhook_id: str) -> str:
     return f"{_t(tenant_id)}#WEBHOOK#{webhook_id}"
+
+
+COMM_PREFIX = "COMM#"
+
+
+def comm_sk(comm_id: str) -> str:
+    return f"{COMM_PREFIX}{comm_id}"
+
+
+def followups_pk(tenant_id: str) -> str:
+    """gsi1: the tenant's communications that require a follow-up, by follow-up date."""
+    return f"{_t(tenant_id)}#FOLLOWUPS"

@@ -92,7 +92,7 @@ def test_contact_number_is_con_with_the_creation_year_and_time(api):
     created = add(api, new_client(api))
     match = NUMBER.match(created["contact_number"])
     assert match, created["contact_number"]
-    at = datetime.fromisoformat(created["created_at"].replace("Z", "+00:00"))
+    at = datetime.fromisoformat(created["created_at"])
     assert match.group(1) == f"{at:%Y}" and match.group(2) == f"{at:%H%M%S}"
 
 
@@ -170,6 +170,68 @@ def test_patch_is_primary_true_makes_the_contact_primary(api):
     assert patched.data["is_primary"] is True
     assert contact(api, client_id, first["id"])["is_primary"] is False
     assert primary_summary(api, client_id)["id"] == second["id"]
+
+
+def interleave(monkeypatch, contact_id, other_request):
+    """Run `other_request` once, just before the repository next reads `contact_id`: between a request's read of
+    the client and its read of the contact, as a concurrent request on another server thread can."""
+    from chalicelib.tables.contacts import ContactRepository
+
+    original, fired = ContactRepository.get, []
+
+    def get(self, client_id, wanted, **kw):
+        if wanted == contact_id and not fired:
+            fired.append(True)
+            other_request()
+        return original(self, client_id, wanted, **kw)
+
+    monkeypatch.setattr(ContactRepository, "get", get)
+    return fired
+
+
+def stores():
+    from chalicelib.handlers.api.contacts import Stores
+    from chalicelib.tables.clients import ClientRepository
+    from chalicelib.tables.contacts import ContactRepository
+    from chalicelib.tables.settings import SettingsRepository
+
+    return Stores("t1", ClientRepository("t1"), ContactRepository("t1"), SettingsRepository("t1"))
+
+
+@pytest.mark.xfail(reason="BUG: chalicelib/domain/contact_cases.py change()/reconcile()/commit(): the client and "
+                          "the contact are read separately and, when the client summary already names the contact, "
+                          "the commit carries no condition on the client (new_client is client -> commit(..., None)); "
+                          "a make-primary racing another one re-promotes the old primary and leaves two primaries",
+                   strict=True)
+def test_make_primary_racing_another_make_primary_leaves_one_primary(api, monkeypatch):
+    from chalicelib.domain import contact_cases as cases
+
+    client_id = new_client(api)
+    first = add(api, client_id)
+    second = add(api, client_id, "Tom Jones", "tom@example.com")
+    fired = interleave(monkeypatch, first["id"], lambda: cases.make_primary(stores(), client_id, second["id"]))
+    answer = api.post(f"/v1/clients/{client_id}/contacts/{first['id']}/make-primary")
+    assert fired and answer.status_code == 200, answer.data
+    primaries = [c["id"] for c in contacts(api, client_id) if c["is_primary"]]
+    assert len(primaries) == 1, primaries
+    assert primary_summary(api, client_id)["id"] == primaries[0]
+
+
+@pytest.mark.xfail(reason="BUG: chalicelib/domain/contact_cases.py change()/reconcile()/commit(): same read skew "
+                          "for billing: when client.billing_contact_id already names the contact no client condition "
+                          "is written, so a racing flag of another contact leaves two billing contacts", strict=True)
+def test_billing_flag_racing_another_billing_flag_leaves_one_billing_contact(api, monkeypatch):
+    from chalicelib.domain import contact_cases as cases
+
+    client_id = new_client(api)
+    first = add(api, client_id, is_billing_contact=True)
+    second = add(api, client_id, "Tom Jones", "tom@example.com")
+    fired = interleave(monkeypatch, first["id"], lambda: cases.update_contact(
+        stores(), client_id, second["id"], {"is_billing_contact": True}, None))
+    answer = api.patch(f"/v1/clients/{client_id}/contacts/{first['id']}", {"is_billing_contact": True})
+    assert fired and answer.status_code == 200, answer.data
+    billing = [c["id"] for c in contacts(api, client_id) if c["is_billing_contact"]]
+    assert len(billing) == 1, billing
 
 
 def test_unflagging_the_primary_is_409_primary_contact(api):

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chalicelib.domain import contacts as dk
 from chalicelib.domain.errors import Conflict, ValidationFailed
 
-NOW = datetime(2025, 3, 4, 9, 15, 32, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 4, 9, 15, 32, tzinfo=UTC)
 NUMBER = re.compile(r"^CON-(\d{4})-(\d{6})[0-9a-f]{4}$")
 
 

@@ -1,0 +1,105 @@
+"""Communication use cases: log, send, edit, delete; email goes out through the one mail sender."""
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+from typing import Any, Callable
+
+from ulid import ULID
+
+from chalicelib.domain import communications as dm
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.values import utcnow
+
+DEFAULT_SENDER = "no-reply@nexusrms.io"
+
+# send(from_address, to, cc, bcc, subject, body) -> message id; raises on failure
+Sender = Callable[..., str]
+
+
+def _recipient(stores: Any, client_id: str, contact_id: str | None) -> str | None:
+    """`to_email` default: the linked contact's address, else the client's primary contact's."""
+    if contact_id:
+        return stores.contacts.get(client_id, contact_id).email
+    client = stores.clients.get(client_id)
+    return client.primary_contact.email if client.primary_contact else None
+
+
+def _deliver(stores: Any, comm: dm.Communication, send: Sender, now: datetime) -> dm.Communication:
+    """Send an email; a failed send is kept as `failed`, nothing lost."""
+    sender = stores.settings.get("client").sending_address or DEFAULT_SENDER
+    try:
+        message_id = send(from_address=sender, to=[comm.to_email], cc=comm.cc, bcc=comm.bcc,
+                          subject=comm.subject or "", text=comm.body or "")
+    except Exception:  # the mail sender's failure: recorded on the communication
+        return comm.model_copy(update={"status": "failed", "from_email": sender, "updated_at": now})
+    return comm.model_copy(update={"status": "sent", "sent_at": now, "message_id": message_id,
+                                   "from_email": sender, "updated_at": now})
+
+
+def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, actor: str | None,
+                      send: Sender) -> dm.Communication:
+    stores.clients.get(client_id)  # 404 for a client of another tenant
+    data = dm.apply_type_rules(data)
+    send_now = data.pop("send_now", True)
+    now = utcnow()
+    if data.get("client_contact_id"):
+        try:
+            stores.contacts.get(client_id, data["client_contact_id"])
+        except NotFound:
+            raise ValidationFailed.field("client_contact_id", "is not a contact of this client") from None
+    occurred = data.pop("occurred_at", None) or now
+    if occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=timezone.utc)
+    if data["type"] == "email":
+        data.setdefault("direction", "outbound")
+        if data["direction"] == "outbound":
+            data["to_email"] = data.get("to_email") or _recipient(stores, client_id, data.get("client_contact_id"))
+            if not data["to_email"]:
+                raise ValidationFailed.field("to_email", "is required: the client has no primary contact")
+            data["status"] = "draft" if not send_now else "sent"
+        else:
+            data["status"] = "delivered"
+    comm = dm.Communication(**{k: v for k, v in data.items() if v is not None}, id=str(ULID.from_datetime(occurred)),
+                            tenant_id=stores.tenant_id, client_id=client_id, occurred_at=occurred,
+                            created_by=actor, created_at=now, updated_at=now)
+    if comm.type == "email" and comm.direction == "outbound" and send_now:
+        comm = _deliver(stores, comm.model_copy(update={"status": "draft"}), send, now)
+    elif comm.status == "sent" and comm.sent_at is None:
+        comm = comm.model_copy(update={"sent_at": comm.occurred_at})
+    return stores.communications.add(comm)
+
+
+def send_draft(stores: Any, client_id: str, comm_id: str, send: Sender) -> dm.Communication:
+    comm = stores.communications.get(client_id, comm_id)
+    if comm.type != "email" or comm.status not in ("draft", "failed"):
+        raise Conflict("invalid_status", "only email drafts (or failed emails) can be sent")
+    return stores.communications.put(_deliver(stores, comm, send, utcnow()))
+
+
+def update_communication(stores: Any, client_id: str, comm_id: str, changes: dict[str, Any]) -> dm.Communication:
+    comm = stores.communications.get(client_id, comm_id)
+    now = utcnow()
+    status = changes.pop("status", None)
+    if status == "sent" and comm.status in ("draft", "failed") and comm.type == "email":
+        raise Conflict("invalid_status", "send a draft with POST .../send")
+    if changes:
+        merged = dm.apply_type_rules({**comm.model_dump(exclude={"id", "client_id", "tenant_id", "created_at",
+                                                                  "updated_at", "occurred_at"}), **changes})
+        comm = comm.model_copy(update={**{k: merged.get(k) for k in changes}, "updated_at": now,
+                                       "duration_minutes": merged.get("duration_minutes")})
+    if status:
+        comm = dm.move_status(comm, status, now)
+    return stores.communications.put(comm)
+
+
+def delete_communication(stores: Any, client_id: str, comm_id: str) -> None:
+    comm = stores.communications.get(client_id, comm_id)
+    now = utcnow()
+    stores.communications.put(comm.model_copy(update={"deleted_at": now, "updated_at": now}))
+
+
+def day_range(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
+    """`from` / `to` dates as the first and last moment of those days (UTC)."""
+    low = datetime.combine(start, time.min, tzinfo=timezone.utc) if start else None
+    high = datetime.combine(end, time.max, tzinfo=timezone.utc) if end else None
+    return low, high

@@ -1,0 +1,121 @@
+"""Communications logged on a client: per-type rules, status moves with server-stamped times."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.errors import Conflict, ValidationFailed
+from chalicelib.domain.values import iso
+
+CommType = Literal["email", "phone", "sms", "meeting", "note"]
+Direction = Literal["inbound", "outbound"]
+Status = Literal["draft", "sent", "delivered", "read", "failed"]
+STATUS_ORDER = {"draft": 0, "failed": 0, "sent": 1, "delivered": 2, "read": 3}
+STAMPS = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at"}
+
+
+class Attachment(BaseModel):
+    filename: str
+    content_type: str
+    size: int
+    key: str
+
+
+class Communication(BaseModel):
+    id: str
+    tenant_id: str = Field(exclude=True)
+    client_id: str
+    type: CommType
+    direction: Direction = "outbound"
+    status: Status = "sent"
+    subject: str | None = None
+    body: str | None = None
+    from_email: str | None = None
+    to_email: str | None = None
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    integration_id: str | None = None
+    message_id: str | None = None
+    from_phone: str | None = None
+    to_phone: str | None = None
+    duration_minutes: int | None = None
+    outcome: str | None = None
+    requires_followup: bool = False
+    followup_date: date | None = None
+    followup_notes: str | None = None
+    meeting_date: date | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    location_type: Literal["in_person", "video", "phone"] | None = None
+    location: str | None = None
+    attendees: list[str] = Field(default_factory=list)
+    action_items: list[str] = Field(default_factory=list)
+    project_id: str | None = None
+    client_contact_id: str | None = None
+    thread_id: str | None = None
+    occurred_at: datetime
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    response_time_minutes: int | None = None
+    created_by: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = Field(default=None, exclude=True)
+
+    def public(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        for key in ("occurred_at", "sent_at", "delivered_at", "read_at", "created_at", "updated_at"):
+            if getattr(self, key) is not None:
+                data[key] = iso(getattr(self, key))
+        return data
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def apply_type_rules(data: dict[str, Any]) -> dict[str, Any]:
+    """Check and complete a new communication's fields by its type (422 naming the field)."""
+    data = dict(data)
+    kind = data["type"]
+    missing = [f for f in {"email": ("subject", "body"), "meeting": ("subject",), "note": ("body",),
+                           "sms": ("body",), "phone": ("direction",)}[kind] if not data.get(f)]
+    if missing:
+        raise ValidationFailed(f"{', '.join(missing)} required for {kind}",
+                               [{"field": f, "message": f"is required for {kind}"} for f in missing])
+    if kind == "phone":
+        data.setdefault("subject", "Phone Call")
+        if not data.get("subject"):
+            data["subject"] = "Phone Call"
+    if kind == "note":
+        if data.get("direction") == "inbound":
+            raise ValidationFailed.field("direction", "a note is always outbound (internal)")
+        data["direction"] = "outbound"
+        data["status"] = "sent"
+    if kind == "meeting" and data.get("start_time") and data.get("end_time"):
+        duration = _minutes(data["end_time"]) - _minutes(data["start_time"])
+        if duration < 0:
+            raise ValidationFailed.field("end_time", "is before start_time")
+        data["duration_minutes"] = duration
+    return data
+
+
+def move_status(comm: Communication, status: str, now: datetime) -> Communication:
+    """Status moves forward only; delivered and read exist for email and sms; the server stamps the time."""
+    if status == comm.status:
+        return comm
+    if status in ("delivered", "read") and comm.type not in ("email", "sms"):
+        raise Conflict("invalid_status", f"a {comm.type} cannot be {status}")
+    if status == "draft" or STATUS_ORDER[status] < STATUS_ORDER[comm.status] or comm.status == "failed" \
+            and status != "sent":
+        raise Conflict("invalid_status", f"status cannot move from {comm.status} to {status}")
+    update: dict[str, Any] = {"status": status, "updated_at": now}
+    for step, stamp in STAMPS.items():
+        if STATUS_ORDER[step] <= STATUS_ORDER.get(status, 0) and getattr(comm, stamp) is None and status != "failed":
+            update[stamp] = now
+    return comm.model_copy(update=update)

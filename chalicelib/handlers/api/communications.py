@@ -1,0 +1,100 @@
+"""Communication routes: log and list a client's communications, send drafts, and tenant follow-ups."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalice import Blueprint, Response
+
+from chalicelib.domain import communication_cases as cases
+from chalicelib.handlers import schemas as s
+from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.routing import Ctx, api
+from chalicelib.tables.clients import ClientRepository
+from chalicelib.tables.communications import CommunicationRepository
+from chalicelib.tables.contacts import ContactRepository
+from chalicelib.tables.settings import SettingsRepository
+
+bp = Blueprint(__name__)
+BASE = "/v1/clients/{client_id}/communications"
+ONE = BASE + "/{comm_id}"
+
+
+@dataclass
+class Stores:
+    tenant_id: str
+    clients: ClientRepository
+    contacts: ContactRepository
+    settings: SettingsRepository
+    communications: CommunicationRepository
+
+
+def _stores(ctx: Ctx) -> Stores:
+    t = ctx.tenant_id
+    return Stores(t, ClientRepository(t), ContactRepository(t), SettingsRepository(t), CommunicationRepository(t))
+
+
+def _send(**fields) -> str:
+    from chalicelib.mail import OutgoingEmail, send
+
+    return send(OutgoingEmail(**fields)).message_id
+
+
+@api(bp, "GET", BASE, summary="List a client's communications, newest first", tag="communications",
+     query=s.CommunicationListQuery, response=s.page_of(s.CommunicationOut), list_response=True)
+def list_communications(ctx: Ctx, client_id: str):
+    params = ctx.query()
+    ClientRepository(ctx.tenant_id).get(client_id)
+    low, high = cases.day_range(params.from_, params.to)
+    filters = {"type": params.type, "contact_id": params.contact_id, "project_id": params.project_id,
+               "thread_id": params.thread_id, "from": low, "to": high, "q": params.q}
+    scope = query_scope(f"communications:{client_id}", filters)
+    items, after = CommunicationRepository(ctx.tenant_id).page(
+        client_id, filters, params.limit, decode_cursor(params.cursor, ctx.tenant_id, scope))
+    return {"items": [c.public() for c in items],
+            "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
+
+
+@api(bp, "POST", BASE, summary="Log (and for email, send) a communication", need="agent",
+     tag="communications", body=s.CommunicationCreate, response=s.CommunicationOut, status=201, idempotent=True,
+     read_only=s.COMMUNICATION_READ_ONLY)
+def log_communication(ctx: Ctx, client_id: str):
+    data = ctx.body().model_dump(exclude_none=True)
+    return cases.log_communication(_stores(ctx), client_id, data, actor=ctx.actor, send=_send).public()
+
+
+@api(bp, "GET", ONE, summary="Get a communication", tag="communications", response=s.CommunicationOut)
+def get_communication(ctx: Ctx, client_id: str, comm_id: str):
+    return CommunicationRepository(ctx.tenant_id).get(client_id, comm_id).public()
+
+
+@api(bp, "PATCH", ONE, summary="Edit a communication or move its status forward", need="agent",
+     tag="communications", body=s.CommunicationUpdate, response=s.CommunicationOut,
+     read_only=s.COMMUNICATION_READ_ONLY)
+def update_communication(ctx: Ctx, client_id: str, comm_id: str):
+    body = ctx.body()
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return cases.update_communication(_stores(ctx), client_id, comm_id, changes).public()
+
+
+@api(bp, "DELETE", ONE, summary="Delete (soft) a communication", need="agent", tag="communications", status=204)
+def delete_communication(ctx: Ctx, client_id: str, comm_id: str):
+    cases.delete_communication(_stores(ctx), client_id, comm_id)
+    return Response(body="", status_code=204)
+
+
+@api(bp, "POST", ONE + "/send", summary="Send an email draft", need="agent", tag="communications",
+     response=s.CommunicationOut)
+def send_draft(ctx: Ctx, client_id: str, comm_id: str):
+    return cases.send_draft(_stores(ctx), client_id, comm_id, _send).public()
+
+
+@api(bp, "GET", "/v1/follow-ups", summary="Communications that need a follow-up, across the tenant",
+     tag="communications", query=s.FollowUpQuery, response=s.page_of(s.CommunicationOut), list_response=True)
+def follow_ups(ctx: Ctx):
+    params = ctx.query()
+    due = params.due_before.isoformat() if params.due_before else None
+    scope = query_scope("follow-ups", {"due_before": due})
+    items, after = CommunicationRepository(ctx.tenant_id).followups(
+        due, params.limit, decode_cursor(params.cursor, ctx.tenant_id, scope))
+    return {"items": [c.public() for c in items],
+            "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
