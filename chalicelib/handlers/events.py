@@ -7,7 +7,9 @@ from typing import Any
 from datetime import datetime
 
 from chalicelib.domain.clients import new_client_cutoff, utcnow
+from chalicelib.domain.response_times import response_times
 from chalicelib.tables.clients import ClientRepository
+from chalicelib.tables.communications import CommunicationRepository
 from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.streams import decode_record
 from chalicelib.tables.tenants import all_tenants
@@ -16,18 +18,43 @@ log = logging.getLogger(__name__)
 
 
 def handle_stream_batch(records: list[Any]) -> dict:
-    """Apply each record's effects; failed records are reported so only they (and later ones) are retried."""
+    """Apply each record's effects; failed records are reported so only they (and later ones) are retried.
+
+    Effects are recounts from stored state, done once per client per batch: a batch delivered twice or out of
+    order leaves the same figures.
+    """
     failures = []
+    clients: dict[tuple[str, str], list[str]] = {}
     for record in records:
         try:
             change = decode_record(record)
-            if change is None:
-                continue
-            log.debug("stream %s %s", change.event_name, change.kind)
         except Exception:
-            log.exception("stream record %s failed", getattr(record, "sequence_number", "?"))
+            log.exception("stream record %s could not be decoded", record.sequence_number)
             failures.append({"itemIdentifier": record.sequence_number})
+            continue
+        if change is not None and change.kind == "communication":
+            item = change.new or change.old
+            clients.setdefault((item.tenant_id, item.client_id), []).append(record.sequence_number)
+    for (tenant_id, client_id), sequence_numbers in clients.items():
+        try:
+            recount_response_times(tenant_id, client_id)
+        except Exception:
+            log.exception("response times of client %s/%s failed", tenant_id, client_id)
+            failures.extend({"itemIdentifier": n} for n in sequence_numbers)
     return {"batchItemFailures": failures}
+
+
+def recount_response_times(tenant_id: str, client_id: str) -> None:
+    """Recompute a client's response times from its communications and write only what changed."""
+    repo = CommunicationRepository(tenant_id)
+    comms = repo.of_client(client_id)
+    times, average = response_times(comms)
+    for comm in comms:
+        if comm.id in times and comm.response_time_minutes != times[comm.id]:
+            repo.set_response_time(comm, times[comm.id])
+    clients = ClientRepository(tenant_id)
+    if clients.get(client_id).avg_response_time_minutes != average:
+        clients.set_avg_response_time(client_id, average)
 
 
 def refresh_segments(now: Any = None) -> dict:

@@ -235,6 +235,15 @@ class ClientRepository:
             raise
         return new.model_copy(update={"version": old.version + 1})
 
+    def set_avg_response_time(self, client_id: str, minutes: int | None) -> None:
+        """A derived figure kept by the stream: no version bump, so it never makes a user's If-Match stale."""
+        with storage_errors():
+            TableItem._get_connection().update_item(
+                keys.client_pk(self.tenant_id, client_id), keys.CLIENT_SK,
+                actions=[ClientItem.avg_response_time_minutes.set(minutes) if minutes is not None
+                         else ClientItem.avg_response_time_minutes.remove()],
+                condition=ClientItem.pk.exists())
+
     def refacet_all(self, old_rules: FacetRules, new_rules: FacetRules) -> int:
         """After a settings change, move every client whose facets differ under the new rules."""
         moved = 0

@@ -98,6 +98,22 @@ class CommunicationRepository:
         position = {"pk": {"S": items[-1].pk}, "sk": {"S": items[-1].sk}} if more else None
         return [from_item(i) for i in items], position
 
+    def of_client(self, client_id: str) -> list[Communication]:
+        """Every communication of a client, deleted ones too (the response-time recount needs the history)."""
+        with storage_errors():
+            return [from_item(i) for i in CommunicationItem.query(
+                keys.client_pk(self.tenant_id, client_id), CommunicationItem.sk.startswith(keys.COMM_PREFIX),
+                consistent_read=True)]
+
+    def set_response_time(self, comm: Communication, minutes: int | None) -> None:
+        """A derived figure: written without touching updated_at, so edits by people stay distinguishable."""
+        action = (CommunicationItem.response_time_minutes.set(minutes) if minutes is not None
+                  else CommunicationItem.response_time_minutes.remove())
+        with storage_errors():
+            CommunicationItem._get_connection().update_item(
+                keys.client_pk(self.tenant_id, comm.client_id), keys.comm_sk(comm.id), actions=[action],
+                condition=CommunicationItem.pk.exists())
+
     def followups(self, due_before: str | None, limit: int, after: dict | None
                   ) -> tuple[list[Communication], dict | None]:
         """Open follow-ups across the tenant, soonest first, from the follow-up index."""
