@@ -47,6 +47,7 @@ def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, acto
             stores.contacts.get(client_id, data["client_contact_id"])
         except NotFound:
             raise ValidationFailed.field("client_contact_id", "is not a contact of this client") from None
+    _check_thread(stores, client_id, data.get("thread_id"))
     occurred = data.pop("occurred_at", None) or now
     if occurred.tzinfo is None:
         occurred = occurred.replace(tzinfo=timezone.utc)
@@ -80,6 +81,7 @@ def update_communication(stores: Any, client_id: str, comm_id: str, changes: dic
     comm = stores.communications.get(client_id, comm_id)
     now = utcnow()
     status = changes.pop("status", None)
+    _check_thread(stores, client_id, changes.get("thread_id"))
     if status == "sent" and comm.status in ("draft", "failed") and comm.type == "email":
         raise Conflict("invalid_status", "send a draft with POST .../send")
     if changes:
@@ -96,6 +98,14 @@ def delete_communication(stores: Any, client_id: str, comm_id: str) -> None:
     comm = stores.communications.get(client_id, comm_id)
     now = utcnow()
     stores.communications.put(comm.model_copy(update={"deleted_at": now, "updated_at": now}))
+
+
+def _check_thread(stores: Any, client_id: str, thread_id: str | None) -> None:
+    if thread_id:
+        try:
+            stores.threads.get(client_id, thread_id)
+        except NotFound:
+            raise ValidationFailed.field("thread_id", "is not a thread of this client") from None
 
 
 def day_range(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:

@@ -9,7 +9,9 @@ from datetime import datetime
 from chalicelib.domain.clients import new_client_cutoff, utcnow
 from chalicelib.domain.response_times import response_times
 from chalicelib.tables.clients import ClientRepository
+from chalicelib.domain.threads import thread_stats
 from chalicelib.tables.communications import CommunicationRepository
+from chalicelib.tables.threads import ThreadRepository
 from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.streams import decode_record
 from chalicelib.tables.tenants import all_tenants
@@ -37,15 +39,15 @@ def handle_stream_batch(records: list[Any]) -> dict:
             clients.setdefault((item.tenant_id, item.client_id), []).append(record.sequence_number)
     for (tenant_id, client_id), sequence_numbers in clients.items():
         try:
-            recount_response_times(tenant_id, client_id)
+            recount_client_communications(tenant_id, client_id)
         except Exception:
             log.exception("response times of client %s/%s failed", tenant_id, client_id)
             failures.extend({"itemIdentifier": n} for n in sequence_numbers)
     return {"batchItemFailures": failures}
 
 
-def recount_response_times(tenant_id: str, client_id: str) -> None:
-    """Recompute a client's response times from its communications and write only what changed."""
+def recount_client_communications(tenant_id: str, client_id: str) -> None:
+    """Recompute a client's response times and thread counts from its communications; write what changed."""
     repo = CommunicationRepository(tenant_id)
     comms = repo.of_client(client_id)
     times, average = response_times(comms)
@@ -55,6 +57,12 @@ def recount_response_times(tenant_id: str, client_id: str) -> None:
     clients = ClientRepository(tenant_id)
     if clients.get(client_id).avg_response_time_minutes != average:
         clients.set_avg_response_time(client_id, average)
+    threads = ThreadRepository(tenant_id)
+    stats = thread_stats(comms)
+    for thread in threads.of_client(client_id):
+        wanted = stats.get(thread.id, (0, None, None))
+        if (thread.messages_count, thread.last_activity_at, thread.preview) != wanted:
+            threads.set_stats(thread, wanted)
 
 
 def refresh_segments(now: Any = None) -> dict:

@@ -11,6 +11,7 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Emai
 from chalicelib.domain import clients as dc
 from chalicelib.domain import communications as dm
 from chalicelib.domain import contacts as dk
+from chalicelib.domain import threads as dth
 from chalicelib.domain.codes import COUNTRIES, CURRENCIES
 
 
@@ -286,3 +287,23 @@ class CommunicationListQuery(ListQuery):
 
 class FollowUpQuery(ListQuery):
     due_before: date | None = None
+
+
+class ThreadCreate(Strict):
+    subject: _text(255, 1)
+    type: Literal["general", "email", "sms", "chat", "meeting"] = "general"
+
+
+class ThreadUpdate(Strict):
+    subject: _text(255, 1) | None = None
+    status: Literal["active", "archived"] | None = None
+
+
+THREAD_READ_ONLY = frozenset({"id", "client_id", "icon", "messages_count", "last_activity_at", "preview",
+                              "created_by", "created_by_name", "created_at", "updated_at"})
+
+ThreadOut = create_model(
+    "Thread",
+    **{name: (f.annotation, ...) for name, f in dth.Thread.model_fields.items() if not f.exclude},
+    icon=(str, ...),
+)

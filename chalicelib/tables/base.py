@@ -220,6 +220,24 @@ class CommunicationItem(TableItem, discriminator="communication"):
     search = UnicodeAttribute(null=True)
 
 
+class ThreadItem(TableItem, discriminator="thread"):
+    """A conversation thread in its client's partition; its counts are kept by the stream handler."""
+
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    type = UnicodeAttribute()
+    status = UnicodeAttribute()
+    messages_count = NumberAttribute(default=0)
+    last_activity_at = UTCDateTimeAttribute(null=True)
+    preview = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    created_by_name = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
 class ContactProjectItem(TableItem, discriminator="contact_project"):
     """A project naming a contact, with the project's status: the contact-deletion rule reads these by key."""
 
@@ -295,7 +313,7 @@ class TenantItem(TableItem, discriminator="tenant"):
 
 
 ITEM_TYPES: tuple[type[TableItem], ...] = (
-    TableItem, ClientItem, ContactItem, CommunicationItem, ContactProjectItem, ClientNumberItem, FacetEntry, FacetCount,
+    TableItem, ClientItem, ContactItem, CommunicationItem, ThreadItem, ContactProjectItem, ClientNumberItem, FacetEntry, FacetCount,
     SettingsItem, CustomFieldItem, IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem,
 )
 

@@ -116,3 +116,10 @@ def comm_sk(comm_id: str) -> str:
 def followups_pk(tenant_id: str) -> str:
     """gsi1: the tenant's communications that require a follow-up, by follow-up date."""
     return f"{_t(tenant_id)}#FOLLOWUPS"
+
+
+THREAD_PREFIX = "THREAD#"
+
+
+def thread_sk(thread_id: str) -> str:
+    return f"{THREAD_PREFIX}{thread_id}"

@@ -5,7 +5,11 @@ from dataclasses import dataclass
 
 from chalice import Blueprint, Response
 
+from ulid import ULID
+
 from chalicelib.domain import communication_cases as cases
+from chalicelib.domain.threads import Thread
+from chalicelib.domain.values import utcnow
 from chalicelib.handlers import schemas as s
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
@@ -13,6 +17,7 @@ from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
 from chalicelib.tables.contacts import ContactRepository
 from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.threads import ThreadRepository
 
 bp = Blueprint(__name__)
 BASE = "/v1/clients/{client_id}/communications"
@@ -26,11 +31,13 @@ class Stores:
     contacts: ContactRepository
     settings: SettingsRepository
     communications: CommunicationRepository
+    threads: ThreadRepository
 
 
 def _stores(ctx: Ctx) -> Stores:
     t = ctx.tenant_id
-    return Stores(t, ClientRepository(t), ContactRepository(t), SettingsRepository(t), CommunicationRepository(t))
+    return Stores(t, ClientRepository(t), ContactRepository(t), SettingsRepository(t), CommunicationRepository(t),
+                  ThreadRepository(t))
 
 
 def _send(**fields) -> str:
@@ -98,3 +105,46 @@ def follow_ups(ctx: Ctx):
         due, params.limit, decode_cursor(params.cursor, ctx.tenant_id, scope))
     return {"items": [c.public() for c in items],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
+
+
+THREADS = "/v1/clients/{client_id}/threads"
+
+
+@api(bp, "GET", THREADS, summary="List a client's threads, latest activity first", tag="communications",
+     response=s.page_of(s.ThreadOut), list_response=True)
+def list_threads(ctx: Ctx, client_id: str):
+    ClientRepository(ctx.tenant_id).get(client_id)
+    threads = ThreadRepository(ctx.tenant_id).of_client(client_id)
+    threads.sort(key=lambda t: (t.last_activity_at or t.created_at), reverse=True)
+    return {"items": [t.public() for t in threads], "next_cursor": None}
+
+
+@api(bp, "POST", THREADS, summary="Start a thread", need="agent", tag="communications", body=s.ThreadCreate,
+     response=s.ThreadOut, status=201, idempotent=True, read_only=s.THREAD_READ_ONLY)
+def create_thread(ctx: Ctx, client_id: str):
+    ClientRepository(ctx.tenant_id).get(client_id)
+    body = ctx.body()
+    now = utcnow()
+    name = ctx.principal.name if ctx.principal else None
+    thread = Thread(id=str(ULID.from_datetime(now)), tenant_id=ctx.tenant_id, client_id=client_id,
+                    subject=body.subject, type=body.type, created_by=ctx.actor, created_by_name=name,
+                    created_at=now, updated_at=now)
+    return ThreadRepository(ctx.tenant_id).add(thread).public()
+
+
+@api(bp, "GET", THREADS + "/{thread_id}", summary="A thread with its messages, oldest first",
+     tag="communications", response=s.ThreadOut)
+def get_thread(ctx: Ctx, client_id: str, thread_id: str):
+    thread = ThreadRepository(ctx.tenant_id).get(client_id, thread_id)
+    messages, _ = CommunicationRepository(ctx.tenant_id).page(client_id, {"thread_id": thread_id}, 1000, None)
+    return {**thread.public(), "messages": [m.public() for m in reversed(messages)]}
+
+
+@api(bp, "PATCH", THREADS + "/{thread_id}", summary="Rename or archive a thread", need="agent",
+     tag="communications", body=s.ThreadUpdate, response=s.ThreadOut, read_only=s.THREAD_READ_ONLY)
+def update_thread(ctx: Ctx, client_id: str, thread_id: str):
+    body = ctx.body()
+    repo = ThreadRepository(ctx.tenant_id)
+    thread = repo.get(client_id, thread_id)
+    changes = {name: getattr(body, name) for name in body.model_fields_set if getattr(body, name) is not None}
+    return repo.put(thread.model_copy(update={**changes, "updated_at": utcnow()})).public()

@@ -49,3 +49,27 @@ def test_deleting_the_answer_clears_the_response_time(api):
     after = api.get(f"/v1/clients/{client['id']}").data
     assert after["avg_response_time_minutes"] is None
     assert after["version"] == version  # a derived figure never makes a user's If-Match stale
+
+
+def test_a_thread_collects_its_messages_with_counts_preview_and_icon(api):
+    client = api.post("/v1/clients", {"name": "Acme"}).data
+    threads = f"/v1/clients/{client['id']}/threads"
+    thread = api.post(threads, {"subject": "May festival rig", "type": "email"}).data
+    assert thread["icon"] == "mdi-email" and thread["messages_count"] == 0 and thread["status"] == "active"
+    base = f"/v1/clients/{client['id']}/communications"
+    first = api.post(base, {"type": "note", "body": "Asked for the rig plan", "thread_id": thread["id"],
+                            "occurred_at": "2026-03-02T09:00:00Z"}).data
+    second = api.post(base, {"type": "note", "body": "Rig plan   received", "thread_id": thread["id"],
+                             "occurred_at": "2026-03-02T11:00:00Z"}).data
+    bad = api.post(base, {"type": "note", "body": "x", "thread_id": "nope"})
+    assert bad.status_code == 422 and bad.data["error"]["details"][0]["field"] == "thread_id"
+    batch = _records(client["id"], [first["id"], second["id"]])
+    app_module.on_table_stream(batch, None)
+    app_module.on_table_stream(batch, None)
+    got = api.get(f"{threads}/{thread['id']}").data
+    assert got["messages_count"] == 2 and got["preview"] == "Rig plan received"
+    assert got["last_activity_at"] == "2026-03-02T11:00:00.000Z"
+    assert [m["id"] for m in got["messages"]] == [first["id"], second["id"]]
+    archived = api.patch(f"{threads}/{thread['id']}", {"status": "archived"}).data
+    assert archived["status"] == "archived"
+    assert [t["id"] for t in api.get(threads).data["items"]] == [thread["id"]]

@@ -1,0 +1,56 @@
+"""Conversation threads on a client: type, icon, status, and counts derived from their messages."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.communications import Communication
+from chalicelib.domain.values import iso
+
+ThreadType = Literal["general", "email", "sms", "chat", "meeting"]
+ICONS = {"general": "mdi-message-text", "email": "mdi-email", "sms": "mdi-pound", "chat": "mdi-message",
+         "meeting": "mdi-account-group"}
+PREVIEW_CHARS = 140
+
+
+class Thread(BaseModel):
+    id: str
+    tenant_id: str = Field(exclude=True)
+    client_id: str
+    subject: str
+    type: ThreadType = "general"
+    status: Literal["active", "archived"] = "active"
+    messages_count: int = 0
+    last_activity_at: datetime | None = None
+    preview: str | None = None
+    created_by: str | None = None
+    created_by_name: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def icon(self) -> str:
+        return ICONS[self.type]
+
+    def public(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        for key in ("last_activity_at", "created_at", "updated_at"):
+            if getattr(self, key) is not None:
+                data[key] = iso(getattr(self, key))
+        data["icon"] = self.icon
+        return data
+
+
+Stats = tuple[int, datetime | None, str | None]
+
+
+def thread_stats(comms: list[Communication]) -> dict[str, Stats]:
+    """messages_count, last_activity_at and preview (the latest message's text) of every thread."""
+    stats: dict[str, Stats] = {}
+    for comm in sorted((c for c in comms if c.deleted_at is None and c.thread_id), key=lambda c: (c.occurred_at, c.id)):
+        count, _, _ = stats.get(comm.thread_id, (0, None, None))
+        text = " ".join((comm.body or comm.subject or "").split())[:PREVIEW_CHARS] or None
+        stats[comm.thread_id] = (count + 1, comm.occurred_at, text)
+    return stats
