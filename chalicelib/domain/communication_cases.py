@@ -67,14 +67,24 @@ def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, acto
         comm = _deliver(stores, comm.model_copy(update={"status": "draft"}), send, now)
     elif comm.status == "sent" and comm.sent_at is None:
         comm = comm.model_copy(update={"sent_at": comm.occurred_at})
-    return stores.communications.add(comm)
+    stored = stores.communications.add(comm)
+    _remember(stores, stored)
+    return stored
+
+
+def _remember(stores: Any, comm: dm.Communication) -> None:
+    """Replies quote our Message-ID: record it so inbound mail threads under this email."""
+    if comm.message_id:
+        stores.inbox.remember_message_id(comm.message_id, comm.client_id, comm.id)
 
 
 def send_draft(stores: Any, client_id: str, comm_id: str, send: Sender) -> dm.Communication:
     comm = stores.communications.get(client_id, comm_id)
     if comm.type != "email" or comm.status not in ("draft", "failed"):
         raise Conflict("invalid_status", "only email drafts (or failed emails) can be sent")
-    return stores.communications.put(_deliver(stores, comm, send, utcnow()))
+    stored = stores.communications.put(_deliver(stores, comm, send, utcnow()))
+    _remember(stores, stored)
+    return stored
 
 
 def update_communication(stores: Any, client_id: str, comm_id: str, changes: dict[str, Any]) -> dm.Communication:
@@ -84,6 +94,8 @@ def update_communication(stores: Any, client_id: str, comm_id: str, changes: dic
     _check_thread(stores, client_id, changes.get("thread_id"))
     if status == "sent" and comm.status in ("draft", "failed") and comm.type == "email":
         raise Conflict("invalid_status", "send a draft with POST .../send")
+    if status == "failed" and status != comm.status:
+        raise Conflict("invalid_status", "only a failed send marks a communication failed")
     if changes:
         merged = dm.apply_type_rules({**comm.model_dump(exclude={"id", "client_id", "tenant_id", "created_at",
                                                                   "updated_at", "occurred_at"}), **changes})

@@ -61,7 +61,9 @@ def reconcile(client: Client, contacts: ContactStore, old: dk.Contact | None, ne
 
 def commit(contacts: ContactStore, client: Client, changes: list[Change], new_client: Client,
            rules: FacetRules) -> dk.Contact:
-    contacts.commit(changes, (client, new_client, rules) if new_client is not client else None)
+    # The client always takes part: written when it changes, else checked unchanged, so two requests that
+    # decided on the same client state cannot both commit (no two primaries or billing contacts).
+    contacts.commit(changes, (client, new_client, rules))
     old, new = changes[0]
     return new.model_copy(update={"version": (old.version if old else 0) + 1})
 

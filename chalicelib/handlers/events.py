@@ -6,6 +6,14 @@ from typing import Any
 
 from datetime import datetime
 
+from ulid import ULID
+
+from chalicelib.config import get_settings
+from chalicelib.domain import inbound_cases as inbound
+from chalicelib.tables.base import UnmatchedItem
+from chalicelib.tables.contacts import ContactRepository
+from chalicelib.tables.inbox import InboxRepository, tenant_of_address
+
 from chalicelib.domain.clients import new_client_cutoff, utcnow
 from chalicelib.domain.response_times import response_times
 from chalicelib.tables.clients import ClientRepository
@@ -81,6 +89,43 @@ def recalculate_scores(now: datetime | None = None) -> dict:
 
 
 def handle_inbound_email(bucket: str, key: str) -> dict:
-    """Log an inbound email stored by SES (parsing arrives with the communications issue)."""
-    log.info("inbound email s3://%s/%s received", bucket, key)
-    return {"bucket": bucket, "key": key, "logged": False}
+    """Log an inbound email stored by SES; what cannot be logged is logged with its reason, never dropped."""
+    from chalicelib import blobs
+    from chalicelib.inbound_mime import MalformedEmail, parse_email
+
+    try:
+        parsed = parse_email(blobs.get_object(bucket, key))
+    except MalformedEmail as exc:
+        log.error("inbound s3://%s/%s rejected: %s", bucket, key, exc)
+        return {"status": "rejected", "reason": str(exc)}
+    for problem in parsed.problems:
+        log.warning("inbound s3://%s/%s: %s", bucket, key, problem)
+    recipients = parsed.to + parsed.cc
+    tenant_id, to_email = next(((t, r) for r in recipients if (t := tenant_of_address(r))), (None, None))
+    if tenant_id is None:
+        log.error("inbound s3://%s/%s rejected: no tenant receives mail for %s", bucket, key, recipients)
+        return {"status": "rejected", "reason": "unknown recipient"}
+    stores = inbound_stores(tenant_id)
+    match = inbound.sender_contact(stores, parsed)
+    if match is None:
+        item = UnmatchedItem(id=str(ULID()), received_at=utcnow(), from_email=parsed.from_email, to_email=to_email,
+                             subject=parsed.subject or None, body_preview=parsed.text[:inbound.PREVIEW] or None,
+                             bucket=bucket, key=key)
+        stores.inbox.add_unmatched(item)
+        return {"status": "unmatched", "id": item.id}
+    comm = inbound.log_inbound(stores, match[0], match[1], parsed, to_email, _attachment_store)
+    return {"status": "logged" if comm else "duplicate", "communication_id": comm.id if comm else None}
+
+
+def _attachment_store(key: str, data: bytes, content_type: str) -> str:
+    from chalicelib import blobs
+
+    blobs.put_object(get_settings().attachments_bucket, key, data, content_type)
+    return key
+
+
+def inbound_stores(tenant_id: str):
+    from chalicelib.handlers.api.communications import Stores
+
+    return Stores(tenant_id, ClientRepository(tenant_id), ContactRepository(tenant_id), SettingsRepository(tenant_id),
+                  CommunicationRepository(tenant_id), ThreadRepository(tenant_id), InboxRepository(tenant_id))

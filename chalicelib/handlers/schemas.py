@@ -307,3 +307,16 @@ ThreadOut = create_model(
     **{name: (f.annotation, ...) for name, f in dth.Thread.model_fields.items() if not f.exclude},
     icon=(str, ...),
 )
+
+
+class UnmatchedOut(BaseModel):
+    id: str
+    received_at: AwareDatetime
+    from_email: str
+    to_email: str | None = None
+    subject: str | None = None
+    body_preview: str | None = None
+
+
+class AssignIn(Strict):
+    client_id: Id

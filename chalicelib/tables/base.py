@@ -264,6 +264,32 @@ class WebhookSeenItem(TableItem, discriminator="webhook_seen"):
     expires_at = NumberAttribute()
 
 
+class InboundAddressItem(TableItem, discriminator="inbound_address"):
+    """Directory entry: which tenant receives mail sent to an inbound address."""
+
+    tenant_id = UnicodeAttribute()
+
+
+class MessageIdItem(TableItem, discriminator="message_id"):
+    """A stored email's Message-ID: replies find the communication (and thread) they answer."""
+
+    client_id = UnicodeAttribute()
+    communication_id = UnicodeAttribute()
+
+
+class UnmatchedItem(TableItem, discriminator="unmatched"):
+    """An inbound email from a sender no contact has: kept until staff assign it to a client."""
+
+    id = UnicodeAttribute()
+    received_at = UTCDateTimeAttribute()
+    from_email = UnicodeAttribute()
+    to_email = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    body_preview = UnicodeAttribute(null=True)
+    bucket = UnicodeAttribute()
+    key = UnicodeAttribute()
+
+
 class ClientNumberItem(TableItem, discriminator="client_number"):
     """Reserves a client number: a conditional put makes numbers unique under concurrent creates."""
 
@@ -313,8 +339,9 @@ class TenantItem(TableItem, discriminator="tenant"):
 
 
 ITEM_TYPES: tuple[type[TableItem], ...] = (
-    TableItem, ClientItem, ContactItem, CommunicationItem, ThreadItem, ContactProjectItem, ClientNumberItem, FacetEntry, FacetCount,
-    SettingsItem, CustomFieldItem, IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem,
+    TableItem, ClientItem, ContactItem, CommunicationItem, ThreadItem, ContactProjectItem, ClientNumberItem,
+    FacetEntry, FacetCount, InboundAddressItem, MessageIdItem, UnmatchedItem, SettingsItem, CustomFieldItem,
+    IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem,
 )
 
 _configured_for: tuple | None = None

@@ -10,7 +10,7 @@ from chalicelib.domain.clients import Client, FacetRules, name_key
 from chalicelib.domain.contacts import Contact
 from chalicelib.domain.errors import NotFound, VersionConflict
 from chalicelib.tables import keys
-from chalicelib.tables.base import ClientNumberItem, ContactItem, ContactProjectItem, configure
+from chalicelib.tables.base import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, configure
 from chalicelib.tables.clients import ClientRepository, _commit
 from chalicelib.tables.errors import reason_codes, storage_errors
 
@@ -122,12 +122,19 @@ class ContactRepository:
                 else:
                     tx.save(item)
 
-        if client is not None:
+        if client is not None and client[1] is not client[0]:
             old_client, new_client, rules = client
             ClientRepository(self.tenant_id).save(old_client, new_client, rules, extra=ops)
             return
+
+        def checked(tx: TransactWrite) -> None:
+            ops(tx)
+            if client is not None:  # the flags were decided on this client state: it must still hold
+                tx.condition_check(ClientItem, keys.client_pk(self.tenant_id, client[0].id), keys.CLIENT_SK,
+                                   condition=ClientItem.version == client[0].version)
+
         try:
-            _commit(ops)
+            _commit(checked)
         except TransactWriteError as exc:
             if "ConditionalCheckFailed" in reason_codes(exc):
                 raise VersionConflict("a contact changed meanwhile; read it again") from exc

@@ -123,3 +123,15 @@ THREAD_PREFIX = "THREAD#"
 
 def thread_sk(thread_id: str) -> str:
     return f"{THREAD_PREFIX}{thread_id}"
+
+
+# Mail to an inbound address must find its tenant before any tenant id is known: a directory like the tenants'.
+INBOUND_DIRECTORY_PK = "DIRECTORY#INBOUND"
+
+
+def message_id_pk(tenant_id: str, message_id: str) -> str:
+    return f"{_t(tenant_id)}#MSGID#{message_id.strip().lower()}"
+
+
+def unmatched_pk(tenant_id: str) -> str:
+    return f"{_t(tenant_id)}#UNMATCHED"

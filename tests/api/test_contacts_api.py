@@ -198,11 +198,6 @@ def stores():
     return Stores("t1", ClientRepository("t1"), ContactRepository("t1"), SettingsRepository("t1"))
 
 
-@pytest.mark.xfail(reason="BUG: chalicelib/domain/contact_cases.py change()/reconcile()/commit(): the client and "
-                          "the contact are read separately and, when the client summary already names the contact, "
-                          "the commit carries no condition on the client (new_client is client -> commit(..., None)); "
-                          "a make-primary racing another one re-promotes the old primary and leaves two primaries",
-                   strict=True)
 def test_make_primary_racing_another_make_primary_leaves_one_primary(api, monkeypatch):
     from chalicelib.domain import contact_cases as cases
 
@@ -217,9 +212,6 @@ def test_make_primary_racing_another_make_primary_leaves_one_primary(api, monkey
     assert primary_summary(api, client_id)["id"] == primaries[0]
 
 
-@pytest.mark.xfail(reason="BUG: chalicelib/domain/contact_cases.py change()/reconcile()/commit(): same read skew "
-                          "for billing: when client.billing_contact_id already names the contact no client condition "
-                          "is written, so a racing flag of another contact leaves two billing contacts", strict=True)
 def test_billing_flag_racing_another_billing_flag_leaves_one_billing_contact(api, monkeypatch):
     from chalicelib.domain import contact_cases as cases
 

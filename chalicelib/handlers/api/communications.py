@@ -8,6 +8,7 @@ from chalice import Blueprint, Response
 from ulid import ULID
 
 from chalicelib.domain import communication_cases as cases
+from chalicelib.domain import inbound_cases as inbound
 from chalicelib.domain.threads import Thread
 from chalicelib.domain.values import utcnow
 from chalicelib.handlers import schemas as s
@@ -16,6 +17,7 @@ from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
 from chalicelib.tables.contacts import ContactRepository
+from chalicelib.tables.inbox import InboxRepository
 from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.threads import ThreadRepository
 
@@ -32,12 +34,13 @@ class Stores:
     settings: SettingsRepository
     communications: CommunicationRepository
     threads: ThreadRepository
+    inbox: InboxRepository
 
 
 def _stores(ctx: Ctx) -> Stores:
     t = ctx.tenant_id
     return Stores(t, ClientRepository(t), ContactRepository(t), SettingsRepository(t), CommunicationRepository(t),
-                  ThreadRepository(t))
+                  ThreadRepository(t), InboxRepository(t))
 
 
 def _send(**fields) -> str:
@@ -148,3 +151,31 @@ def update_thread(ctx: Ctx, client_id: str, thread_id: str):
     thread = repo.get(client_id, thread_id)
     changes = {name: getattr(body, name) for name in body.model_fields_set if getattr(body, name) is not None}
     return repo.put(thread.model_copy(update={**changes, "updated_at": utcnow()})).public()
+
+
+@api(bp, "GET", "/v1/inbox/unmatched", summary="Inbound emails from unknown senders", tag="communications",
+     response=s.page_of(s.UnmatchedOut), list_response=True)
+def unmatched(ctx: Ctx):
+    items = InboxRepository(ctx.tenant_id).unmatched()
+    return {"items": [s.UnmatchedOut.model_validate(i, from_attributes=True).model_dump(mode="json") for i in items],
+            "next_cursor": None}
+
+
+@api(bp, "POST", "/v1/inbox/unmatched/{item_id}/assign", summary="Log an unmatched email on a client",
+     need="agent", tag="communications", body=s.AssignIn, response=s.CommunicationOut)
+def assign_unmatched(ctx: Ctx, item_id: str):
+    from chalicelib import blobs
+    from chalicelib.handlers.events import _attachment_store
+    from chalicelib.inbound_mime import parse_email
+
+    client_id = ctx.body().client_id
+    stores = _stores(ctx)
+    stores.clients.get(client_id)
+    item = stores.inbox.get_unmatched(item_id)
+    parsed = parse_email(blobs.get_object(item.bucket, item.key))
+    comm = inbound.log_inbound(stores, client_id, None, parsed, item.to_email, _attachment_store)
+    stores.inbox.remove_unmatched(item)
+    if comm is None:  # its Message-ID was logged meanwhile: answer that communication
+        known = stores.inbox.find_message(parsed.message_id)
+        comm = stores.communications.get(known.client_id, known.communication_id)
+    return comm.public()

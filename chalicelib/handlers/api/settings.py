@@ -8,6 +8,7 @@ from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef
 from chalicelib.domain.client_cases import change_client_settings
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.clients import ClientRepository
+from chalicelib.tables.inbox import claim_address
 from chalicelib.tables.settings import SettingsRepository
 
 bp = Blueprint(__name__)
@@ -22,6 +23,9 @@ def _partial(model: type[BaseModel]) -> type[BaseModel]:
 def _store(ctx: Ctx, name: str, value: BaseModel) -> dict:
     repo = SettingsRepository(ctx.tenant_id)
     if name == "client":  # clients may move between the high-value and new facets
+        previous = repo.get("client").inbound_address
+        if value.inbound_address:
+            claim_address(ctx.tenant_id, value.inbound_address, previous)
         stored = change_client_settings(ClientRepository(ctx.tenant_id), repo, value)
     else:
         stored = repo.put(name, value)
