@@ -133,16 +133,16 @@ def delete_contact(stores: Stores, client_id: str, contact_id: str) -> dk.Contac
 
 def set_portal_access(stores: Stores, client_id: str, contact_id: str, enabled: bool,
                       send_invitation: Callable[[dk.Contact, str], None]) -> dk.Contact:
-    """Turn portal access on or off; the first enabling sends the invitation."""
+    """Turn portal access on or off; enabling sends an invitation unless a live one exists."""
     secret: list[str] = []
 
     def edit(client: Client, contact: dk.Contact, now: datetime) -> dk.Contact:
-        if not enabled:
-            return contact.model_copy(update={"portal_access": False, "updated_at": now}) \
+        if not enabled:  # also voids the invitation: a link from before can never let the contact back in
+            return contact.model_copy(update={"portal_access": False, "invitation_hash": None, "updated_at": now}) \
                 if contact.portal_access else contact
         dk.ensure_portal_allowed(contact, stores.settings.get("portal").enabled)
         updated = contact.model_copy(update={"portal_access": True, "updated_at": now})
-        if contact.portal_invited_at is None:
+        if contact.invitation_hash is None:  # the first enabling, or enabling again after access was off
             updated, token = dk.issue_invitation(updated, now)
             secret[:] = [token]
         return updated

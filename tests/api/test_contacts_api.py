@@ -670,6 +670,20 @@ def test_disabling_portal_access_turns_it_off_and_voids_the_invitation(api, outb
     assert valid(token) is False
 
 
+def test_enabling_again_after_access_was_off_sends_a_new_link_and_the_old_one_stays_void(api, outbox):
+    portal_on(api)
+    client_id = new_client(api)
+    created = add(api, client_id)
+    url = f"/v1/clients/{client_id}/contacts/{created['id']}/portal-access"
+    api.put(url, {"enabled": True})
+    first = token_of(emails(outbox)[0])
+    api.put(url, {"enabled": False})
+    assert api.put(url, {"enabled": True}).data["portal_access"] is True
+    assert len(emails(outbox)) == 2
+    second = token_of(emails(outbox)[1])
+    assert valid(first) is False and valid(second) is True
+
+
 def test_portal_access_body_is_validated(api, outbox):
     client_id = new_client(api)
     created = add(api, client_id)
