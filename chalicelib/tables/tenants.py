@@ -1,4 +1,4 @@
-"""The tenant directory: which tenants exist, so scheduled jobs visit each one by key, never by reading the table."""
+"""The tenant directory: which tenants exist, so scheduled jobs visit each one by key."""
 from __future__ import annotations
 
 from typing import Iterator
