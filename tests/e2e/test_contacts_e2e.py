@@ -8,7 +8,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlparse
 
-import pytest
 import requests
 
 NUMBER = re.compile(r"^CON-\d{4}-\d{6}[0-9a-f]{4}$")
