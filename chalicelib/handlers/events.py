@@ -11,8 +11,8 @@ from ulid import ULID
 from chalicelib.config import get_settings
 from chalicelib.domain import inbound_cases as inbound
 from chalicelib.tables.base import UnmatchedItem
-from chalicelib.tables.contacts import ContactRepository
-from chalicelib.tables.inbox import InboxRepository, tenant_of_address
+from chalicelib.tables.inbox import tenant_of_address
+from chalicelib.tables.stores import Stores
 
 from chalicelib.domain.clients import new_client_cutoff, utcnow
 from chalicelib.domain.response_times import response_times
@@ -105,7 +105,7 @@ def handle_inbound_email(bucket: str, key: str) -> dict:
     if tenant_id is None:
         log.error("inbound s3://%s/%s rejected: no tenant receives mail for %s", bucket, key, recipients)
         return {"status": "rejected", "reason": "unknown recipient"}
-    stores = inbound_stores(tenant_id)
+    stores = Stores(tenant_id)
     match = inbound.sender_contact(stores, parsed)
     if match is None:
         item = UnmatchedItem(id=str(ULID()), received_at=utcnow(), from_email=parsed.from_email, to_email=to_email,
@@ -122,10 +122,3 @@ def _attachment_store(key: str, data: bytes, content_type: str) -> str:
 
     blobs.put_object(get_settings().attachments_bucket, key, data, content_type)
     return key
-
-
-def inbound_stores(tenant_id: str):
-    from chalicelib.handlers.api.communications import Stores
-
-    return Stores(tenant_id, ClientRepository(tenant_id), ContactRepository(tenant_id), SettingsRepository(tenant_id),
-                  CommunicationRepository(tenant_id), ThreadRepository(tenant_id), InboxRepository(tenant_id))

@@ -190,12 +190,9 @@ def interleave(monkeypatch, contact_id, other_request):
 
 
 def stores():
-    from chalicelib.handlers.api.contacts import Stores
-    from chalicelib.tables.clients import ClientRepository
-    from chalicelib.tables.contacts import ContactRepository
-    from chalicelib.tables.settings import SettingsRepository
+    from chalicelib.tables.stores import Stores
 
-    return Stores("t1", ClientRepository("t1"), ContactRepository("t1"), SettingsRepository("t1"))
+    return Stores("t1")
 
 
 def test_make_primary_racing_another_make_primary_leaves_one_primary(api, monkeypatch):

@@ -1,8 +1,6 @@
 """Communication routes: log and list a client's communications, send drafts, and tenant follow-ups."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from chalice import Blueprint, Response
 
 from ulid import ULID
@@ -16,9 +14,8 @@ from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_s
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
-from chalicelib.tables.contacts import ContactRepository
 from chalicelib.tables.inbox import InboxRepository
-from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.stores import Stores
 from chalicelib.tables.threads import ThreadRepository
 
 bp = Blueprint(__name__)
@@ -26,21 +23,8 @@ BASE = "/v1/clients/{client_id}/communications"
 ONE = BASE + "/{comm_id}"
 
 
-@dataclass
-class Stores:
-    tenant_id: str
-    clients: ClientRepository
-    contacts: ContactRepository
-    settings: SettingsRepository
-    communications: CommunicationRepository
-    threads: ThreadRepository
-    inbox: InboxRepository
-
-
 def _stores(ctx: Ctx) -> Stores:
-    t = ctx.tenant_id
-    return Stores(t, ClientRepository(t), ContactRepository(t), SettingsRepository(t), CommunicationRepository(t),
-                  ThreadRepository(t), InboxRepository(t))
+    return Stores(ctx.tenant_id)
 
 
 def _send(**fields) -> str:

@@ -1,8 +1,6 @@
 """Contact routes: a client's contacts, flags, deletion, portal access, and the tenant-wide search."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from chalice import Blueprint, Response
 
 from chalicelib.domain import contact_cases as cases
@@ -12,24 +10,15 @@ from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_s
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.contacts import ContactRepository
-from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
 BASE = "/v1/clients/{client_id}/contacts"
 ONE = BASE + "/{contact_id}"
 
 
-@dataclass
-class Stores:
-    tenant_id: str
-    clients: ClientRepository
-    contacts: ContactRepository
-    settings: SettingsRepository
-
-
 def _stores(ctx: Ctx) -> Stores:
-    t = ctx.tenant_id
-    return Stores(t, ClientRepository(t), ContactRepository(t), SettingsRepository(t))
+    return Stores(ctx.tenant_id)
 
 
 def _send_invitation(contact, secret):

@@ -10,12 +10,9 @@ from standardwebhooks.webhooks import Webhook
 from chalicelib.config import get_settings
 from chalicelib.domain import node_sync
 from chalicelib.domain.errors import InvalidJson, Unauthorized
-from chalicelib.handlers.api.contacts import Stores
 from chalicelib.handlers.routing import Ctx, api, json_response
-from chalicelib.tables.clients import ClientRepository
-from chalicelib.tables.contacts import ContactRepository
 from chalicelib.tables.node import NodeRepository
-from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
 
@@ -53,7 +50,7 @@ def node_webhook(ctx: Ctx):
     node = NodeRepository(tenant)
     if node.seen(webhook_id):
         return {"status": "duplicate"}
-    stores = Stores(tenant, ClientRepository(tenant), ContactRepository(tenant), SettingsRepository(tenant))
+    stores = Stores(tenant)
     status = node_sync.apply(stores, node, webhook_id, event)
     node.mark_seen(webhook_id)
     return json_response({"status": "processed" if status == 200 else "accepted"}, status)

@@ -1,0 +1,32 @@
+"""Every repository of one tenant, handed to the use cases as one object."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chalicelib.tables.clients import ClientRepository
+from chalicelib.tables.communications import CommunicationRepository
+from chalicelib.tables.contacts import ContactRepository
+from chalicelib.tables.inbox import InboxRepository
+from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.threads import ThreadRepository
+
+
+@dataclass
+class Stores:
+    tenant_id: str
+    clients: ClientRepository = field(init=False)
+    contacts: ContactRepository = field(init=False)
+    settings: SettingsRepository = field(init=False)
+    communications: CommunicationRepository = field(init=False)
+    threads: ThreadRepository = field(init=False)
+    inbox: InboxRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Repositories only remember the tenant: building them all costs nothing and reads nothing.
+        t = self.tenant_id
+        self.clients = ClientRepository(t)
+        self.contacts = ContactRepository(t)
+        self.settings = SettingsRepository(t)
+        self.communications = CommunicationRepository(t)
+        self.threads = ThreadRepository(t)
+        self.inbox = InboxRepository(t)
