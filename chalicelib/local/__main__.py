@@ -6,8 +6,17 @@ import logging
 import os
 import sys
 
-from chalicelib.local.dynamodb_local import DynamoDBLocalError, ensure_emulator, find_java
-from chalicelib.local.environment import DEFAULTS, GENERATED_SECRETS, data_dir, persisted_secret
+from chalicelib.local.dynamodb_local import (
+    DynamoDBLocalError,
+    ensure_emulator,
+    find_java,
+)
+from chalicelib.local.environment import (
+    DEFAULTS,
+    GENERATED_SECRETS,
+    data_dir,
+    persisted_secret,
+)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import shutil
-import threading
 import time
 import traceback
 import urllib.parse
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.local.lambda_runtime import Handler, lambda_context
+from chalicelib.local.polling import Poller
 
 log = logging.getLogger("nexus.local.inbox")
 
@@ -50,7 +50,7 @@ def _unique(path: Path) -> Path:
     return candidate
 
 
-class InboxWatcher:
+class InboxWatcher(Poller):
     """Polls `inbox_dir` for `*.eml`; each file is stored as an S3 object, handed over once, then moved aside."""
 
     def __init__(self, handler: Handler, *, inbox_dir: str | os.PathLike, s3_local_dir: str | os.PathLike,
@@ -65,8 +65,7 @@ class InboxWatcher:
         self.poll_interval = poll_interval
         self.settle_seconds = settle_seconds
         self.function_name = function_name
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     @property
     def processed_dir(self) -> Path:
@@ -76,27 +75,12 @@ class InboxWatcher:
     def failed_dir(self) -> Path:
         return self.inbox / "failed"
 
+    thread_name = "inbox-watcher"
+
     def start(self) -> "InboxWatcher":
         for folder in (self.inbox, self.processed_dir, self.failed_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="inbox-watcher", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:
-                log.exception("inbox watcher failed a poll")
-            self._stop.wait(self.poll_interval)
+        return super().start()
 
     def poll_once(self) -> list[Path]:
         """Hand over every settled `.eml`; returns where each file went (processed/ or failed/)."""

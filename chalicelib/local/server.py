@@ -14,8 +14,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalice.config import Config
-from chalice.local import (ChaliceRequestHandler, ThreadedHTTPServer, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway,
-                           LocalGatewayException)
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    LocalChalice,
+    LocalDevServer,
+    LocalGateway,
+    LocalGatewayException,
+    ThreadedHTTPServer,
+)
 
 from chalicelib.local.dynamodb_local import DEFAULT_RUN_PORT, DynamoDBLocal
 from chalicelib.local.environment import apply_local_defaults, chalice_config

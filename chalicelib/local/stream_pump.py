@@ -5,7 +5,6 @@ import base64
 import datetime as dt
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.local.checkpoints import CheckpointStore
 from chalicelib.local.lambda_runtime import Handler, lambda_context
+from chalicelib.local.polling import Poller
 
 log = logging.getLogger("nexus.local.stream")
 
@@ -76,7 +76,7 @@ class _Shard:
     pending: list[dict[str, Any]] = field(default_factory=list)
 
 
-class StreamPump:
+class StreamPump(Poller):
     """Polls every shard of the table's latest stream and hands batches to `handler` (at least once, in order)."""
 
     def __init__(self, handler: Handler, *, table_name: str, endpoint_url: str, region: str,
@@ -99,36 +99,25 @@ class StreamPump:
         self._streams = boto3.client("dynamodbstreams", **kwargs)
         self._arn: str | None = None
         self._shards: dict[str, _Shard] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_problem: str | None = None
+        super().__init__()
 
-    # -- lifecycle -------------------------------------------------------------------------------------------
-    def start(self) -> "StreamPump":
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"stream-pump-{self.consumer}", daemon=True)
-        self._thread.start()
-        return self
+    # -- the polling loop (Poller) ---------------------------------------------------------------------------
+    @property
+    def thread_name(self) -> str:
+        return f"stream-pump-{self.consumer}"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def poll_succeeded(self) -> None:
+        self._last_problem = None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-                self._last_problem = None
-            except (BotoCoreError, ClientError) as exc:
-                # DynamoDB Local restarting or the table being recreated: say so once, keep polling.
-                if str(exc) != self._last_problem:
-                    log.warning("stream pump %s: %s", self.consumer, exc)
-                    self._last_problem = str(exc)
-            except Exception:
-                log.exception("stream pump %s failed a poll", self.consumer)
-            self._stop.wait(self.poll_interval)
+    def poll_failed(self, exc: Exception) -> None:
+        if isinstance(exc, (BotoCoreError, ClientError)):
+            # DynamoDB Local restarting or the table being recreated: say so once, keep polling.
+            if str(exc) != self._last_problem:
+                log.warning("stream pump %s: %s", self.consumer, exc)
+                self._last_problem = str(exc)
+        else:
+            log.exception("stream pump %s failed a poll", self.consumer, exc_info=exc)
 
     # -- polling ---------------------------------------------------------------------------------------------
     def poll_once(self) -> int:
