@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.values import iso, money, utcnow  # noqa: F401 (re-exported)
+from chalicelib.domain.values import Record, iso, money, utcnow  # noqa: F401 (re-exported)
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, validate_custom_fields
 
 ClientType = Literal["company", "individual", "venue"]
@@ -42,7 +42,7 @@ class PrimaryContact(BaseModel):
     phone: str | None = None
 
 
-class Client(BaseModel):
+class Client(Record):
     """A client as stored and as answered (internal fields are excluded from answers)."""
 
     id: str
@@ -104,14 +104,11 @@ class Client(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The JSON answer: money as decimal strings, timestamps with Z, plus derived `at_risk`."""
-        data = self.model_dump(mode="json")
+        data = super().public()
         for key in ("price_multiplier", "credit_limit", "discount_percent", "tax_rate_override",
                     "lifetime_revenue", "outstanding_balance"):
             if data[key] is not None:
                 data[key] = money(getattr(self, key))
-        for key in ("last_project_at", "last_contacted_at", "created_at", "updated_at", "archived_at"):
-            if getattr(self, key) is not None:
-                data[key] = iso(getattr(self, key))
         data["at_risk"] = self.at_risk
         return data
 

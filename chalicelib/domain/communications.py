@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.values import iso
+from chalicelib.domain.values import Record
 
 CommType = Literal["email", "phone", "sms", "meeting", "note"]
 Direction = Literal["inbound", "outbound"]
@@ -23,7 +23,7 @@ class Attachment(BaseModel):
     key: str
 
 
-class Communication(BaseModel):
+class Communication(Record):
     id: str
     tenant_id: str = Field(exclude=True)
     client_id: str
@@ -66,12 +66,6 @@ class Communication(BaseModel):
     updated_at: datetime
     deleted_at: datetime | None = Field(default=None, exclude=True)
 
-    def public(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        for key in ("occurred_at", "sent_at", "delivered_at", "read_at", "created_at", "updated_at"):
-            if getattr(self, key) is not None:
-                data[key] = iso(getattr(self, key))
-        return data
 
 
 def _minutes(hhmm: str) -> int:

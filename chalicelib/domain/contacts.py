@@ -8,17 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nameparser import HumanName
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.domain.clients import generate_number
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.values import iso
+from chalicelib.domain.values import Record
 
 NODE_READ_ONLY = ("full_name", "email", "phone", "job_title")
 INVITATION_TTL = timedelta(days=7)
 
 
-class Contact(BaseModel):
+class Contact(Record):
     id: str
     tenant_id: str = Field(exclude=True)
     contact_number: str
@@ -60,10 +60,7 @@ class Contact(BaseModel):
         return self.deleted_at is not None
 
     def public(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        for key in ("portal_invited_at", "last_synced_at", "created_at", "updated_at"):
-            if getattr(self, key) is not None:
-                data[key] = iso(getattr(self, key))
+        data = super().public()
         data["badges"] = self.badges
         return data
 

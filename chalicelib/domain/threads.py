@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.domain.communications import Communication
-from chalicelib.domain.values import iso
+from chalicelib.domain.values import Record
 
 ThreadType = Literal["general", "email", "sms", "chat", "meeting"]
 ICONS = {"general": "mdi-message-text", "email": "mdi-email", "sms": "mdi-pound", "chat": "mdi-message",
@@ -15,7 +15,7 @@ ICONS = {"general": "mdi-message-text", "email": "mdi-email", "sms": "mdi-pound"
 PREVIEW_CHARS = 140
 
 
-class Thread(BaseModel):
+class Thread(Record):
     id: str
     tenant_id: str = Field(exclude=True)
     client_id: str
@@ -35,10 +35,7 @@ class Thread(BaseModel):
         return ICONS[self.type]
 
     def public(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        for key in ("last_activity_at", "created_at", "updated_at"):
-            if getattr(self, key) is not None:
-                data[key] = iso(getattr(self, key))
+        data = super().public()
         data["icon"] = self.icon
         return data
 

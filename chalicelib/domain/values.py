@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated
 
 import email_validator
-from pydantic import PlainSerializer
+from pydantic import BaseModel, PlainSerializer
 
 # RFC 6761 reserves `.test` for testing; staging data and test suites use it, so addresses there are accepted.
 email_validator.SPECIAL_USE_DOMAIN_NAMES = [d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d != "test"]
@@ -28,3 +28,15 @@ def money(value: Decimal) -> str:
 
 # A Decimal answered in JSON as a decimal string with at least two decimals.
 MoneyOut = Annotated[Decimal, PlainSerializer(money, return_type=str, when_used="json")]
+
+
+class Record(BaseModel):
+    """A stored record whose answer carries every timestamp as ISO 8601 UTC with `Z`."""
+
+    def public(self) -> dict:
+        data = self.model_dump(mode="json")
+        for name in data:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                data[name] = iso(value)
+        return data

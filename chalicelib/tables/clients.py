@@ -81,6 +81,16 @@ def _commit(build: Callable[[TransactWrite], None], attempts: int = 8) -> None:
             raise
 
 
+def commit_versioned(build: Callable[[TransactWrite], None], conflict: str) -> None:
+    """Commit a transaction whose items are conditional on the versions read; a stale one is a VersionConflict."""
+    try:
+        _commit(build)
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" in reason_codes(exc):
+            raise VersionConflict(conflict) from exc
+        raise
+
+
 @dataclass
 class ListQuery:
     """A client list request resolved into facet groups: each group is a union of facet partitions."""
@@ -227,12 +237,7 @@ class ClientRepository:
                 extra(tx)
             self._write_facets(tx, old, new, old_f, new_f)
 
-        try:
-            _commit(build)
-        except TransactWriteError as exc:
-            if "ConditionalCheckFailed" in reason_codes(exc):
-                raise VersionConflict("the client was changed by someone else; read it again") from exc
-            raise
+        commit_versioned(build, "the client was changed by someone else; read it again")
         return new.model_copy(update={"version": old.version + 1})
 
     def set_avg_response_time(self, client_id: str, minutes: int | None) -> None:
@@ -268,11 +273,10 @@ class ClientRepository:
                 self._write_facets(tx, client, client, old_f, new_f)
 
             try:
-                _commit(build)
+                commit_versioned(build, "moved meanwhile")
                 return 1
-            except TransactWriteError as exc:
-                if reason_codes(exc)[:1] != ["ConditionalCheckFailed"]:
-                    raise
+            except VersionConflict:
+                continue  # the client changed: read it again
         raise VersionConflict(f"client {client_id} kept changing; its facets were not moved")
 
     def prune_new(self, since: datetime) -> int:

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 
 
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.clients import Client, FacetRules, name_key
 from chalicelib.domain.contacts import Contact
-from chalicelib.domain.errors import NotFound, VersionConflict
+from chalicelib.domain.errors import NotFound
 from chalicelib.tables import keys
 from chalicelib.tables.base import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, configure
-from chalicelib.tables.clients import ClientRepository, _commit
-from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.clients import ClientRepository, commit_versioned
+from chalicelib.tables.errors import storage_errors
 
 _FIELDS = list(Contact.model_fields)
 OPEN_PROJECT = ("planned", "active")
@@ -133,12 +132,7 @@ class ContactRepository:
                 tx.condition_check(ClientItem, keys.client_pk(self.tenant_id, client[0].id), keys.CLIENT_SK,
                                    condition=ClientItem.version == client[0].version)
 
-        try:
-            _commit(checked)
-        except TransactWriteError as exc:
-            if "ConditionalCheckFailed" in reason_codes(exc):
-                raise VersionConflict("a contact changed meanwhile; read it again") from exc
-            raise
+        commit_versioned(checked, "a contact changed meanwhile; read it again")
 
 
 def stored(change: Change) -> Contact:
