@@ -5,13 +5,15 @@ import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.handlers import errors, events
-from chalicelib.handlers.api import clients, communications, contacts, service, settings, webhooks
+from chalicelib.handlers import errors, events, stream
+from chalicelib.handlers.api import (categories, clients, communications, contacts, segments, service, settings,
+                                     webhooks)
 
 app = Chalice(app_name="nexus-client-management")
 app.api.binary_types = []  # every answer is text (JSON, CSV, HTML)
 
-for blueprint in (service.bp, clients.bp, contacts.bp, communications.bp, settings.bp, webhooks.bp):
+for blueprint in (service.bp, clients.bp, contacts.bp, communications.bp, categories.bp, segments.bp, settings.bp,
+                  webhooks.bp):
     app.register_blueprint(blueprint)
 
 
@@ -30,12 +32,12 @@ _INBOUND_BUCKET = os.environ.get("INBOUND_EMAIL_BUCKET", "nexus-inbound-email")
 
 @app.on_dynamodb_record(stream_arn=_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
 def on_table_stream(event):
-    return events.handle_stream_batch(list(event))
+    return stream.handle_stream_batch(list(event))
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def refresh_segments(event):
-    return events.refresh_segments()
+    return events.refresh_segments(getattr(event.context, "get_remaining_time_in_millis", None))
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))

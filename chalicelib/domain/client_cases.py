@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from ulid import ULID
 
 from chalicelib.domain import clients as dc
+from chalicelib.domain.category_cases import CategoryStore, check_assignable, tree_of
 from chalicelib.domain.errors import Conflict, VersionConflict
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
 
@@ -29,11 +30,17 @@ class SettingsStore(Protocol):
     def custom_fields(self) -> list[CustomFieldDef]: ...
 
 
+def _check_categories(categories: CategoryStore, wanted: list[str] | None, already: list[str]) -> None:
+    if wanted and set(wanted) - set(already):
+        check_assignable(tree_of(categories), wanted, already)
+
+
 def create_client(clients: ClientStore, settings: SettingsStore, data: dict[str, Any], *, tenant_id: str,
-                  actor: str | None, now: datetime | None = None) -> dc.Client:
+                  actor: str | None, categories: CategoryStore, now: datetime | None = None) -> dc.Client:
     """Create a client; a number already taken (two creates in one second) is drawn again."""
     client_settings: ClientSettings = settings.get("client")
     defs = settings.custom_fields()
+    _check_categories(categories, data.get("category_ids"), [])
     for _ in range(NUMBER_ATTEMPTS):
         at = now or dc.utcnow()
         client = dc.new_client(data, tenant_id=tenant_id, client_id=str(ULID.from_datetime(at)),
@@ -46,7 +53,7 @@ def create_client(clients: ClientStore, settings: SettingsStore, data: dict[str,
 
 
 def update_client(clients: ClientStore, settings: SettingsStore, client_id: str, changes: dict[str, Any], *,
-                  expected_version: int | None) -> dc.Client:
+                  expected_version: int | None, categories: CategoryStore) -> dc.Client:
     """Write the named fields. With `expected_version` a stale read is 412; without, a race is retried."""
     client_settings: ClientSettings = settings.get("client")
     defs = settings.custom_fields() if "custom_fields" in changes else []
@@ -54,6 +61,7 @@ def update_client(clients: ClientStore, settings: SettingsStore, client_id: str,
         current = clients.get(client_id)
         if expected_version is not None and expected_version != current.version:
             raise VersionConflict(f"the client is at version {current.version}, not {expected_version}")
+        _check_categories(categories, changes.get("category_ids"), current.category_ids)
         updated = dc.apply_changes(current, changes, settings=client_settings, custom_fields=defs, now=dc.utcnow())
         if updated.model_copy(update={"updated_at": current.updated_at}) == current:
             return current  # nothing changes: no write, no new version
@@ -144,3 +152,16 @@ def change_client_settings(clients: Any, settings: SettingsStore, new: ClientSet
         now = dc.utcnow()
         clients.refacet_all(dc.FacetRules.of(old, now), dc.FacetRules.of(new, now))
     return stored
+
+
+def remove_deleted_category(stores: Any, category_id: str) -> int:
+    """After a category is deleted its clients lose it (each a normal, versioned change); safe to run again."""
+    done = 0
+    for entry in list(stores.clients.entries(("category", category_id))):
+        client = stores.clients.get(entry.client_id)
+        if category_id in client.category_ids:
+            update_client(stores.clients, stores.settings, client.id,
+                          {"category_ids": [c for c in client.category_ids if c != category_id]},
+                          expected_version=None, categories=stores.categories)
+            done += 1
+    return done

@@ -71,7 +71,6 @@ class Client(Record):
     communication_preference: CommunicationPreference = "email"
     tags: list[str] = Field(default_factory=list)
     category_ids: list[str] = Field(default_factory=list)
-    segment_ids: list[str] = Field(default_factory=list, exclude=True)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     pipeline_stage: str | None = None
     node_client_id: str | None = None
@@ -225,7 +224,6 @@ def facets(client: Client, rules: FacetRules) -> set[tuple[str, str]]:
            ("risk", client.risk_level)}
     out |= {("tag", t.casefold()) for t in client.tags}
     out |= {("category", c) for c in client.category_ids}
-    out |= {("segment", s) for s in client.segment_ids}
     if not client.is_archived:
         out.add(("live", "1"))
     if client.at_risk:

@@ -30,6 +30,9 @@ class Principal:
         """Highest staff role held, -1 for none."""
         return max((STAFF_ROLES.index(r) for r in self.roles if r in STAFF_ROLES), default=-1)
 
+    def at_least(self, role: str) -> bool:
+        return self.rank() >= STAFF_ROLES.index(role)
+
 
 @lru_cache(maxsize=4)
 def _jwks_client(url: str) -> jwt.PyJWKClient:
@@ -79,5 +82,5 @@ def authorize(principal: Principal, need: str) -> None:
         if "integration" in principal.roles or "admin" in principal.roles:
             return
         raise Forbidden("the integration role is required")
-    if principal.rank() < STAFF_ROLES.index(need):
+    if not principal.at_least(need):
         raise Forbidden(f"the {need} role is required")

@@ -1,81 +1,46 @@
-"""Event handlers behind app.py's Lambda entry points: table stream, schedules and inbound mail."""
+"""Event handlers behind app.py's Lambda entry points: the schedules and inbound mail."""
 from __future__ import annotations
 
 import logging
-from typing import Any
-
+import time
 from datetime import datetime
+from typing import Callable
 
 from ulid import ULID
 
 from chalicelib.config import get_settings
 from chalicelib.domain import inbound_cases as inbound
-from chalicelib.tables.base import UnmatchedItem
-from chalicelib.tables.inbox import tenant_of_address
-from chalicelib.tables.stores import Stores
-
+from chalicelib.domain import segment_cases
 from chalicelib.domain.clients import new_client_cutoff, utcnow
-from chalicelib.domain.response_times import response_times
+from chalicelib.tables.base import UnmatchedItem
 from chalicelib.tables.clients import ClientRepository
-from chalicelib.domain.threads import thread_stats
-from chalicelib.tables.communications import CommunicationRepository
-from chalicelib.tables.threads import ThreadRepository
+from chalicelib.tables.inbox import tenant_of_address
 from chalicelib.tables.settings import SettingsRepository
-from chalicelib.tables.streams import decode_record
+from chalicelib.tables.stores import Stores
 from chalicelib.tables.tenants import all_tenants
 
 log = logging.getLogger(__name__)
 
 
-def handle_stream_batch(records: list[Any]) -> dict:
-    """Apply each record's effects; failed records are reported so only they (and later ones) are retried.
+def refresh_segments(remaining_ms: Callable[[], int] | None = None, now: datetime | None = None,
+                     reserve_ms: int = 60_000) -> dict:
+    """Refresh every due segment of every tenant, stopping a minute before the Lambda's time runs out.
 
-    Effects are recounts from stored state, done once per client per batch: a batch delivered twice or out of
-    order leaves the same figures.
+    A segment cut off keeps its progress and stays due, so the next run resumes it.
     """
-    failures = []
-    clients: dict[tuple[str, str], list[str]] = {}
-    for record in records:
+    if remaining_ms is None:
+        end = time.monotonic() + 14 * 60
+        remaining_ms = lambda: int((end - time.monotonic()) * 1000)  # noqa: E731
+    deadline = lambda: remaining_ms() < reserve_ms  # noqa: E731
+    finished = unfinished = 0
+    for tenant_id in all_tenants():
         try:
-            change = decode_record(record)
+            done, left = segment_cases.refresh_due(Stores(tenant_id), deadline=deadline, now=now)
         except Exception:
-            log.exception("stream record %s could not be decoded", record.sequence_number)
-            failures.append({"itemIdentifier": record.sequence_number})
+            log.exception("refreshing the segments of tenant %s failed", tenant_id)
             continue
-        if change is not None and change.kind == "communication":
-            item = change.new or change.old
-            clients.setdefault((item.tenant_id, item.client_id), []).append(record.sequence_number)
-    for (tenant_id, client_id), sequence_numbers in clients.items():
-        try:
-            recount_client_communications(tenant_id, client_id)
-        except Exception:
-            log.exception("response times of client %s/%s failed", tenant_id, client_id)
-            failures.extend({"itemIdentifier": n} for n in sequence_numbers)
-    return {"batchItemFailures": failures}
-
-
-def recount_client_communications(tenant_id: str, client_id: str) -> None:
-    """Recompute a client's response times and thread counts from its communications; write what changed."""
-    repo = CommunicationRepository(tenant_id)
-    comms = repo.of_client(client_id)
-    times, average = response_times(comms)
-    for comm in comms:
-        if comm.id in times and comm.response_time_minutes != times[comm.id]:
-            repo.set_response_time(comm, times[comm.id])
-    clients = ClientRepository(tenant_id)
-    if clients.get(client_id).avg_response_time_minutes != average:
-        clients.set_avg_response_time(client_id, average)
-    threads = ThreadRepository(tenant_id)
-    stats = thread_stats(comms)
-    for thread in threads.of_client(client_id):
-        wanted = stats.get(thread.id, (0, None, None))
-        if (thread.messages_count, thread.last_activity_at, thread.preview) != wanted:
-            threads.set_stats(thread, wanted)
-
-
-def refresh_segments(now: Any = None) -> dict:
-    """Refresh every due segment (segments arrive with their own issue); answers what it did."""
-    return {"refreshed": 0}
+        finished, unfinished = finished + done, unfinished + left
+    return {"refreshed": finished, "unfinished": unfinished}
 
 
 def recalculate_scores(now: datetime | None = None) -> dict:

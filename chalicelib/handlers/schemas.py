@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal, Optional, get_args
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, create_model,
                       field_validator)
 
+from chalicelib.domain import categories as dca
 from chalicelib.domain import clients as dc
 from chalicelib.domain import communications as dm
 from chalicelib.domain import contacts as dk
+from chalicelib.domain import segments as dsg
 from chalicelib.domain import threads as dth
 from chalicelib.domain.codes import COUNTRIES, CURRENCIES
 
@@ -320,3 +322,80 @@ class UnmatchedOut(BaseModel):
 
 class AssignIn(Strict):
     client_id: Id
+
+
+Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
+Icon = Annotated[str, StringConstraints(pattern=r"^mdi-[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+
+
+class CategoryCreate(Strict):
+    name: _text(100, 1)
+    description: _text(1000) | None = None
+    color: Color | None = None
+    icon: Icon | None = None
+    parent_id: Id | None = None
+    is_system: bool = False
+    is_active: bool = True
+    is_public: bool = True
+    sort_order: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+
+
+CategoryUpdate = create_model(
+    "CategoryUpdate", __base__=Strict,
+    **{name: (_optional(f), None) for name, f in CategoryCreate.model_fields.items() if name != "is_system"},
+)
+
+CATEGORY_READ_ONLY = frozenset({"id", "slug", "is_system", "clients_count", "full_path", "depth", "has_children",
+                                "is_leaf", "created_by", "created_at", "updated_at"})
+
+CategoryOut = create_model(
+    "Category",
+    **{name: (f.annotation, ...) for name, f in dca.Category.model_fields.items() if not f.exclude},
+    full_path=(str, ...), depth=(int, ...), has_children=(bool, ...), is_leaf=(bool, ...),
+)
+
+
+class CategoryListQuery(ListQuery):
+    scope: Literal["active", "system", "custom", "top_level"] | None = None
+
+
+class SegmentCreate(Strict):
+    name: _text(100, 1)
+    description: _text(1000) | None = None
+    type: dsg.SegmentType
+    criteria: dict[str, Any] | None = Field(None, description=(
+        '{"match": "all"|"any", "conditions": [{"field", "operator", "value"}]}; checked against the client '
+        "fields, the operators and the tenant's custom fields, each bad part named in the 422"))
+    color: Color | None = None
+    icon: Icon | None = None
+    is_system: bool = False
+    is_active: bool = True
+    is_public: bool = True
+    refresh_frequency: dsg.Frequency = "daily"
+
+
+SegmentUpdate = create_model(
+    "SegmentUpdate", __base__=Strict,
+    **{name: (_optional(f), None) for name, f in SegmentCreate.model_fields.items()
+       if name not in ("is_system", "type")},
+)
+
+SEGMENT_READ_ONLY = frozenset({"id", "slug", "type", "is_system", "client_count", "last_refreshed_at",
+                               "needs_refresh", "created_by", "created_at", "updated_at"})
+
+SegmentOut = create_model(
+    "Segment",
+    **{name: (f.annotation, ...) for name, f in dsg.Segment.model_fields.items() if not f.exclude},
+    needs_refresh=(bool, ...),
+)
+
+
+class DuplicateIn(Strict):
+    name: _text(100, 1)
+
+
+class MemberIn(Strict):
+    client_id: Id
+
+
+MemberOut = create_model("Member", **{name: (f.annotation, ...) for name, f in dsg.Member.model_fields.items()})

@@ -113,7 +113,6 @@ class ClientItem(TableItem, discriminator="client"):
     communication_preference = UnicodeAttribute()
     tags = ListAttribute(of=UnicodeAttribute, null=True)
     category_ids = ListAttribute(of=UnicodeAttribute, null=True)
-    segment_ids = ListAttribute(of=UnicodeAttribute, null=True)
     custom_fields = JSONAttribute(null=True)
     pipeline_stage = UnicodeAttribute(null=True)
     node_client_id = UnicodeAttribute(null=True)
@@ -306,12 +305,81 @@ class FacetEntry(TableItem, discriminator="facet"):
     s_name = UnicodeAttribute()
     s_created = UnicodeAttribute()
     s_health = UnicodeAttribute()
+    added_at = UTCDateTimeAttribute(null=True)  # segment members only
+    added_by = UnicodeAttribute(null=True)
+    added_method = UnicodeAttribute(null=True)
 
 
 class FacetCount(TableItem, discriminator="facet_count"):
     """Number of non-archived clients in a facet, changed in the same transaction as the entries."""
 
     n = NumberAttribute(default=0)
+
+
+class CategoryItem(TableItem, discriminator="category"):
+    """A category of the tenant's tree, in the tenant's category partition."""
+
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    slug = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    color = UnicodeAttribute(null=True)
+    icon = UnicodeAttribute(null=True)
+    parent_id = UnicodeAttribute(null=True)
+    is_system = BooleanAttribute()
+    is_active = BooleanAttribute()
+    is_public = BooleanAttribute()
+    sort_order = NumberAttribute()
+    clients_count = NumberAttribute(default=0)
+    created_by = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    deleted_at = UTCDateTimeAttribute(null=True)
+
+
+class TreeItem(TableItem, discriminator="tree"):
+    """The version of a tenant's category tree; every category write checks and bumps it."""
+
+    v = NumberAttribute(default=0)
+
+
+class SlugItem(TableItem, discriminator="slug"):
+    """A reserved slug of a category or segment."""
+
+    owner_id = UnicodeAttribute()
+
+
+class SegmentItem(TableItem, discriminator="segment"):
+    """A segment of the tenant; `refresh_after` is where an unfinished refresh resumes."""
+
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    slug = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    type = UnicodeAttribute()
+    criteria = JSONAttribute(null=True)
+    color = UnicodeAttribute(null=True)
+    icon = UnicodeAttribute(null=True)
+    is_system = BooleanAttribute()
+    is_active = BooleanAttribute()
+    is_public = BooleanAttribute()
+    client_count = NumberAttribute(default=0)
+    last_refreshed_at = UTCDateTimeAttribute(null=True)
+    refresh_frequency = UnicodeAttribute()
+    refresh_after = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    deleted_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class SegmentLinkItem(TableItem, discriminator="segment_link"):
+    """In the client's partition: this client is a member of the segment (the details are on its facet entry)."""
+
+    segment_id = UnicodeAttribute()
 
 
 class SettingsItem(TableItem, discriminator="settings"):
@@ -341,7 +409,8 @@ class TenantItem(TableItem, discriminator="tenant"):
 ITEM_TYPES: tuple[type[TableItem], ...] = (
     TableItem, ClientItem, ContactItem, CommunicationItem, ThreadItem, ContactProjectItem, ClientNumberItem,
     FacetEntry, FacetCount, InboundAddressItem, MessageIdItem, UnmatchedItem, SettingsItem, CustomFieldItem,
-    IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem,
+    IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem, CategoryItem, TreeItem, SlugItem,
+    SegmentItem, SegmentLinkItem,
 )
 
 _configured_for: tuple | None = None

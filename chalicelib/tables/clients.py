@@ -45,7 +45,7 @@ def from_item(item: ClientItem) -> Client:
     return Client.model_validate({k: v for k, v in data.items() if v is not None})
 
 
-def _entry(client: Client, facet: tuple[str, str]) -> FacetEntry:
+def facet_entry(client: Client, facet: tuple[str, str]) -> FacetEntry:
     nk = name_key(client.name)
     return FacetEntry(
         keys.facet_pk(client.tenant_id, *facet), client.id, client_id=client.id, live=not client.is_archived,
@@ -67,7 +67,7 @@ def _counter_deltas(old: Client | None, new: Client, old_f: set, new_f: set) -> 
     return deltas
 
 
-def _commit(build: Callable[[TransactWrite], None], attempts: int = 8) -> None:
+def commit(build: Callable[[TransactWrite], None], attempts: int = 8) -> None:
     """Run a transaction, retrying conflicts with other transactions on the shared counters."""
     for attempt in range(attempts):
         try:
@@ -84,7 +84,7 @@ def _commit(build: Callable[[TransactWrite], None], attempts: int = 8) -> None:
 def commit_versioned(build: Callable[[TransactWrite], None], conflict: str) -> None:
     """Commit a transaction whose items are conditional on the versions read; a stale one is a VersionConflict."""
     try:
-        _commit(build)
+        commit(build)
     except TransactWriteError as exc:
         if "ConditionalCheckFailed" in reason_codes(exc):
             raise VersionConflict(conflict) from exc
@@ -141,6 +141,23 @@ class ClientRepository:
                 keys.facet_pk(self.tenant_id, *facet), FacetEntry.s_created >= iso(since),
                 filter_condition=FacetEntry.live == True)  # noqa: E712 (a PynamoDB condition)
 
+    def count_live(self, facet: tuple[str, str]) -> int:
+        """Non-archived clients with an entry in the facet: a consistent COUNT over its partition."""
+        with storage_errors():
+            return FacetEntry.count(keys.facet_pk(self.tenant_id, *facet), consistent_read=True,
+                                    filter_condition=FacetEntry.live == True)  # noqa: E712
+
+    def entries(self, facet: tuple[str, str], after: str | None = None, upto: str | None = None,
+                page_size: int = 200) -> Iterator[FacetEntry]:
+        """The facet's entries in client-id order, after `after` and up to `upto` (both optional)."""
+        low = after or "0"  # counter items ("#COUNT#n") sort below every client id
+        condition = FacetEntry.sk.between(low, upto) if upto else FacetEntry.sk >= low
+        with storage_errors():
+            for entry in FacetEntry.query(keys.facet_pk(self.tenant_id, *facet), condition, consistent_read=True,
+                                          page_size=page_size):
+                if entry.sk != after:
+                    yield entry
+
     def members(self, facet_group: list[tuple[str, str]], client_ids: list[str]) -> set[str]:
         """Which of these clients have an entry in any facet of the group (exact key lookups)."""
         wanted = [(keys.facet_pk(self.tenant_id, *f), cid) for f in facet_group for cid in client_ids]
@@ -180,7 +197,7 @@ class ClientRepository:
             page.extend(found[cid] for cid in ids if cid in found and query.check(found[cid]))
         if len(page) > limit or (len(page) == limit and heap):
             page = page[:limit]
-            last = _entry(page[-1], ("", ""))
+            last = facet_entry(page[-1], ("", ""))
             return page, [getattr(last, attr), page[-1].id]
         return page, None
 
@@ -215,7 +232,7 @@ class ClientRepository:
             self._write_facets(tx, None, client, set(), new_f)
 
         try:
-            _commit(build)
+            commit(build)
         except TransactWriteError as exc:
             if reason_codes(exc)[1:2] == ["ConditionalCheckFailed"]:
                 raise NumberTaken(client.client_number) from exc
@@ -293,7 +310,7 @@ class ClientRepository:
         for facet in old_f - new_f:
             tx.delete(FacetEntry(keys.facet_pk(self.tenant_id, *facet), new.id))
         for facet in new_f:
-            tx.save(_entry(new, facet))
+            tx.save(facet_entry(new, facet))
         shard = keys.count_sk(random.randrange(keys.COUNT_SHARDS))
         for facet, delta in _counter_deltas(old, new, old_f, new_f).items():
             tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), shard),

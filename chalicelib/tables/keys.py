@@ -25,9 +25,12 @@ def client_number_pk(tenant_id: str, number: str) -> str:
     return f"{_t(tenant_id)}#CLIENTNO#{number}"
 
 
+FACET_MARK = "#CLIX#"
+
+
 def facet_pk(tenant_id: str, facet: str, value: str) -> str:
     """Partition of one list facet, e.g. every client with status=active, sorted by the facet GSIs."""
-    return f"{_t(tenant_id)}#CLIX#{facet}={value}"
+    return f"{_t(tenant_id)}{FACET_MARK}{facet}={value}"
 
 
 def settings_pk(tenant_id: str) -> str:
@@ -135,3 +138,50 @@ def message_id_pk(tenant_id: str, message_id: str) -> str:
 
 def unmatched_pk(tenant_id: str) -> str:
     return f"{_t(tenant_id)}#UNMATCHED"
+
+
+
+def parse_facet_pk(pk: str) -> tuple[str, str, str] | None:
+    """(tenant id, facet, value) of a facet partition key, or None for any other key."""
+    head, mark, rest = pk.partition(FACET_MARK)
+    if not mark or not head.startswith("T#") or "=" not in rest:
+        return None
+    facet, _, value = rest.partition("=")
+    return head[2:], facet, value
+
+
+def categories_pk(tenant_id: str) -> str:
+    """Every category of a tenant, and the tree's version item: the tree is read whole, in one Query."""
+    return f"{_t(tenant_id)}#CATEGORIES"
+
+
+CATEGORY_PREFIX = "CAT#"
+TREE_SK = "#TREE"  # bumped by every category write, so concurrent parent changes cannot build a cycle
+
+
+def category_sk(category_id: str) -> str:
+    return f"{CATEGORY_PREFIX}{category_id}"
+
+
+def segments_pk(tenant_id: str) -> str:
+    return f"{_t(tenant_id)}#SEGMENTS"
+
+
+SEGMENT_PREFIX = "SEG#"
+
+
+def segment_sk(segment_id: str) -> str:
+    return f"{SEGMENT_PREFIX}{segment_id}"
+
+
+def slug_pk(tenant_id: str, what: str, slug: str) -> str:
+    """Reserves a slug of a category or segment: unique per tenant under concurrent creates."""
+    return f"{_t(tenant_id)}#SLUG#{what}#{slug}"
+
+
+SEGMENT_LINK_PREFIX = "SEGMENT#"
+
+
+def segment_link_sk(segment_id: str) -> str:
+    """In the client's partition: the segments of a client, read by key."""
+    return f"{SEGMENT_LINK_PREFIX}{segment_id}"

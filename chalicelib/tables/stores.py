@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
 from chalicelib.tables.contacts import ContactRepository
 from chalicelib.tables.inbox import InboxRepository
+from chalicelib.tables.segments import SegmentRepository
 from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.threads import ThreadRepository
 
@@ -20,6 +22,8 @@ class Stores:
     communications: CommunicationRepository = field(init=False)
     threads: ThreadRepository = field(init=False)
     inbox: InboxRepository = field(init=False)
+    categories: CategoryRepository = field(init=False)
+    segments: SegmentRepository = field(init=False)
 
     def __post_init__(self) -> None:
         # Repositories only remember the tenant: building them all costs nothing and reads nothing.
@@ -30,3 +34,5 @@ class Stores:
         self.communications = CommunicationRepository(t)
         self.threads = ThreadRepository(t)
         self.inbox = InboxRepository(t)
+        self.categories = CategoryRepository(t)
+        self.segments = SegmentRepository(t)

@@ -71,7 +71,8 @@ class _Settings:
 
 def test_a_taken_number_is_drawn_again():
     store = _NumbersTakenOnce(fail_times=2)
-    client = cases.create_client(store, _Settings(), {"name": "Acme"}, tenant_id="t1", actor=None, now=NOW)
+    client = cases.create_client(store, _Settings(), {"name": "Acme"}, tenant_id="t1", actor=None, now=NOW,
+                                 categories=None)
     assert client.version == 1
     assert len(store.numbers) == 3
     assert client.client_number == store.numbers[-1]
@@ -80,7 +81,8 @@ def test_a_taken_number_is_drawn_again():
 def test_numbers_that_stay_taken_give_a_conflict_not_a_duplicate():
     store = _NumbersTakenOnce(fail_times=100)
     with pytest.raises(Conflict):
-        cases.create_client(store, _Settings(), {"name": "Acme"}, tenant_id="t1", actor=None, now=NOW)
+        cases.create_client(store, _Settings(), {"name": "Acme"}, tenant_id="t1", actor=None, now=NOW,
+                                 categories=None)
 
 
 # --- defaults ----------------------------------------------------------------------------------------
@@ -345,7 +347,7 @@ def test_public_answer_has_decimal_strings_z_timestamps_and_no_internal_fields()
     assert data["lifetime_revenue"] == "0.00" and data["tax_rate_override"] == "0.00"
     assert data["created_at"] == "2025-03-04T13:45:01.123Z" and data["archived_at"].endswith("Z")
     assert data["at_risk"] is False
-    assert not {"tenant_id", "status_before_archive", "segment_ids"} & data.keys()
+    assert not {"tenant_id", "status_before_archive", "billing_contact_id"} & data.keys()
 
 
 def test_money_keeps_two_decimals_and_never_rounds_away_precision():

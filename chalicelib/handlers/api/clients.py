@@ -4,13 +4,16 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.domain import client_cases as cases
+from chalicelib.domain.category_cases import tree_of, with_descendants
 from chalicelib.domain.clients import utcnow
 from chalicelib.domain.errors import BadRequest
 from chalicelib.handlers import schemas as s
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
+from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository, ListQuery
 from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
 
@@ -38,7 +41,10 @@ def list_clients(ctx: Ctx):
     params = ctx.query()
     clients, settings = _repos(ctx)
     filters = params.model_dump(exclude={"cursor", "limit"})
-    filters["category_ids"] = [params.category_id] if params.category_id else None
+    if params.category_id:
+        tree = tree_of(CategoryRepository(ctx.tenant_id))
+        filters["category_ids"] = with_descendants(tree, params.category_id) if params.category_id in tree \
+            else [params.category_id]
     plan = cases.plan_list(filters, settings.get("client"), utcnow())
     scope = query_scope("clients", filters)
     known = {f: n for f, n in clients.counts(
@@ -67,9 +73,10 @@ def chips(ctx: Ctx):
      response=s.ClientOut, status=201, idempotent=True, read_only=READ_ONLY)
 def create_client(ctx: Ctx):
     body = ctx.body()
-    clients, settings = _repos(ctx)
+    stores = Stores(ctx.tenant_id)
     data = body.model_dump(exclude_none=True)
-    client = cases.create_client(clients, settings, data, tenant_id=ctx.tenant_id, actor=ctx.actor)
+    client = cases.create_client(stores.clients, stores.settings, data, tenant_id=ctx.tenant_id, actor=ctx.actor,
+                                 categories=stores.categories)
     return client.public()
 
 
@@ -82,9 +89,10 @@ def get_client(ctx: Ctx, client_id: str):
      body=s.ClientUpdate, response=s.ClientOut, read_only=READ_ONLY)
 def update_client(ctx: Ctx, client_id: str):
     body = ctx.body()
-    clients, settings = _repos(ctx)
+    stores = Stores(ctx.tenant_id)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    client = cases.update_client(clients, settings, client_id, changes, expected_version=_expected_version(ctx))
+    client = cases.update_client(stores.clients, stores.settings, client_id, changes,
+                                 expected_version=_expected_version(ctx), categories=stores.categories)
     return client.public()
 
 

@@ -1,0 +1,79 @@
+"""Segments: dynamic ones select clients by criteria on a refresh schedule, static ones are hand-picked."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field
+
+from chalicelib.domain.clients import Client
+from chalicelib.domain.segment_criteria import Criteria, matches
+from chalicelib.domain.values import Record, utcnow
+
+SegmentType = Literal["dynamic", "static"]
+Frequency = Literal["realtime", "hourly", "daily", "weekly", "manual"]
+AddedMethod = Literal["manual", "automatic"]
+
+PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+
+
+class Segment(Record):
+    id: str
+    tenant_id: str = Field(exclude=True)
+    name: str
+    slug: str
+    description: str | None = None
+    type: SegmentType
+    criteria: dict[str, Any] | None = None
+    color: str | None = None
+    icon: str | None = None
+    is_system: bool = False
+    is_active: bool = True
+    is_public: bool = True
+    client_count: int = 0
+    last_refreshed_at: datetime | None = None
+    refresh_frequency: Frequency = "daily"
+    refresh_after: str | None = Field(default=None, exclude=True)  # an unfinished refresh resumes after this id
+    created_by: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = Field(default=None, exclude=True)
+    version: int = Field(default=0, exclude=True)
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.type == "dynamic"
+
+    @property
+    def is_static(self) -> bool:
+        return self.type == "static"
+
+    def needs_refresh(self, now: datetime | None = None) -> bool:
+        """Due for recalculation: never filled, cut off mid-way, or older than its frequency allows.
+
+        Static and `manual` segments never refresh by themselves; `realtime` ones follow client changes once filled.
+        """
+        if not (self.is_dynamic and self.is_active and self.deleted_at is None):
+            return False
+        if self.refresh_frequency == "manual":
+            return False
+        if self.last_refreshed_at is None or self.refresh_after is not None:
+            return True
+        period = PERIODS.get(self.refresh_frequency)
+        return period is not None and (now or utcnow()) - self.last_refreshed_at >= period
+
+    def public(self, now: datetime | None = None) -> dict[str, Any]:
+        return {**super().public(), "needs_refresh": self.needs_refresh(now)}
+
+
+def belongs(criteria: Criteria, client: Client) -> bool:
+    """Dynamic membership: archived clients never belong, whatever the criteria say."""
+    return not client.is_archived and matches(criteria, client)
+
+
+class Member(Record):
+    client_id: str
+    name: str
+    added_at: datetime
+    added_by: str | None = None
+    added_method: AddedMethod

@@ -1,0 +1,84 @@
+"""Category routes: the tree, its scopes and descendants, and the clients-count recount."""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.domain import category_cases as cases
+from chalicelib.domain.categories import SCOPES, order_key
+from chalicelib.domain.errors import Forbidden
+from chalicelib.handlers import schemas as s
+from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.routing import Ctx, api
+from chalicelib.tables.stores import Stores
+
+bp = Blueprint(__name__)
+BASE = "/v1/categories"
+ONE = BASE + "/{category_id}"
+
+
+def _store(ctx: Ctx):
+    return Stores(ctx.tenant_id).categories
+
+
+@api(bp, "GET", BASE, summary="List categories, ordered by sort_order then name", tag="categories",
+     query=s.CategoryListQuery, response=s.page_of(s.CategoryOut), list_response=True)
+def list_categories(ctx: Ctx):
+    params = ctx.query()
+    tree = cases.tree_of(_store(ctx))
+    chosen = [c for c in tree.ordered() if params.scope is None or SCOPES[params.scope](c)]
+    scope = query_scope("categories", {"scope": params.scope})
+    after = decode_cursor(params.cursor, ctx.tenant_id, scope)
+    if after:
+        chosen = [c for c in chosen if list(order_key(c)) > after]
+    page = chosen[:params.limit]
+    more = len(chosen) > params.limit
+    return {"items": [tree.view(c) for c in page],
+            "next_cursor": encode_cursor(ctx.tenant_id, scope, list(order_key(page[-1]))) if more else None}
+
+
+@api(bp, "POST", BASE, summary="Create a category", need="manager", tag="categories", body=s.CategoryCreate,
+     response=s.CategoryOut, status=201, idempotent=True, read_only=s.CATEGORY_READ_ONLY)
+def create_category(ctx: Ctx):
+    data = ctx.body().model_dump(exclude_none=True)
+    if data.get("is_system") and not ctx.principal.at_least("admin"):
+        raise Forbidden("only an admin may create a system category")
+    category, tree = cases.create_category(_store(ctx), data, tenant_id=ctx.tenant_id, actor=ctx.actor)
+    return tree.view(category)
+
+
+@api(bp, "GET", ONE, summary="Get a category", tag="categories", response=s.CategoryOut)
+def get_category(ctx: Ctx, category_id: str):
+    category, tree = cases.get_category(_store(ctx), category_id)
+    return tree.view(category)
+
+
+@api(bp, "PATCH", ONE, summary="Update the named fields of a category", need="manager", tag="categories",
+     body=s.CategoryUpdate, response=s.CategoryOut, read_only=s.CATEGORY_READ_ONLY)
+def update_category(ctx: Ctx, category_id: str):
+    body = ctx.body()
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    category, tree = cases.update_category(_store(ctx), category_id, changes)
+    return tree.view(category)
+
+
+@api(bp, "DELETE", ONE, summary="Delete (soft) a category without children", need="admin", tag="categories",
+     status=204)
+def delete_category(ctx: Ctx, category_id: str):
+    cases.delete_category(_store(ctx), category_id)
+    return Response(body="", status_code=204)
+
+
+@api(bp, "GET", ONE + "/descendants", summary="Every category below this one, flat, in tree order",
+     tag="categories", response=s.page_of(s.CategoryOut), list_response=True)
+def descendants(ctx: Ctx, category_id: str):
+    _, tree = cases.get_category(_store(ctx), category_id)
+    return {"items": [tree.view(c) for c in tree.descendants(category_id)], "next_cursor": None}
+
+
+@api(bp, "POST", ONE + "/recount", summary="Recalculate clients_count now", need="manager", tag="categories",
+     response=s.CategoryOut)
+def recount(ctx: Ctx, category_id: str):
+    stores = Stores(ctx.tenant_id)
+    category, tree = cases.get_category(stores.categories, category_id)
+    count = cases.recount(stores, category_id)
+    return tree.view(category.model_copy(update={"clients_count": count}))

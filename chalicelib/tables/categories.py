@@ -1,0 +1,105 @@
+"""Category repository: the tenant's tree in one partition, every write guarded by the tree's version."""
+from __future__ import annotations
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.categories import Category
+from chalicelib.domain.slugs import SlugTaken
+from chalicelib.domain.errors import VersionConflict
+from chalicelib.tables import keys
+from chalicelib.tables.base import CategoryItem, SlugItem, TableItem, TreeItem, configure
+from chalicelib.tables.clients import commit
+from chalicelib.tables.errors import reason_codes, storage_errors
+
+_FIELDS = list(Category.model_fields)
+
+
+def _item(category: Category) -> CategoryItem:
+    return CategoryItem(keys.categories_pk(category.tenant_id), keys.category_sk(category.id),
+                        **{name: getattr(category, name) for name in _FIELDS})
+
+
+def _category(item: CategoryItem) -> Category:
+    return Category.model_validate({n: v for n in _FIELDS if (v := getattr(item, n)) is not None})
+
+
+class CategoryRepository:
+    def __init__(self, tenant_id: str):
+        configure()
+        self.tenant_id = tenant_id
+        self.pk = keys.categories_pk(tenant_id)
+
+    def snapshot(self) -> tuple[list[Category], int]:
+        """Every category (deleted ones too) and the tree's version, in one consistent Query."""
+        categories, version = [], 0
+        with storage_errors():
+            for item in TableItem.query(self.pk, consistent_read=True, page_size=500):
+                if isinstance(item, TreeItem):
+                    version = int(item.v)
+                elif isinstance(item, CategoryItem):
+                    categories.append(_category(item))
+        return categories, version
+
+    def get(self, category_id: str) -> Category | None:
+        with storage_errors():
+            try:
+                return _category(CategoryItem.get(self.pk, keys.category_sk(category_id), consistent_read=True))
+            except CategoryItem.DoesNotExist:
+                return None
+
+    def create(self, category: Category, tree_version: int) -> None:
+        def build(tx: TransactWrite) -> None:
+            self._guard(tx, tree_version)
+            tx.save(_item(category), condition=CategoryItem.pk.does_not_exist())
+            tx.save(self._slug(category), condition=SlugItem.pk.does_not_exist())
+
+        self._run(build)
+
+    def save(self, category: Category, tree_version: int) -> None:
+        def build(tx: TransactWrite) -> None:
+            self._guard(tx, tree_version)
+            tx.save(_item(category), condition=CategoryItem.pk.exists())
+
+        self._run(build)
+
+    def delete(self, category: Category, tree_version: int) -> None:
+        """Soft delete: the item stays, marked deleted; its slug is free again."""
+        def build(tx: TransactWrite) -> None:
+            self._guard(tx, tree_version)
+            tx.save(_item(category), condition=CategoryItem.pk.exists())
+            tx.delete(self._slug(category))
+
+        self._run(build)
+
+    def set_clients_count(self, category_id: str, count: int) -> None:
+        """The stream's recount; no tree version bump, and never on a deleted category."""
+        with storage_errors():
+            try:
+                TableItem._get_connection().update_item(
+                    self.pk, keys.category_sk(category_id), actions=[CategoryItem.clients_count.set(count)],
+                    condition=CategoryItem.pk.exists() & CategoryItem.deleted_at.does_not_exist())
+            except UpdateError as exc:  # a deleted or unknown category has no count to keep
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+
+    def _slug(self, category: Category) -> SlugItem:
+        return SlugItem(keys.slug_pk(self.tenant_id, "category", category.slug), keys.UNIQUE_SK,
+                        owner_id=category.id)
+
+    def _guard(self, tx: TransactWrite, version: int) -> None:
+        condition = TreeItem.v == version if version else TreeItem.pk.does_not_exist()
+        tx.update(TreeItem(self.pk, keys.TREE_SK), actions=[TreeItem.v.set(version + 1), TreeItem.kind.set(TreeItem)],
+                  condition=condition)
+
+    @staticmethod
+    def _run(build) -> None:
+        try:
+            commit(build)
+        except TransactWriteError as exc:
+            codes = reason_codes(exc)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise VersionConflict("the category tree changed meanwhile") from exc
+            if codes[2:3] == ["ConditionalCheckFailed"]:
+                raise SlugTaken() from exc
+            raise

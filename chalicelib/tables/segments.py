@@ -1,0 +1,206 @@
+"""Segment repository: segments in one tenant partition; each member is a facet entry plus a link on its client."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Iterator
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.slugs import SlugTaken
+from chalicelib.domain.clients import Client
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.segments import Segment
+from chalicelib.tables import keys
+from chalicelib.tables.base import FacetEntry, SegmentItem, SegmentLinkItem, SlugItem, TableItem, configure
+from chalicelib.tables.clients import commit, commit_versioned, facet_entry
+from chalicelib.tables.errors import reason_codes, storage_errors
+
+_FIELDS = list(Segment.model_fields)
+MEMBERS_PER_TX = 40  # two items per member; a transaction holds at most 100
+
+
+def _item(segment: Segment) -> SegmentItem:
+    data = {name: getattr(segment, name) for name in _FIELDS}
+    if not segment.version:
+        del data["version"]
+    return SegmentItem(keys.segments_pk(segment.tenant_id), keys.segment_sk(segment.id), **data)
+
+
+def _segment(item: SegmentItem) -> Segment:
+    return Segment.model_validate({n: v for n in _FIELDS if (v := getattr(item, n)) is not None})
+
+
+def _chunks(values: list, size: int) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class SegmentRepository:
+    def __init__(self, tenant_id: str):
+        configure()
+        self.tenant_id = tenant_id
+        self.pk = keys.segments_pk(tenant_id)
+
+    # --- segments --------------------------------------------------------------------------------
+    def all(self) -> list[Segment]:
+        """The tenant's live segments, in one Query."""
+        with storage_errors():
+            return [s for i in SegmentItem.query(self.pk, SegmentItem.sk.startswith(keys.SEGMENT_PREFIX),
+                                                 consistent_read=True, page_size=500)
+                    if (s := _segment(i)).deleted_at is None]
+
+    def get(self, segment_id: str) -> Segment:
+        with storage_errors():
+            try:
+                segment = _segment(SegmentItem.get(self.pk, keys.segment_sk(segment_id), consistent_read=True))
+            except SegmentItem.DoesNotExist:
+                segment = None
+        if segment is None or segment.deleted_at is not None:
+            raise NotFound(f"segment {segment_id} not found")
+        return segment
+
+    def get_many(self, segment_ids: Iterable[str]) -> list[Segment]:
+        wanted = [(self.pk, keys.segment_sk(sid)) for sid in dict.fromkeys(segment_ids)]
+        with storage_errors():
+            found = [_segment(i) for i in SegmentItem.batch_get(wanted)] if wanted else []
+        return [s for s in found if s.deleted_at is None]
+
+    def create(self, segment: Segment) -> Segment:
+        def build(tx: TransactWrite) -> None:
+            tx.save(_item(segment), condition=SegmentItem.pk.does_not_exist())
+            tx.save(self._slug(segment), condition=SlugItem.pk.does_not_exist())
+
+        try:
+            commit(build)
+        except TransactWriteError as exc:
+            if reason_codes(exc)[1:2] == ["ConditionalCheckFailed"]:
+                raise SlugTaken() from exc
+            raise
+        return segment.model_copy(update={"version": 1})
+
+    def save(self, old: Segment, new: Segment, release_slug: bool = False) -> Segment:
+        """Write `new` if nobody changed the segment since `old` was read (else VersionConflict)."""
+        item = _item(new.model_copy(update={"version": old.version}))
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(item)
+            if release_slug:
+                tx.delete(self._slug(old))
+
+        commit_versioned(build, "the segment was changed by someone else; read it again")
+        return new.model_copy(update={"version": old.version + 1})
+
+    def set_progress(self, segment_id: str, after: str | None) -> None:
+        """Where an unfinished refresh resumes; no version bump, as for every derived figure."""
+        action = SegmentItem.refresh_after.set(after) if after else SegmentItem.refresh_after.remove()
+        self._update(segment_id, [action])
+
+    def finish_refresh(self, segment_id: str, count: int, at: datetime) -> None:
+        self._update(segment_id, [SegmentItem.client_count.set(count), SegmentItem.last_refreshed_at.set(at),
+                                  SegmentItem.refresh_after.remove()])
+
+    def set_client_count(self, segment_id: str, count: int) -> None:
+        self._update(segment_id, [SegmentItem.client_count.set(count)])
+
+    def _update(self, segment_id: str, actions: list) -> None:
+        with storage_errors():
+            try:
+                TableItem._get_connection().update_item(
+                    self.pk, keys.segment_sk(segment_id), actions=actions,
+                    condition=SegmentItem.pk.exists() & SegmentItem.deleted_at.does_not_exist())
+            except UpdateError as exc:  # a deleted segment keeps its last figures
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+
+    def _slug(self, segment: Segment) -> SlugItem:
+        return SlugItem(keys.slug_pk(self.tenant_id, "segment", segment.slug), keys.UNIQUE_SK, owner_id=segment.id)
+
+    # --- members ---------------------------------------------------------------------------------
+    def _member(self, segment_id: str, client: Client, by: str | None, method: str, at: datetime) -> FacetEntry:
+        entry = facet_entry(client, ("segment", segment_id))
+        entry.added_at, entry.added_by, entry.added_method = at, by, method
+        return entry
+
+    def _link(self, segment_id: str, client_id: str) -> SegmentLinkItem:
+        return SegmentLinkItem(keys.client_pk(self.tenant_id, client_id), keys.segment_link_sk(segment_id),
+                               segment_id=segment_id)
+
+    def add_members(self, segment_id: str, clients: list[Client], by: str | None, method: str,
+                    at: datetime) -> None:
+        """Members and their links, written together (a refresh's additions)."""
+        for chunk in _chunks(clients, MEMBERS_PER_TX):
+            def build(tx: TransactWrite, chunk=chunk) -> None:
+                for client in chunk:
+                    tx.save(self._member(segment_id, client, by, method, at))
+                    tx.save(self._link(segment_id, client.id))
+            commit(build)
+
+    def add_member_once(self, segment_id: str, client: Client, by: str | None, method: str, at: datetime) -> bool:
+        """Add one member unless it is one already; False for a duplicate."""
+        def build(tx: TransactWrite) -> None:
+            tx.save(self._link(segment_id, client.id), condition=SegmentLinkItem.pk.does_not_exist())
+            tx.save(self._member(segment_id, client, by, method, at))
+
+        try:
+            commit(build)
+        except TransactWriteError as exc:
+            if reason_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
+
+    def remove_members(self, segment_id: str, client_ids: list[str]) -> None:
+        pk = keys.facet_pk(self.tenant_id, "segment", segment_id)
+        for chunk in _chunks(client_ids, MEMBERS_PER_TX):
+            def build(tx: TransactWrite, chunk=chunk) -> None:
+                for client_id in chunk:
+                    tx.delete(FacetEntry(pk, client_id))
+                    tx.delete(self._link(segment_id, client_id))
+            commit(build)
+
+    def member(self, segment_id: str, client_id: str) -> FacetEntry | None:
+        with storage_errors():
+            try:
+                return FacetEntry.get(keys.facet_pk(self.tenant_id, "segment", segment_id), client_id,
+                                      consistent_read=True)
+            except FacetEntry.DoesNotExist:
+                return None
+
+    def member_page(self, segment_id: str, limit: int, after: dict | None) -> tuple[list[FacetEntry], dict | None]:
+        """Non-archived members by client name, and where the next page starts."""
+        pk = keys.facet_pk(self.tenant_id, "segment", segment_id)
+        entries: list[FacetEntry] = []
+        with storage_errors():
+            for entry in FacetEntry.by_name.query(pk, filter_condition=FacetEntry.live == True,  # noqa: E712
+                                                  last_evaluated_key=after, page_size=100):
+                entries.append(entry)
+                if len(entries) > limit:
+                    break
+        if len(entries) <= limit:
+            return entries, None
+        last = entries[limit - 1]
+        return entries[:limit], {"pk": {"S": pk}, "sk": {"S": last.sk}, "s_name": {"S": last.s_name}}
+
+    def segment_ids_of(self, client_id: str) -> list[str]:
+        with storage_errors():
+            return [link.segment_id for link in SegmentLinkItem.query(
+                keys.client_pk(self.tenant_id, client_id), SegmentLinkItem.sk.startswith(keys.SEGMENT_LINK_PREFIX),
+                consistent_read=True)]
+
+    def refresh_member(self, segment_id: str, client: Client) -> None:
+        """Keep a member entry's name, sort keys and archived flag in step with its client; no-op writes skipped."""
+        fresh = facet_entry(client, ("segment", segment_id))
+        fields = ("live", "search", "created_at", "s_name", "s_created", "s_health")
+        differs = None
+        for name in fields:
+            clause = getattr(FacetEntry, name) != getattr(fresh, name)
+            differs = clause if differs is None else differs | clause
+        with storage_errors():
+            try:
+                TableItem._get_connection().update_item(
+                    fresh.pk, fresh.sk, actions=[getattr(FacetEntry, n).set(getattr(fresh, n)) for n in fields],
+                    condition=FacetEntry.pk.exists() & differs)
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
