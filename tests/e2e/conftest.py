@@ -42,6 +42,7 @@ def live_server(ddb_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
     process = ServerProcess(data_dir, env={
         "DYNAMODB_ENDPOINT": ddb_endpoint, "TABLE_NAME": table_name,
         "AUTH_JWT_SECRET": secret, "AUTH_ISSUER": ISSUER,
+        "LOCAL_SCHEDULE_SCALE": "600",  # the hourly segment refresh runs every 6 s
     })
     try:
         process.start()
