@@ -26,11 +26,18 @@ def tree_of(store: CategoryStore) -> Tree:
     return Tree(store.snapshot()[0])
 
 
-def get_category(store: CategoryStore, category_id: str) -> tuple[Category, Tree]:
-    tree = tree_of(store)
+def _read(store: CategoryStore, category_id: str) -> tuple[Category, Tree, int]:
+    """The category, the tree it is in and the tree's version; 404 for an unknown or deleted category."""
+    categories, version = store.snapshot()
+    tree = Tree(categories)
     if category_id not in tree:
         raise NotFound(f"category {category_id} not found")
-    return tree.by_id[category_id], tree
+    return tree.by_id[category_id], tree, version
+
+
+def get_category(store: CategoryStore, category_id: str) -> tuple[Category, Tree]:
+    category, tree, _ = _read(store, category_id)
+    return category, tree
 
 
 def create_category(store: CategoryStore, data: dict[str, Any], *, tenant_id: str, actor: str | None,
@@ -60,11 +67,7 @@ def update_category(store: CategoryStore, category_id: str, changes: dict[str, A
         if key in changes and changes[key] is None:
             raise ValidationFailed.field(key, "may not be null")
     for _ in range(ATTEMPTS):
-        categories, version = store.snapshot()
-        tree = Tree(categories)
-        if category_id not in tree:
-            raise NotFound(f"category {category_id} not found")
-        current = tree.by_id[category_id]
+        current, tree, version = _read(store, category_id)
         if "parent_id" in changes:
             tree.check_parent(category_id, changes["parent_id"])
         updated = current.model_copy(update={**changes, "updated_at": now or utcnow()})
@@ -81,11 +84,7 @@ def update_category(store: CategoryStore, category_id: str, changes: dict[str, A
 def delete_category(store: CategoryStore, category_id: str, now: datetime | None = None) -> None:
     """Soft delete: never a system category (deactivate it), never one with children."""
     for _ in range(ATTEMPTS):
-        categories, version = store.snapshot()
-        tree = Tree(categories)
-        if category_id not in tree:
-            raise NotFound(f"category {category_id} not found")
-        current = tree.by_id[category_id]
+        current, tree, version = _read(store, category_id)
         if current.is_system:
             raise Conflict("system_category", "system categories cannot be deleted; deactivate it instead")
         if tree.children(category_id):

@@ -11,17 +11,15 @@ from chalicelib.tables import keys
 from chalicelib.tables.base import CategoryItem, SlugItem, TableItem, TreeItem, configure
 from chalicelib.tables.clients import commit
 from chalicelib.tables.errors import reason_codes, storage_errors
-
-_FIELDS = list(Category.model_fields)
-
+from chalicelib.tables.records import fields_of, record_from
 
 def _item(category: Category) -> CategoryItem:
     return CategoryItem(keys.categories_pk(category.tenant_id), keys.category_sk(category.id),
-                        **{name: getattr(category, name) for name in _FIELDS})
+                        **fields_of(category))
 
 
 def _category(item: CategoryItem) -> Category:
-    return Category.model_validate({n: v for n in _FIELDS if (v := getattr(item, n)) is not None})
+    return record_from(Category, item)
 
 
 class CategoryRepository:

@@ -19,9 +19,9 @@ from chalicelib.domain.errors import NotFound, VersionConflict
 from chalicelib.tables import keys
 from chalicelib.tables.base import ClientItem, ClientNumberItem, FacetCount, FacetEntry, TableItem, configure
 from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.records import fields_of, record_from
 from chalicelib.tables.tenants import register_tenant
 
-_CLIENT_FIELDS = [name for name in Client.model_fields]
 _SORT_INDEX = {"name": "by_name", "created_at": "by_created", "health_score": "by_health"}
 _SORT_ATTR = {"name": "s_name", "created_at": "s_created", "health_score": "s_health"}
 
@@ -30,7 +30,7 @@ _tiebreak = itertools.count()
 
 
 def to_item(client: Client) -> ClientItem:
-    data = {name: getattr(client, name) for name in _CLIENT_FIELDS}  # internal fields too
+    data = fields_of(client)
     data["addresses"] = [a.model_dump() for a in client.addresses]
     data["primary_contact"] = client.primary_contact.model_dump() if client.primary_contact else None
     data["churn_probability"] = Decimal(str(client.churn_probability))
@@ -40,9 +40,7 @@ def to_item(client: Client) -> ClientItem:
 
 
 def from_item(item: ClientItem) -> Client:
-    data = {name: getattr(item, name) for name in _CLIENT_FIELDS}
-    data["churn_probability"] = float(item.churn_probability)
-    return Client.model_validate({k: v for k, v in data.items() if v is not None})
+    return record_from(Client, item)  # churn_probability: stored as an exact decimal, answered as a number
 
 
 def facet_entry(client: Client, facet: tuple[str, str]) -> FacetEntry:

@@ -11,13 +11,13 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.tables import keys
 from chalicelib.tables.base import CommunicationItem, configure
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.records import fields_of, record_from
 
-_FIELDS = list(Communication.model_fields)
 _DATES = ("followup_date", "meeting_date")
 
 
 def to_item(comm: Communication) -> CommunicationItem:
-    data = {name: getattr(comm, name) for name in _FIELDS}
+    data = fields_of(comm)
     for key in _DATES:
         data[key] = data[key].isoformat() if data[key] else None
     data["attachments"] = [a.model_dump() for a in comm.attachments]
@@ -30,7 +30,7 @@ def to_item(comm: Communication) -> CommunicationItem:
 
 
 def from_item(item: CommunicationItem) -> Communication:
-    return Communication.model_validate({n: v for n in _FIELDS if (v := getattr(item, n)) is not None})
+    return record_from(Communication, item)
 
 
 def _bound(moment: datetime, last: bool) -> str:

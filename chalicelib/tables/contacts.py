@@ -12,13 +12,13 @@ from chalicelib.tables import keys
 from chalicelib.tables.base import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, configure
 from chalicelib.tables.clients import ClientRepository, commit_versioned
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.records import fields_of, record_from
 
-_FIELDS = list(Contact.model_fields)
 OPEN_PROJECT = ("planned", "active")
 
 
 def to_item(contact: Contact) -> ContactItem:
-    data = {name: getattr(contact, name) for name in _FIELDS}
+    data = fields_of(contact)
     if not contact.version:
         del data["version"]
     item = ContactItem(keys.client_pk(contact.tenant_id, contact.client_id), keys.contact_sk(contact.id), **data)
@@ -32,7 +32,7 @@ def to_item(contact: Contact) -> ContactItem:
 
 
 def from_item(item: ContactItem) -> Contact:
-    return Contact.model_validate({n: v for n in _FIELDS if (v := getattr(item, n)) is not None})
+    return record_from(Contact, item)
 
 
 Change = tuple[Contact | None, Contact]  # (as read or None when new, as it should be stored)

@@ -15,20 +15,20 @@ from chalicelib.tables import keys
 from chalicelib.tables.base import FacetEntry, SegmentItem, SegmentLinkItem, SlugItem, TableItem, configure
 from chalicelib.tables.clients import commit, commit_versioned, facet_entry
 from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.records import fields_of, record_from
 
-_FIELDS = list(Segment.model_fields)
 MEMBERS_PER_TX = 40  # two items per member; a transaction holds at most 100
 
 
 def _item(segment: Segment) -> SegmentItem:
-    data = {name: getattr(segment, name) for name in _FIELDS}
+    data = fields_of(segment)
     if not segment.version:
         del data["version"]
     return SegmentItem(keys.segments_pk(segment.tenant_id), keys.segment_sk(segment.id), **data)
 
 
 def _segment(item: SegmentItem) -> Segment:
-    return Segment.model_validate({n: v for n in _FIELDS if (v := getattr(item, n)) is not None})
+    return record_from(Segment, item)
 
 
 def _chunks(values: list, size: int) -> Iterator[list]:

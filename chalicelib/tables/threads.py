@@ -8,17 +8,15 @@ from chalicelib.domain.threads import Stats, Thread
 from chalicelib.tables import keys
 from chalicelib.tables.base import ThreadItem, configure
 from chalicelib.tables.errors import storage_errors
-
-_FIELDS = list(Thread.model_fields)
-
+from chalicelib.tables.records import fields_of, record_from
 
 def _item(thread: Thread) -> ThreadItem:
     return ThreadItem(keys.client_pk(thread.tenant_id, thread.client_id), keys.thread_sk(thread.id),
-                      **{name: getattr(thread, name) for name in _FIELDS})
+                      **fields_of(thread))
 
 
 def _thread(item: ThreadItem) -> Thread:
-    return Thread.model_validate({n: v for n in _FIELDS if (v := getattr(item, n)) is not None})
+    return record_from(Thread, item)
 
 
 class ThreadRepository:

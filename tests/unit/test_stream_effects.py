@@ -1,0 +1,51 @@
+"""Which stream records ask for which effects: recounts only when a count can change."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from chalicelib.handlers.stream import effects_of
+from chalicelib.tables import keys
+from chalicelib.tables.base import CategoryItem, FacetEntry
+from chalicelib.tables.streams import Change
+
+NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
+
+
+def _entry(facet, value, live=True):
+    return FacetEntry(keys.facet_pk("t1", facet, value), "c1", client_id="c1", live=live, search="", created_at="",
+                      s_name="", s_created="", s_health="")
+
+
+def _change(name, old, new, kind="facet"):
+    return Change(name, kind, old, new, "1")
+
+
+def test_a_category_entry_appearing_disappearing_or_flipping_live_asks_for_a_recount():
+    expected = [("category_count", "t1", "cat1")]
+    assert effects_of(_change("INSERT", None, _entry("category", "cat1"))) == expected
+    assert effects_of(_change("REMOVE", _entry("category", "cat1"), None)) == expected
+    assert effects_of(_change("MODIFY", _entry("category", "cat1"), _entry("category", "cat1", False))) == expected
+
+
+def test_an_entry_rewritten_with_the_same_live_flag_asks_for_nothing():
+    assert effects_of(_change("MODIFY", _entry("category", "cat1"), _entry("category", "cat1"))) == []
+
+
+def test_segment_entries_recount_their_segment_and_other_facets_nothing():
+    assert effects_of(_change("INSERT", None, _entry("segment", "s1"))) == [("segment_count", "t1", "s1")]
+    assert effects_of(_change("INSERT", None, _entry("tag", "vip"))) == []
+
+
+def test_only_the_moment_a_category_is_deleted_takes_it_off_clients():
+    def cat(deleted):
+        return CategoryItem(keys.categories_pk("t1"), keys.category_sk("k"), tenant_id="t1", id="k", name="K",
+                            slug="k", is_system=False, is_active=True, is_public=True, sort_order=0,
+                            created_at=NOW, updated_at=NOW, deleted_at=NOW if deleted else None)
+
+    assert effects_of(_change("MODIFY", cat(False), cat(True), "category")) == [("category_deleted", "t1", "k")]
+    assert effects_of(_change("MODIFY", cat(True), cat(True), "category")) == []
+
+
+def test_facet_keys_parse_back_to_tenant_facet_and_value():
+    assert keys.parse_facet_pk(keys.facet_pk("t1", "category", "01HX")) == ("t1", "category", "01HX")
+    assert keys.parse_facet_pk(keys.client_pk("t1", "c1")) is None
