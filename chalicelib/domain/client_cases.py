@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from ulid import ULID
 
 from chalicelib.domain import clients as dc
 from chalicelib.domain.category_cases import CategoryStore, check_assignable, tree_of
-from chalicelib.domain.errors import Conflict, VersionConflict
+from chalicelib.domain.errors import Conflict, StaleVersion, VersionConflict
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
 
 NUMBER_ATTEMPTS = 8
@@ -22,7 +22,7 @@ class NumberTaken(Exception):
 class ClientStore(Protocol):
     def get(self, client_id: str) -> dc.Client: ...
     def create(self, client: dc.Client, rules: dc.FacetRules) -> dc.Client: ...
-    def save(self, old: dc.Client, new: dc.Client, rules: dc.FacetRules) -> dc.Client: ...
+    def save(self, old: dc.Client, new: dc.Client, rules: dc.FacetRules, derived: bool = False) -> dc.Client: ...
 
 
 class SettingsStore(Protocol):
@@ -57,18 +57,38 @@ def update_client(clients: ClientStore, settings: SettingsStore, client_id: str,
     """Write the named fields. With `expected_version` a stale read is 412; without, a race is retried."""
     client_settings: ClientSettings = settings.get("client")
     defs = settings.custom_fields() if "custom_fields" in changes else []
-    for attempt in range(3):
+    for attempt in range(5):
         current = clients.get(client_id)
         if expected_version is not None and expected_version != current.version:
-            raise VersionConflict(f"the client is at version {current.version}, not {expected_version}")
+            raise StaleVersion(f"the client is at version {current.version}, not {expected_version}")
         _check_categories(categories, changes.get("category_ids"), current.category_ids)
         updated = dc.apply_changes(current, changes, settings=client_settings, custom_fields=defs, now=dc.utcnow())
         if updated.model_copy(update={"updated_at": current.updated_at}) == current:
             return current  # nothing changes: no write, no new version
         try:
             return clients.save(current, updated, dc.FacetRules.of(client_settings, updated.updated_at))
+        except VersionConflict:  # written meanwhile (maybe only derived figures): read again, check If-Match again
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def update_derived(clients: ClientStore, settings: SettingsStore, client_id: str,
+                   derive: Callable[[dc.Client], dict[str, Any]]) -> dc.Client:
+    """Write figures derived from other records (scores, revenue, response times) when they differ.
+
+    No version bump, so a user's If-Match stays valid; a race with any other write is re-read and re-derived.
+    """
+    for attempt in range(8):
+        current = clients.get(client_id)
+        updated = current.model_copy(update=derive(current))
+        if updated == current:
+            return current
+        try:
+            return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), dc.utcnow()),
+                                derived=True)
         except VersionConflict:
-            if expected_version is not None or attempt == 2:
+            if attempt == 7:
                 raise
     raise AssertionError("unreachable")
 

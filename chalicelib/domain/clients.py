@@ -88,6 +88,7 @@ class Client(Record):
     last_contacted_at: datetime | None = None
     avg_response_time_minutes: int | None = None
     version: int = 0
+    rev: int = Field(default=0, exclude=True)  # storage revision, bumped by derived-figure writes too
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None = None
@@ -148,7 +149,7 @@ def new_client(data: dict[str, Any], *, tenant_id: str, client_id: str, settings
     return Client(
         **{k: v for k, v in data.items() if v is not None},
         id=client_id, tenant_id=tenant_id, client_number=generate_number("CLT", now),
-        created_at=now, updated_at=now, created_by=actor, version=0,
+        created_at=now, updated_at=now, created_by=actor, version=1,
     )
 
 

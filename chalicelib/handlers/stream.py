@@ -68,8 +68,8 @@ def recount_client_communications(stores: Stores, client_id: str) -> None:
     for comm in comms:
         if comm.id in times and comm.response_time_minutes != times[comm.id]:
             stores.communications.set_response_time(comm, times[comm.id])
-    if stores.clients.get(client_id).avg_response_time_minutes != average:
-        stores.clients.set_avg_response_time(client_id, average)
+    client_cases.update_derived(stores.clients, stores.settings, client_id,
+                                lambda client: {"avg_response_time_minutes": average})
     stats = thread_stats(comms)
     for thread in stores.threads.of_client(client_id):
         wanted = stats.get(thread.id, (0, None, None))

@@ -133,7 +133,8 @@ class ClientItem(TableItem, discriminator="client"):
     updated_at = UTCDateTimeAttribute()
     archived_at = UTCDateTimeAttribute(null=True)
     created_by = UnicodeAttribute(null=True)
-    version = VersionAttribute()
+    version = NumberAttribute()  # the public version: user-visible changes only (If-Match)
+    rev = VersionAttribute()  # every write, derived figures too: what concurrent writers condition on
 
 
 class ContactItem(TableItem, discriminator="contact"):

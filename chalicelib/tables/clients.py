@@ -34,8 +34,8 @@ def to_item(client: Client) -> ClientItem:
     data["addresses"] = [a.model_dump() for a in client.addresses]
     data["primary_contact"] = client.primary_contact.model_dump() if client.primary_contact else None
     data["churn_probability"] = Decimal(str(client.churn_probability))
-    if not client.version:
-        del data["version"]  # a new item: PynamoDB conditions on its absence and writes version 1
+    if not client.rev:
+        del data["rev"]  # a new item (or one written before revisions): PynamoDB conditions on its absence
     return ClientItem(keys.client_pk(client.tenant_id, client.id), keys.CLIENT_SK, **data)
 
 
@@ -87,6 +87,11 @@ def commit_versioned(build: Callable[[TransactWrite], None], conflict: str) -> N
         if "ConditionalCheckFailed" in reason_codes(exc):
             raise VersionConflict(conflict) from exc
         raise
+
+
+def same_rev(client: Client):
+    """The condition that the stored client is still the one read."""
+    return ClientItem.rev == client.rev if client.rev else ClientItem.rev.does_not_exist()
 
 
 @dataclass
@@ -235,16 +240,18 @@ class ClientRepository:
             if reason_codes(exc)[1:2] == ["ConditionalCheckFailed"]:
                 raise NumberTaken(client.client_number) from exc
             raise
-        return client.model_copy(update={"version": 1})
+        return client.model_copy(update={"rev": 1})
 
     def save(self, old: Client, new: Client, rules: FacetRules,
-             extra: Callable[[TransactWrite], None] | None = None) -> Client:
+             extra: Callable[[TransactWrite], None] | None = None, derived: bool = False) -> Client:
         """Write `new` over `old` if nobody changed it since it was read (else VersionConflict).
 
-        `extra` adds the writes of children (contacts) to the same transaction.
+        `extra` adds the writes of children (contacts) to the same transaction. A `derived` write (scores,
+        figures) keeps the public `version`, so it never makes a user's If-Match stale.
         """
         old_f, new_f = facets(old, rules), facets(new, rules)
-        item = to_item(new.model_copy(update={"version": old.version}))
+        version = old.version if derived else old.version + 1
+        item = to_item(new.model_copy(update={"version": version, "rev": old.rev}))
 
         def build(tx: TransactWrite) -> None:
             tx.save(item)
@@ -253,16 +260,7 @@ class ClientRepository:
             self._write_facets(tx, old, new, old_f, new_f)
 
         commit_versioned(build, "the client was changed by someone else; read it again")
-        return new.model_copy(update={"version": old.version + 1})
-
-    def set_avg_response_time(self, client_id: str, minutes: int | None) -> None:
-        """A derived figure kept by the stream: no version bump, so it never makes a user's If-Match stale."""
-        with storage_errors():
-            TableItem._get_connection().update_item(
-                keys.client_pk(self.tenant_id, client_id), keys.CLIENT_SK,
-                actions=[ClientItem.avg_response_time_minutes.set(minutes) if minutes is not None
-                         else ClientItem.avg_response_time_minutes.remove()],
-                condition=ClientItem.pk.exists())
+        return new.model_copy(update={"version": version, "rev": old.rev + 1})
 
     def refacet_all(self, old_rules: FacetRules, new_rules: FacetRules) -> int:
         """After a settings change, move every client whose facets differ under the new rules."""
@@ -284,7 +282,7 @@ class ClientRepository:
 
             def build(tx: TransactWrite) -> None:
                 tx.condition_check(ClientItem, keys.client_pk(self.tenant_id, client_id), keys.CLIENT_SK,
-                                   condition=ClientItem.version == client.version)
+                                   condition=same_rev(client))
                 self._write_facets(tx, client, client, old_f, new_f)
 
             try:

@@ -10,7 +10,7 @@ from chalicelib.domain.contacts import Contact
 from chalicelib.domain.errors import NotFound
 from chalicelib.tables import keys
 from chalicelib.tables.base import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, configure
-from chalicelib.tables.clients import ClientRepository, commit_versioned
+from chalicelib.tables.clients import ClientRepository, commit_versioned, same_rev
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.records import fields_of, record_from
 
@@ -130,7 +130,7 @@ class ContactRepository:
             ops(tx)
             if client is not None:  # the flags were decided on this client state: it must still hold
                 tx.condition_check(ClientItem, keys.client_pk(self.tenant_id, client[0].id), keys.CLIENT_SK,
-                                   condition=ClientItem.version == client[0].version)
+                                   condition=same_rev(client[0]))
 
         commit_versioned(checked, "a contact changed meanwhile; read it again")
 
