@@ -6,14 +6,14 @@ import os
 from chalice import Chalice, Rate
 
 from chalicelib.handlers import errors, events, stream
-from chalicelib.handlers.api import (categories, clients, communications, contacts, segments, service, settings,
-                                     webhooks)
+from chalicelib.handlers.api import (categories, clients, communications, contacts, integrations, overview, scores,
+                                     segments, service, settings, webhooks, workspace)
 
 app = Chalice(app_name="nexus-client-management")
 app.api.binary_types = []  # every answer is text (JSON, CSV, HTML)
 
-for blueprint in (service.bp, clients.bp, contacts.bp, communications.bp, categories.bp, segments.bp, settings.bp,
-                  webhooks.bp):
+for blueprint in (service.bp, clients.bp, contacts.bp, communications.bp, categories.bp, segments.bp, scores.bp,
+                  overview.bp, workspace.bp, integrations.bp, settings.bp, webhooks.bp):
     app.register_blueprint(blueprint)
 
 
@@ -42,7 +42,7 @@ def refresh_segments(event):
 
 @app.schedule(Rate(1, unit=Rate.DAYS))
 def recalculate_scores(event):
-    return events.recalculate_scores()
+    return events.recalculate_scores(getattr(event.context, "get_remaining_time_in_millis", None))
 
 
 @app.on_s3_event(bucket=_INBOUND_BUCKET, events=["s3:ObjectCreated:*"])

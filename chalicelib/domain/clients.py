@@ -93,6 +93,7 @@ class Client(Record):
     updated_at: datetime
     archived_at: datetime | None = None
     created_by: str | None = None
+    updated_by: str | None = Field(default=None, exclude=True)  # who made the last change (the timeline's actor)
 
     @property
     def at_risk(self) -> bool:

@@ -48,6 +48,7 @@ class Contact(Record):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = Field(default=None, exclude=True)
+    updated_by: str | None = Field(default=None, exclude=True)
 
     @property
     def badges(self) -> list[str]:

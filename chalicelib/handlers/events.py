@@ -10,12 +10,10 @@ from ulid import ULID
 
 from chalicelib.config import get_settings
 from chalicelib.domain import inbound_cases as inbound
-from chalicelib.domain import segment_cases
+from chalicelib.domain import scoring_cases, segment_cases
 from chalicelib.domain.clients import new_client_cutoff, utcnow
 from chalicelib.tables.base import UnmatchedItem
-from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.inbox import tenant_of_address
-from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.stores import Stores
 from chalicelib.tables.tenants import all_tenants
 
@@ -28,10 +26,7 @@ def refresh_segments(remaining_ms: Callable[[], int] | None = None, now: datetim
 
     A segment cut off keeps its progress and stays due, so the next run resumes it.
     """
-    if remaining_ms is None:
-        end = time.monotonic() + 14 * 60
-        remaining_ms = lambda: int((end - time.monotonic()) * 1000)  # noqa: E731
-    deadline = lambda: remaining_ms() < reserve_ms  # noqa: E731
+    deadline = _deadline(remaining_ms, reserve_ms)
     finished = unfinished = 0
     for tenant_id in all_tenants():
         try:
@@ -43,14 +38,34 @@ def refresh_segments(remaining_ms: Callable[[], int] | None = None, now: datetim
     return {"refreshed": finished, "unfinished": unfinished}
 
 
-def recalculate_scores(now: datetime | None = None) -> dict:
-    """Daily upkeep: prune each tenant's `new` list facet of clients past its new-client window."""
+def recalculate_scores(remaining_ms: Callable[[], int] | None = None, now: datetime | None = None,
+                       reserve_ms: int = 60_000) -> dict:
+    """Daily: rescore every client of every tenant (days since the last project move on by themselves) and prune
+    the `new` list facet; a tenant cut off by the Lambda's time limit resumes where it stopped the next day."""
     now = now or utcnow()
-    pruned = 0
+    deadline = _deadline(remaining_ms, reserve_ms)
+    pruned = scored = unfinished = 0
     for tenant_id in all_tenants():
-        settings = SettingsRepository(tenant_id).get("client")
-        pruned += ClientRepository(tenant_id).prune_new(new_client_cutoff(settings, now))
-    return {"pruned_new_entries": pruned}
+        stores = Stores(tenant_id)
+        pruned += stores.clients.prune_new(new_client_cutoff(stores.settings.get("client"), now))
+        if deadline():
+            unfinished += 1
+            continue
+        try:
+            count, finished = scoring_cases.rescore_all(stores, deadline=deadline)
+        except Exception:
+            log.exception("rescoring the clients of tenant %s failed", tenant_id)
+            continue
+        scored, unfinished = scored + count, unfinished + (not finished)
+    return {"pruned_new_entries": pruned, "rescored": scored, "unfinished_tenants": unfinished}
+
+
+def _deadline(remaining_ms: Callable[[], int] | None, reserve_ms: int) -> Callable[[], bool]:
+    """True once less than `reserve_ms` of the Lambda's time is left (14 minutes when not told)."""
+    if remaining_ms is None:
+        end = time.monotonic() + 14 * 60
+        remaining_ms = lambda: int((end - time.monotonic()) * 1000)  # noqa: E731
+    return lambda: remaining_ms() < reserve_ms
 
 
 def handle_inbound_email(bucket: str, key: str) -> dict:

@@ -57,6 +57,12 @@ class Ctx:
     def actor(self) -> str | None:
         return self.principal.sub if self.principal else None
 
+    def stores(self):
+        """The tenant's repositories, stamping this principal on the changes made through them."""
+        from chalicelib.tables.stores import Stores
+
+        return Stores(self.tenant_id, self.actor)
+
     def header(self, name: str) -> str | None:
         return (self.request.headers or {}).get(name.lower())
 

@@ -93,6 +93,12 @@ class ClientCreate(Strict):
     _unique = field_validator("tags", "category_ids")(_dedupe)
 
 
+def out_model(name: str, record: type[BaseModel], **extra: Any) -> type[BaseModel]:
+    """The answer model of a domain record: its public fields (those not excluded), plus `extra` ones."""
+    return create_model(name, **{n: (f.annotation, ...) for n, f in record.model_fields.items() if not f.exclude},
+                        **extra)
+
+
 def _optional(f: Any) -> Any:
     """The field's type, nullable, keeping its constraints."""
     return Annotated[Optional[f.annotation], *f.metadata] if f.metadata else Optional[f.annotation]
@@ -208,9 +214,8 @@ CONTACT_READ_ONLY = frozenset({
     "last_synced_at", "badges", "version", "created_at", "updated_at",
 })
 
-ContactOut = create_model(
-    "Contact",
-    **{name: (f.annotation, ...) for name, f in dk.Contact.model_fields.items() if not f.exclude},
+ContactOut = out_model(
+    "Contact", dk.Contact,
     badges=(list[Literal["primary", "node_user", "portal", "billing", "technical"]], ...),
 )
 
@@ -269,10 +274,7 @@ COMMUNICATION_READ_ONLY = frozenset({
     "response_time_minutes", "created_by", "created_at", "updated_at",
 })
 
-CommunicationOut = create_model(
-    "Communication",
-    **{name: (f.annotation, ...) for name, f in dm.Communication.model_fields.items() if not f.exclude},
-)
+CommunicationOut = out_model("Communication", dm.Communication)
 
 
 class CommunicationListQuery(ListQuery):
@@ -304,11 +306,7 @@ class ThreadUpdate(Strict):
 THREAD_READ_ONLY = frozenset({"id", "client_id", "icon", "messages_count", "last_activity_at", "preview",
                               "created_by", "created_by_name", "created_at", "updated_at"})
 
-ThreadOut = create_model(
-    "Thread",
-    **{name: (f.annotation, ...) for name, f in dth.Thread.model_fields.items() if not f.exclude},
-    icon=(str, ...),
-)
+ThreadOut = out_model("Thread", dth.Thread, icon=(str, ...))
 
 
 class UnmatchedOut(BaseModel):
@@ -348,9 +346,8 @@ CategoryUpdate = create_model(
 CATEGORY_READ_ONLY = frozenset({"id", "slug", "is_system", "clients_count", "full_path", "depth", "has_children",
                                 "is_leaf", "created_by", "created_at", "updated_at"})
 
-CategoryOut = create_model(
-    "Category",
-    **{name: (f.annotation, ...) for name, f in dca.Category.model_fields.items() if not f.exclude},
+CategoryOut = out_model(
+    "Category", dca.Category,
     full_path=(str, ...), depth=(int, ...), has_children=(bool, ...), is_leaf=(bool, ...),
 )
 
@@ -383,11 +380,7 @@ SegmentUpdate = create_model(
 SEGMENT_READ_ONLY = frozenset({"id", "slug", "type", "is_system", "client_count", "last_refreshed_at",
                                "needs_refresh", "created_by", "created_at", "updated_at"})
 
-SegmentOut = create_model(
-    "Segment",
-    **{name: (f.annotation, ...) for name, f in dsg.Segment.model_fields.items() if not f.exclude},
-    needs_refresh=(bool, ...),
-)
+SegmentOut = out_model("Segment", dsg.Segment, needs_refresh=(bool, ...))
 
 
 class DuplicateIn(Strict):
@@ -398,4 +391,4 @@ class MemberIn(Strict):
     client_id: Id
 
 
-MemberOut = create_model("Member", **{name: (f.annotation, ...) for name, f in dsg.Member.model_fields.items()})
+MemberOut = out_model("Member", dsg.Member)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from chalicelib.domain import category_cases, client_cases, segment_cases
+from chalicelib.domain import activity, category_cases, client_cases, scoring_cases, segment_cases
 from chalicelib.domain.response_times import response_times
 from chalicelib.domain.threads import thread_stats
 from chalicelib.tables import keys
+from chalicelib.domain.values import utcnow
+from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.streams import Change, decode_record
 from chalicelib.tables.stores import Stores
 
@@ -24,6 +26,7 @@ def handle_stream_batch(records: list[Any]) -> dict:
     """
     failures: list[dict] = []
     effects: dict[Effect, list[str]] = {}
+    timeline: dict[str, list[tuple[dict, str]]] = {}
     for record in records:
         try:
             change = decode_record(record)
@@ -31,8 +34,19 @@ def handle_stream_batch(records: list[Any]) -> dict:
             log.exception("stream record %s could not be decoded", record.sequence_number)
             failures.append({"itemIdentifier": record.sequence_number})
             continue
-        for effect in effects_of(change) if change else ():
+        if change is None:
+            continue
+        for effect in effects_of(change):
             effects.setdefault(effect, []).append(change.sequence_number)
+        logged = activity.entry(change.kind, _image(change.old), _image(change.new), change.sequence_number, utcnow())
+        if logged is not None:
+            timeline.setdefault((change.new or change.old).tenant_id, []).append((logged, change.sequence_number))
+    for tenant_id, logged in timeline.items():
+        try:
+            ActivityRepository(tenant_id).write([e for e, _ in logged])
+        except Exception:
+            log.exception("timeline entries of tenant %s failed", tenant_id)
+            failures.extend({"itemIdentifier": n} for _, n in logged)
     stores: dict[str, Stores] = {}
     for (what, tenant_id, subject), sequence_numbers in effects.items():
         try:
@@ -43,13 +57,20 @@ def handle_stream_batch(records: list[Any]) -> dict:
     return {"batchItemFailures": failures}
 
 
+def _image(item: Any) -> dict | None:
+    return None if item is None else dict(item.attribute_values)
+
+
 def effects_of(change: Change) -> list[Effect]:
     """What a changed item asks for; items of other kinds ask for nothing."""
     item = change.new or change.old
     if change.kind == "communication":
-        return [("communications", item.tenant_id, item.client_id)]
+        return [("communications", item.tenant_id, item.client_id), ("rescore", item.tenant_id, item.client_id)]
+    if change.kind in SCORE_INPUTS:
+        return [("rescore", item.tenant_id, item.client_id)]
     if change.kind == "client" and change.new is not None:
-        return [("client", item.tenant_id, item.id)]
+        user_change = change.old is None or change.old.version != change.new.version
+        return [("client", item.tenant_id, item.id)] + ([("rescore", item.tenant_id, item.id)] if user_change else [])
     if change.kind == "facet":
         parsed = keys.parse_facet_pk(item.pk)
         live_changed = change.old is None or change.new is None or change.old.live != change.new.live
@@ -77,7 +98,10 @@ def recount_client_communications(stores: Stores, client_id: str) -> None:
             stores.threads.set_stats(thread, wanted)
 
 
+SCORE_INPUTS = ("contact", "project", "invoice", "feedback")  # with communications and the client itself
+
 EFFECTS: dict[str, Callable[[Stores, str], Any]] = {
+    "rescore": scoring_cases.rescore,
     "communications": recount_client_communications,
     "client": segment_cases.follow_client,
     "category_count": category_cases.recount,

@@ -133,6 +133,7 @@ class ClientItem(TableItem, discriminator="client"):
     updated_at = UTCDateTimeAttribute()
     archived_at = UTCDateTimeAttribute(null=True)
     created_by = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
     version = NumberAttribute()  # the public version: user-visible changes only (If-Match)
     rev = VersionAttribute()  # every write, derived figures too: what concurrent writers condition on
 
@@ -169,6 +170,7 @@ class ContactItem(TableItem, discriminator="contact"):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     deleted_at = UTCDateTimeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
 
@@ -383,6 +385,112 @@ class SegmentLinkItem(TableItem, discriminator="segment_link"):
     segment_id = UnicodeAttribute()
 
 
+class ProjectItem(TableItem, discriminator="project"):
+    """A project pushed by the projects module, in its client's partition."""
+
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    contact_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    status = UnicodeAttribute()
+    start_date = UnicodeAttribute(null=True)
+    end_date = UnicodeAttribute(null=True)
+    value = DecimalAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class InvoiceItem(TableItem, discriminator="invoice"):
+    """An invoice, quote or credit note pushed by the finance module, in its client's partition."""
+
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    invoice_kind = UnicodeAttribute()  # the domain's `kind`: that name is the table's discriminator
+    amount = DecimalAttribute()
+    currency = UnicodeAttribute()
+    issued_at = UTCDateTimeAttribute(null=True)
+    due_date = UnicodeAttribute(null=True)
+    paid_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute()
+    approved_at = UTCDateTimeAttribute(null=True)
+    approved_by = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class FactRefItem(TableItem, discriminator="fact_ref"):
+    """Which client a project or invoice id belongs to: an upsert by id finds the fact by key."""
+
+    client_id = UnicodeAttribute()
+
+
+class FeedbackItem(TableItem, discriminator="feedback"):
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    rating = NumberAttribute()
+    comment = UnicodeAttribute(null=True)
+    project_id = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class TaskItem(TableItem, discriminator="task"):
+    """A follow-up task, in its client's partition."""
+
+    tenant_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    due_date = UnicodeAttribute(null=True)
+    assignee_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    completed_at = UTCDateTimeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class AssociationItem(TableItem, discriminator="association"):
+    """One side of a link between two clients; the other side is written in the same transaction."""
+
+    tenant_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    related_id = UnicodeAttribute()
+    role = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class ScoreItem(TableItem, discriminator="score"):
+    """The latest health or lead score of a client with its breakdown (`A#HEALTH` / `A#LEAD`)."""
+
+    data = JSONAttribute()
+    calculated_at = UTCDateTimeAttribute()
+
+
+class LeadHistoryItem(TableItem, discriminator="lead_history"):
+    score = NumberAttribute()
+    previous_score = NumberAttribute(null=True)
+    change = NumberAttribute()
+    change_reason = UnicodeAttribute()
+    recorded_at = UTCDateTimeAttribute()
+
+
+class ActivityItem(TableItem, discriminator="activity"):
+    """An audit entry of a client's timeline, written from a stream record (its event id keeps it unique)."""
+
+    id = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    actor = UnicodeAttribute(null=True)
+    action = UnicodeAttribute()
+    entity_type = UnicodeAttribute()
+    entity_id = UnicodeAttribute()
+    changes = JSONAttribute(null=True)
+
+
 class SettingsItem(TableItem, discriminator="settings"):
     data = JSONAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -411,7 +519,8 @@ ITEM_TYPES: tuple[type[TableItem], ...] = (
     TableItem, ClientItem, ContactItem, CommunicationItem, ThreadItem, ContactProjectItem, ClientNumberItem,
     FacetEntry, FacetCount, InboundAddressItem, MessageIdItem, UnmatchedItem, SettingsItem, CustomFieldItem,
     IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem, CategoryItem, TreeItem, SlugItem,
-    SegmentItem, SegmentLinkItem,
+    SegmentItem, SegmentLinkItem, ProjectItem, InvoiceItem, FactRefItem, FeedbackItem, TaskItem, AssociationItem,
+    ScoreItem, LeadHistoryItem, ActivityItem,
 )
 
 _configured_for: tuple | None = None

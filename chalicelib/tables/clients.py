@@ -108,9 +108,10 @@ class ListQuery:
 
 
 class ClientRepository:
-    def __init__(self, tenant_id: str):
+    def __init__(self, tenant_id: str, actor: str | None = None):
         configure()
         self.tenant_id = tenant_id
+        self.actor = actor  # stamped as `updated_by` on every change a person makes
 
     # --- reads -----------------------------------------------------------------------------------
     def get(self, client_id: str) -> Client:
@@ -251,6 +252,8 @@ class ClientRepository:
         """
         old_f, new_f = facets(old, rules), facets(new, rules)
         version = old.version if derived else old.version + 1
+        stamp = {} if derived or not self.actor else {"updated_by": self.actor}
+        new = new.model_copy(update=stamp)
         item = to_item(new.model_copy(update={"version": version, "rev": old.rev}))
 
         def build(tx: TransactWrite) -> None:
@@ -262,16 +265,16 @@ class ClientRepository:
         commit_versioned(build, "the client was changed by someone else; read it again")
         return new.model_copy(update={"version": version, "rev": old.rev + 1})
 
+    def all_ids(self) -> list[str]:
+        """Every client id of the tenant, archived ones too, read from the `status=*` facet partitions."""
+        ids: list[str] = []
+        for status in ("lead", "trial", "active", "inactive", "archived"):
+            ids.extend(e.client_id for e in self.entries(("status", status), page_size=500))
+        return ids
+
     def refacet_all(self, old_rules: FacetRules, new_rules: FacetRules) -> int:
         """After a settings change, move every client whose facets differ under the new rules."""
-        moved = 0
-        for status in ("lead", "trial", "active", "inactive", "archived"):
-            with storage_errors():
-                ids = [e.client_id for e in FacetEntry.query(keys.facet_pk(self.tenant_id, "status", status),
-                                                             page_size=500) if not e.sk.startswith("#")]
-            for client_id in ids:
-                moved += self._refacet(client_id, old_rules, new_rules)
-        return moved
+        return sum(self._refacet(client_id, old_rules, new_rules) for client_id in self.all_ids())
 
     def _refacet(self, client_id: str, old_rules: FacetRules, new_rules: FacetRules) -> int:
         for _ in range(3):

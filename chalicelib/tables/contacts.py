@@ -8,13 +8,13 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.clients import Client, FacetRules, name_key
 from chalicelib.domain.contacts import Contact
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.integrations import OPEN_PROJECT
 from chalicelib.tables import keys
 from chalicelib.tables.base import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, configure
 from chalicelib.tables.clients import ClientRepository, commit_versioned, same_rev
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.records import fields_of, record_from
 
-OPEN_PROJECT = ("planned", "active")
 
 
 def to_item(contact: Contact) -> ContactItem:
@@ -39,9 +39,10 @@ Change = tuple[Contact | None, Contact]  # (as read or None when new, as it shou
 
 
 class ContactRepository:
-    def __init__(self, tenant_id: str):
+    def __init__(self, tenant_id: str, actor: str | None = None):
         configure()
         self.tenant_id = tenant_id
+        self.actor = actor
 
     def get(self, client_id: str, contact_id: str, *, include_deleted: bool = False) -> Contact:
         with storage_errors():
@@ -96,15 +97,6 @@ class ContactRepository:
             return any(link.status in OPEN_PROJECT for link in ContactProjectItem.query(
                 keys.contact_projects_pk(self.tenant_id, contact_id), consistent_read=True))
 
-    def link_project(self, project_id: str, status: str, contact_ids: list[str], previous_ids: list[str]) -> None:
-        """Record which contacts a project names and its status (integrations keep this current)."""
-        with storage_errors():
-            for contact_id in set(previous_ids) - set(contact_ids):
-                ContactProjectItem(keys.contact_projects_pk(self.tenant_id, contact_id), project_id).delete()
-            for contact_id in contact_ids:
-                ContactProjectItem(keys.contact_projects_pk(self.tenant_id, contact_id), project_id,
-                                   project_id=project_id, status=status).save()
-
     def commit(self, changes: list[Change], client: tuple[Client, Client, FacetRules] | None = None) -> None:
         """Write contact changes (and the client, when it changes with them) in one transaction.
 
@@ -112,6 +104,7 @@ class ContactRepository:
         """
         def ops(tx: TransactWrite) -> None:
             for old, new in changes:
+                new = new.model_copy(update={"updated_by": self.actor}) if self.actor else new
                 item = to_item(new.model_copy(update={"version": old.version if old else 0}))
                 if old is None:
                     tx.save(item, condition=ContactItem.pk.does_not_exist())
@@ -123,7 +116,7 @@ class ContactRepository:
 
         if client is not None and client[1] is not client[0]:
             old_client, new_client, rules = client
-            ClientRepository(self.tenant_id).save(old_client, new_client, rules, extra=ops)
+            ClientRepository(self.tenant_id, self.actor).save(old_client, new_client, rules, extra=ops)
             return
 
         def checked(tx: TransactWrite) -> None:

@@ -185,3 +185,28 @@ SEGMENT_LINK_PREFIX = "SEGMENT#"
 def segment_link_sk(segment_id: str) -> str:
     """In the client's partition: the segments of a client, read by key."""
     return f"{SEGMENT_LINK_PREFIX}{segment_id}"
+
+
+PROJECT_PREFIX = "PROJECT#"
+INVOICE_PREFIX = "INVOICE#"
+FEEDBACK_PREFIX = "FEEDBACK#"
+TASK_PREFIX = "TASK#"
+ASSOCIATION_PREFIX = "ASSOC#"
+HEALTH_SK = "A#HEALTH"
+LEAD_SK = "A#LEAD"
+LEAD_HISTORY_PREFIX = "LEADHIST#"
+
+
+def fact_sk(prefix: str, fact_id: str) -> str:
+    """In the client's partition: PROJECT#<id>, INVOICE#<id>, FEEDBACK#<id>, TASK#<id>, ASSOC#<client id>..."""
+    return f"{prefix}{fact_id}"
+
+
+def fact_ref_pk(tenant_id: str, what: str, fact_id: str) -> str:
+    """Which client a project or invoice id belongs to."""
+    return f"{_t(tenant_id)}#REF#{what}#{fact_id}"
+
+
+def activity_pk(tenant_id: str, client_id: str) -> str:
+    """A client's timeline, apart from its partition so reading the client's records never reads the log."""
+    return f"{_t(tenant_id)}#ACTIVITY#{client_id}"

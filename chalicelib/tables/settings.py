@@ -32,6 +32,20 @@ class SettingsRepository:
                          data=value.model_dump(mode="json"), updated_at=utcnow()).save()
         return value
 
+    def progress(self, job: str) -> str | None:
+        """Where a scheduled job cut off in this tenant resumes (None: from the start)."""
+        with storage_errors():
+            try:
+                return SettingsItem.get(keys.settings_pk(self.tenant_id), keys.settings_sk(f"job:{job}"),
+                                        consistent_read=True).data.get("after")
+            except SettingsItem.DoesNotExist:
+                return None
+
+    def set_progress(self, job: str, after: str | None) -> None:
+        with storage_errors():
+            SettingsItem(keys.settings_pk(self.tenant_id), keys.settings_sk(f"job:{job}"), data={"after": after},
+                         updated_at=utcnow()).save()
+
     def custom_fields(self) -> list[CustomFieldDef]:
         with storage_errors():
             items = CustomFieldItem.query(keys.settings_pk(self.tenant_id),

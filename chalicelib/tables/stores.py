@@ -7,6 +7,7 @@ from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
 from chalicelib.tables.contacts import ContactRepository
+from chalicelib.tables.facts import FactRepository
 from chalicelib.tables.inbox import InboxRepository
 from chalicelib.tables.segments import SegmentRepository
 from chalicelib.tables.settings import SettingsRepository
@@ -16,6 +17,7 @@ from chalicelib.tables.threads import ThreadRepository
 @dataclass
 class Stores:
     tenant_id: str
+    actor: str | None = None  # the person whose request this is: stamped on the changes they make
     clients: ClientRepository = field(init=False)
     contacts: ContactRepository = field(init=False)
     settings: SettingsRepository = field(init=False)
@@ -24,15 +26,17 @@ class Stores:
     inbox: InboxRepository = field(init=False)
     categories: CategoryRepository = field(init=False)
     segments: SegmentRepository = field(init=False)
+    facts: FactRepository = field(init=False)
 
     def __post_init__(self) -> None:
         # Repositories only remember the tenant: building them all costs nothing and reads nothing.
         t = self.tenant_id
-        self.clients = ClientRepository(t)
-        self.contacts = ContactRepository(t)
+        self.clients = ClientRepository(t, self.actor)
+        self.contacts = ContactRepository(t, self.actor)
         self.settings = SettingsRepository(t)
         self.communications = CommunicationRepository(t)
         self.threads = ThreadRepository(t)
         self.inbox = InboxRepository(t)
         self.categories = CategoryRepository(t)
         self.segments = SegmentRepository(t)
+        self.facts = FactRepository(t)

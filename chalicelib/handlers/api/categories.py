@@ -9,7 +9,6 @@ from chalicelib.domain.errors import Forbidden
 from chalicelib.handlers import schemas as s
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
-from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
 BASE = "/v1/categories"
@@ -17,7 +16,7 @@ ONE = BASE + "/{category_id}"
 
 
 def _store(ctx: Ctx):
-    return Stores(ctx.tenant_id).categories
+    return ctx.stores().categories
 
 
 @api(bp, "GET", BASE, summary="List categories, ordered by sort_order then name", tag="categories",
@@ -78,7 +77,7 @@ def descendants(ctx: Ctx, category_id: str):
 @api(bp, "POST", ONE + "/recount", summary="Recalculate clients_count now", need="manager", tag="categories",
      response=s.CategoryOut)
 def recount(ctx: Ctx, category_id: str):
-    stores = Stores(ctx.tenant_id)
+    stores = ctx.stores()
     category, tree = cases.get_category(stores.categories, category_id)
     count = cases.recount(stores, category_id)
     return tree.view(category.model_copy(update={"clients_count": count}))

@@ -13,7 +13,6 @@ from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository, ListQuery
 from chalicelib.tables.settings import SettingsRepository
-from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
 
@@ -21,7 +20,7 @@ READ_ONLY = s.CLIENT_READ_ONLY
 
 
 def _repos(ctx: Ctx) -> tuple[ClientRepository, SettingsRepository]:
-    return ClientRepository(ctx.tenant_id), SettingsRepository(ctx.tenant_id)
+    return ClientRepository(ctx.tenant_id, ctx.actor), SettingsRepository(ctx.tenant_id)
 
 
 def _expected_version(ctx: Ctx) -> int | None:
@@ -73,7 +72,7 @@ def chips(ctx: Ctx):
      response=s.ClientOut, status=201, idempotent=True, read_only=READ_ONLY)
 def create_client(ctx: Ctx):
     body = ctx.body()
-    stores = Stores(ctx.tenant_id)
+    stores = ctx.stores()
     data = body.model_dump(exclude_none=True)
     client = cases.create_client(stores.clients, stores.settings, data, tenant_id=ctx.tenant_id, actor=ctx.actor,
                                  categories=stores.categories)
@@ -82,14 +81,14 @@ def create_client(ctx: Ctx):
 
 @api(bp, "GET", "/v1/clients/{client_id}", summary="Get a client", response=s.ClientOut)
 def get_client(ctx: Ctx, client_id: str):
-    return ClientRepository(ctx.tenant_id).get(client_id).public()
+    return ClientRepository(ctx.tenant_id, ctx.actor).get(client_id).public()
 
 
 @api(bp, "PATCH", "/v1/clients/{client_id}", summary="Update the named fields of a client", need="agent",
      body=s.ClientUpdate, response=s.ClientOut, read_only=READ_ONLY)
 def update_client(ctx: Ctx, client_id: str):
     body = ctx.body()
-    stores = Stores(ctx.tenant_id)
+    stores = ctx.stores()
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     client = cases.update_client(stores.clients, stores.settings, client_id, changes,
                                  expected_version=_expected_version(ctx), categories=stores.categories)

@@ -24,7 +24,7 @@ ONE = BASE + "/{comm_id}"
 
 
 def _stores(ctx: Ctx) -> Stores:
-    return Stores(ctx.tenant_id)
+    return ctx.stores()
 
 
 def _send(**fields) -> str:
@@ -37,7 +37,7 @@ def _send(**fields) -> str:
      query=s.CommunicationListQuery, response=s.page_of(s.CommunicationOut), list_response=True)
 def list_communications(ctx: Ctx, client_id: str):
     params = ctx.query()
-    ClientRepository(ctx.tenant_id).get(client_id)
+    ClientRepository(ctx.tenant_id, ctx.actor).get(client_id)
     low, high = cases.day_range(params.from_, params.to)
     filters = {"type": params.type, "contact_id": params.contact_id, "project_id": params.project_id,
                "thread_id": params.thread_id, "from": low, "to": high, "q": params.q}
@@ -100,7 +100,7 @@ THREADS = "/v1/clients/{client_id}/threads"
 @api(bp, "GET", THREADS, summary="List a client's threads, latest activity first", tag="communications",
      response=s.page_of(s.ThreadOut), list_response=True)
 def list_threads(ctx: Ctx, client_id: str):
-    ClientRepository(ctx.tenant_id).get(client_id)
+    ClientRepository(ctx.tenant_id, ctx.actor).get(client_id)
     threads = ThreadRepository(ctx.tenant_id).of_client(client_id)
     threads.sort(key=lambda t: (t.last_activity_at or t.created_at), reverse=True)
     return {"items": [t.public() for t in threads], "next_cursor": None}
@@ -109,7 +109,7 @@ def list_threads(ctx: Ctx, client_id: str):
 @api(bp, "POST", THREADS, summary="Start a thread", need="agent", tag="communications", body=s.ThreadCreate,
      response=s.ThreadOut, status=201, idempotent=True, read_only=s.THREAD_READ_ONLY)
 def create_thread(ctx: Ctx, client_id: str):
-    ClientRepository(ctx.tenant_id).get(client_id)
+    ClientRepository(ctx.tenant_id, ctx.actor).get(client_id)
     body = ctx.body()
     now = utcnow()
     name = ctx.principal.name if ctx.principal else None

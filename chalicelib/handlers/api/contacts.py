@@ -18,7 +18,7 @@ ONE = BASE + "/{contact_id}"
 
 
 def _stores(ctx: Ctx) -> Stores:
-    return Stores(ctx.tenant_id)
+    return ctx.stores()
 
 
 def _send_invitation(contact, secret):
@@ -30,7 +30,7 @@ def _send_invitation(contact, secret):
 def _page(ctx: Ctx, client_id: str | None):
     params = ctx.query()
     scope = query_scope(f"contacts:{client_id}", {"q": params.q})
-    contacts, after = ContactRepository(ctx.tenant_id).page(
+    contacts, after = ContactRepository(ctx.tenant_id, ctx.actor).page(
         client_id, params.q, params.limit, decode_cursor(params.cursor, ctx.tenant_id, scope))
     return {"items": [c.public() for c in contacts],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
@@ -39,7 +39,7 @@ def _page(ctx: Ctx, client_id: str | None):
 @api(bp, "GET", BASE, summary="List a client's contacts", tag="contacts", query=s.ContactListQuery,
      response=s.page_of(s.ContactOut), list_response=True)
 def list_contacts(ctx: Ctx, client_id: str):
-    ClientRepository(ctx.tenant_id).get(client_id)  # 404 for another tenant's client
+    ClientRepository(ctx.tenant_id, ctx.actor).get(client_id)  # 404 for another tenant's client
     return _page(ctx, client_id)
 
 
@@ -58,7 +58,7 @@ def add_contact(ctx: Ctx, client_id: str):
 
 @api(bp, "GET", ONE, summary="Get a contact", tag="contacts", response=s.ContactOut)
 def get_contact(ctx: Ctx, client_id: str, contact_id: str):
-    return ContactRepository(ctx.tenant_id).get(client_id, contact_id).public()
+    return ContactRepository(ctx.tenant_id, ctx.actor).get(client_id, contact_id).public()
 
 
 @api(bp, "PATCH", ONE, summary="Update the named fields of a contact", need="agent", tag="contacts",

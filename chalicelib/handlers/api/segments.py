@@ -16,7 +16,7 @@ ONE = BASE + "/{segment_id}"
 
 
 def _stores(ctx: Ctx) -> Stores:
-    return Stores(ctx.tenant_id)
+    return ctx.stores()
 
 
 @api(bp, "GET", BASE, summary="List segments by name", tag="segments", query=s.ListQuery,

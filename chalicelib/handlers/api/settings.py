@@ -6,6 +6,7 @@ from pydantic import BaseModel, create_model
 
 from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef
 from chalicelib.domain.client_cases import change_client_settings
+from chalicelib.domain.scoring_cases import reclassify_all
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.inbox import claim_address
@@ -26,9 +27,11 @@ def _store(ctx: Ctx, name: str, value: BaseModel) -> dict:
         previous = repo.get("client").inbound_address
         if value.inbound_address:
             claim_address(ctx.tenant_id, value.inbound_address, previous)
-        stored = change_client_settings(ClientRepository(ctx.tenant_id), repo, value)
+        stored = change_client_settings(ClientRepository(ctx.tenant_id, ctx.actor), repo, value)
     else:
         stored = repo.put(name, value)
+    if name == "lead-score-thresholds":  # every client's class follows the new thresholds
+        reclassify_all(ctx.stores())
     return stored.model_dump(mode="json")
 
 

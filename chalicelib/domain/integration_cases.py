@@ -1,0 +1,94 @@
+"""Integration use cases: upserts of projects and invoices pushed by other modules, and feedback; each rescores."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ulid import ULID
+
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed, VersionConflict
+from chalicelib.domain.feedback import Feedback
+from chalicelib.domain.integrations import OPEN_PROJECT, Invoice, Project
+from chalicelib.domain.scoring_cases import rescore
+from chalicelib.domain.values import utcnow
+
+INACTIVE = ("inactive", "archived")
+
+
+def _client(stores: Any, client_id: str):
+    try:
+        return stores.clients.get(client_id)
+    except NotFound:
+        raise ValidationFailed.field("client_id", "is not a client of this tenant") from None
+
+
+def upsert_project(stores: Any, project_id: str, data: dict[str, Any], now: datetime | None = None
+                   ) -> tuple[Project, bool]:
+    """Create or replace a project; True when it is new. Inactive and archived clients take no new or
+    reopened projects (409 client_not_active)."""
+    client = _client(stores, data["client_id"])
+    live = {c.id for c in stores.contacts.of_client(client.id)}
+    bad = [{"field": f"contact_ids.{n}", "message": f"{cid} is not a contact of the client"}
+           for n, cid in enumerate(data.get("contact_ids", [])) if cid not in live]
+    if bad:
+        raise ValidationFailed("contact_ids are invalid", bad)
+    for _ in range(3):
+        old = stores.facts.project(project_id)
+        reopens = old is None or old.client_id != client.id or (data["status"] in OPEN_PROJECT and not old.is_open)
+        if client.status in INACTIVE and reopens:
+            raise Conflict("client_not_active", f"the client is {client.status}: it takes no new or reopened projects")
+        at = now or utcnow()
+        project = Project(**data, id=project_id, tenant_id=stores.tenant_id,
+                          created_at=old.created_at if old else at, updated_at=at)
+        if old is not None and project.model_copy(update={"updated_at": old.updated_at}) == old:
+            return old, False
+        try:
+            stores.facts.save_project(old, project)
+        except VersionConflict:
+            continue  # the same id was upserted meanwhile: decide again on what is stored now
+        _rescore_moved(stores, old, project)
+        return project, old is None
+    raise Conflict("conflict", "the project kept changing; try again")
+
+
+def upsert_invoice(stores: Any, invoice_id: str, data: dict[str, Any], now: datetime | None = None
+                   ) -> tuple[Invoice, bool]:
+    """Create or replace an invoice, quote or credit note; a quote's portal approval is kept."""
+    client = _client(stores, data["client_id"])
+    data = {"currency": client.currency, **data}
+    for _ in range(3):
+        old = stores.facts.invoice(invoice_id)
+        at = now or utcnow()
+        kept = {"approved_at": old.approved_at, "approved_by": old.approved_by} if old else {}
+        invoice = Invoice(**{**data, **kept}, id=invoice_id, tenant_id=stores.tenant_id,
+                          created_at=old.created_at if old else at, updated_at=at)
+        if old is not None and invoice.model_copy(update={"updated_at": old.updated_at}) == old:
+            return old, False
+        try:
+            stores.facts.save_invoice(old, invoice)
+        except VersionConflict:
+            continue
+        _rescore_moved(stores, old, invoice)
+        return invoice, old is None
+    raise Conflict("conflict", "the invoice kept changing; try again")
+
+
+def _rescore_moved(stores: Any, old: Any, new: Any) -> None:
+    rescore(stores, new.client_id)
+    if old is not None and old.client_id != new.client_id:
+        rescore(stores, old.client_id)
+
+
+def add_feedback(stores: Any, client_id: str, data: dict[str, Any], *, actor: str | None) -> Feedback:
+    """Record a rating; it moves the health score at once."""
+    stores.clients.get(client_id)
+    if data.get("project_id"):
+        project = stores.facts.project(data["project_id"])
+        if project is None or project.client_id != client_id:
+            raise ValidationFailed.field("project_id", "is not a project of this client")
+    now = utcnow()
+    feedback = Feedback(**data, id=str(ULID.from_datetime(now)), tenant_id=stores.tenant_id, client_id=client_id,
+                        created_by=actor, created_at=now)
+    stores.facts.add_feedback(feedback)
+    rescore(stores, client_id)
+    return feedback

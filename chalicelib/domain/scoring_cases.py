@@ -1,0 +1,125 @@
+"""Score use cases: recompute one client's figures, health and lead score from its records, and read them back."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from ulid import ULID
+
+from chalicelib.domain import client_cases
+from chalicelib.domain.clients import Client
+from chalicelib.domain.integrations import figures
+from chalicelib.domain.scoring import Inputs, classify, health, lead_score
+from chalicelib.domain.values import iso, utcnow
+
+HEALTH, LEAD = "A#HEALTH", "A#LEAD"
+
+
+def rescore(stores: Any, client_id: str, now: datetime | None = None) -> Client:
+    """Recompute the client's revenue figures, health and lead score; write what changed.
+
+    Safe to run any number of times (stream redeliveries, the daily job): equal results write nothing, and a
+    lead score change leaves exactly one history entry.
+    """
+    now = now or utcnow()
+    records = stores.facts.client_records(client_id)
+    inputs = Inputs(records.client, records.contacts, records.communications, records.projects, records.invoices,
+                    [f.rating for f in records.feedback], now)
+    figs, h, lead = figures(records.projects, records.invoices), health(inputs), lead_score(inputs)
+    thresholds = stores.settings.get("lead-score-thresholds")
+    health_data = {"health_score": h.health_score, "risk_level": h.risk_level,
+                   "churn_probability": h.churn_probability, "at_risk": h.at_risk,
+                   "feedback_adjustment": h.feedback_adjustment, "factors": [asdict(f) for f in h.factors]}
+    before = records.scores.get(LEAD)
+    previous = before.data if before else None
+    lead_data = {**asdict(lead), "previous_score": previous["previous_score"] if previous else None,
+                 "score_changed_at": previous["score_changed_at"] if previous else None}
+    history = None
+    if previous is None or previous["total_score"] != lead.total_score:
+        old_total = previous["total_score"] if previous else None
+        lead_data.update(previous_score=old_total, score_changed_at=iso(now))
+        history = {"id": str(ULID.from_datetime(now)), "score": lead.total_score, "previous_score": old_total,
+                   "change": lead.total_score - (old_total or 0), "recorded_at": now,
+                   "change_reason": change_reason(previous, lead_data)}
+    stores.facts.save_scores(client_id, records.scores, health_data, lead_data, history, now)
+    return client_cases.update_derived(stores.clients, stores.settings, client_id, lambda c: {
+        "lifetime_revenue": figs.lifetime_revenue, "outstanding_balance": figs.outstanding_balance,
+        "projects_count": figs.projects_count, "last_project_at": figs.last_project_at,
+        "health_score": h.health_score, "risk_level": h.risk_level, "churn_probability": h.churn_probability,
+        "lead_classification": classify(lead.total_score, thresholds)})
+
+
+def rescore_all(stores: Any, *, deadline: Any = None, page: int = 100) -> tuple[int, bool]:
+    """The daily pass over the tenant's non-archived clients, resumable: (clients scored, finished)."""
+    after = stores.settings.progress("rescore")
+    done = 0
+    while True:
+        entries = list(itertools.islice(stores.clients.entries(("live", "1"), after=after), page))
+        for entry in entries:
+            rescore(stores, entry.client_id)
+        done += len(entries)
+        if len(entries) < page:
+            stores.settings.set_progress("rescore", None)
+            return done, True
+        after = entries[-1].sk
+        stores.settings.set_progress("rescore", after)
+        if deadline is not None and deadline():
+            return done, False
+
+
+def change_reason(previous: dict | None, current: dict) -> str:
+    """Which rules moved the score, e.g. "engagement.portal_access +8, demographic.has_phone -4"."""
+    if previous is None:
+        return "first calculation"
+
+    def points(data: dict) -> dict[str, int]:
+        return {f"{dim}.{r['rule']}": r["points"] for dim, rules in data["rule_breakdown"].items() for r in rules}
+
+    before, after = points(previous), points(current)
+    moved = [f"{rule} {after.get(rule, 0) - before.get(rule, 0):+d}" for rule in dict.fromkeys([*after, *before])
+             if after.get(rule, 0) != before.get(rule, 0)]
+    return ", ".join(moved) or "recalculated"
+
+
+def _stored(stores: Any, client_id: str, sk: str) -> tuple[dict, datetime]:
+    """A stored breakdown; a client never scored yet is scored now."""
+    item = stores.facts.score(client_id, sk)
+    if item is None:
+        stores.clients.get(client_id)  # 404 for an unknown client
+        rescore(stores, client_id)
+        item = stores.facts.score(client_id, sk)
+    return item.data, item.calculated_at
+
+
+def health_view(stores: Any, client_id: str) -> dict[str, Any]:
+    data, at = _stored(stores, client_id, HEALTH)
+    return {**data, "calculated_at": iso(at)}
+
+
+def lead_view(stores: Any, client_id: str) -> dict[str, Any]:
+    """The lead score with its class under the tenant's current thresholds."""
+    data, at = _stored(stores, client_id, LEAD)
+    previous = data["previous_score"]
+    return {**data, "classification": classify(data["total_score"], stores.settings.get("lead-score-thresholds")),
+            "has_improved": previous is not None and data["total_score"] > previous,
+            "has_declined": previous is not None and data["total_score"] < previous, "calculated_at": iso(at)}
+
+
+def reclassify_all(stores: Any) -> int:
+    """After the thresholds change, every scored client's class follows them."""
+    thresholds = stores.settings.get("lead-score-thresholds")
+    moved = 0
+    for client_id in stores.clients.all_ids():
+        item = stores.facts.score(client_id, LEAD)
+        if item is None:
+            continue
+        wanted = classify(item.data["total_score"], thresholds)
+        before = stores.clients.get(client_id).lead_classification
+        if before != wanted:
+            client_cases.update_derived(stores.clients, stores.settings, client_id,
+                                        lambda c, w=wanted: {"lead_classification": w})
+            moved += 1
+    return moved
+

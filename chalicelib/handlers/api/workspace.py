@@ -1,0 +1,111 @@
+"""Routes of a client's follow-up tasks and of its links to other clients (associations)."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated
+
+from chalice import Blueprint, Response
+from pydantic import BeforeValidator, create_model
+
+from chalicelib.domain import associations as da
+from chalicelib.domain import tasks as dt
+from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.routing import Ctx, api, json_response
+from chalicelib.handlers.schemas import Id, ListQuery, Strict, _optional, _text, page_of
+from chalicelib.tables.clients import ClientRepository
+from chalicelib.tables.workspace import AssociationRepository, TaskRepository
+
+bp = Blueprint(__name__)
+TASKS = "/v1/clients/{client_id}/tasks"
+LINKS = "/v1/clients/{client_id}/associations"
+
+
+def _iso_date(value):
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class TaskCreate(Strict):
+    title: _text(200, 1)
+    due_date: IsoDate | None = None
+    assignee_id: Id | None = None
+    status: dt.TaskStatus = "open"
+
+
+TaskUpdate = create_model("TaskUpdate", __base__=Strict,
+                          **{name: (_optional(f), None) for name, f in TaskCreate.model_fields.items()})
+TASK_READ_ONLY = frozenset({"id", "client_id", "completed_at", "created_by", "created_at", "updated_at"})
+TaskOut = create_model("Task", **{name: (f.annotation, ...) for name, f in dt.Task.model_fields.items()
+                                  if not f.exclude})
+
+
+class TaskListQuery(ListQuery):
+    status: dt.TaskStatus | None = None
+
+
+class AssociationIn(Strict):
+    related_id: Id
+    role: _text(50, 1) | None = None
+
+
+AssociationOut = create_model("Association", **{name: (f.annotation, ...)
+                                                for name, f in da.LinkView.model_fields.items()})
+
+
+@api(bp, "GET", TASKS, summary="List a client's tasks: open ones by due date (none last), then done ones",
+     tag="tasks", query=TaskListQuery, response=page_of(TaskOut), list_response=True)
+def list_tasks(ctx: Ctx, client_id: str):
+    params = ctx.query()
+    tasks = dt.list_tasks(TaskRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id, params.status)
+    scope = query_scope(f"tasks:{client_id}", {"status": params.status})
+    after = decode_cursor(params.cursor, ctx.tenant_id, scope)
+    if after:
+        tasks = [t for t in tasks if dt.order_key(t) > after]
+    page = tasks[:params.limit]
+    more = len(tasks) > params.limit
+    return {"items": [t.public() for t in page],
+            "next_cursor": encode_cursor(ctx.tenant_id, scope, dt.order_key(page[-1])) if more else None}
+
+
+@api(bp, "POST", TASKS, summary="Add a follow-up task to a client", need="agent", tag="tasks", body=TaskCreate,
+     response=TaskOut, status=201, idempotent=True, read_only=TASK_READ_ONLY)
+def create_task(ctx: Ctx, client_id: str):
+    data = ctx.body().model_dump(exclude_none=True)
+    return dt.create_task(TaskRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id, data,
+                          actor=ctx.actor).public()
+
+
+@api(bp, "PATCH", TASKS + "/{task_id}", summary="Update the named fields of a task (done stamps completed_at)",
+     need="agent", tag="tasks", body=TaskUpdate, response=TaskOut, read_only=TASK_READ_ONLY)
+def update_task(ctx: Ctx, client_id: str, task_id: str):
+    body = ctx.body()
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return dt.update_task(TaskRepository(ctx.tenant_id), client_id, task_id, changes, actor=ctx.actor).public()
+
+
+@api(bp, "GET", LINKS, summary="The clients linked to this one, by name", tag="associations",
+     response=page_of(AssociationOut), list_response=True)
+def list_associations(ctx: Ctx, client_id: str):
+    views = da.links_of(AssociationRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id)
+    return {"items": [v.model_dump(mode="json") for v in views], "next_cursor": None}
+
+
+@api(bp, "POST", LINKS, summary="Link a client to another (posting an existing link again sets its role)",
+     need="agent", tag="associations", body=AssociationIn, response=AssociationOut, status=201, idempotent=True)
+def link_clients(ctx: Ctx, client_id: str):
+    body = ctx.body()
+    view, created = da.link(AssociationRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id,
+                            body.related_id, body.role, actor=ctx.actor)
+    return json_response(view.model_dump(mode="json"), 201 if created else 200)
+
+
+@api(bp, "DELETE", LINKS + "/{related_id}", summary="Unlink two clients (from both sides)", need="agent",
+     tag="associations", status=204)
+def unlink_clients(ctx: Ctx, client_id: str, related_id: str):
+    da.unlink(AssociationRepository(ctx.tenant_id), client_id, related_id)
+    return Response(body="", status_code=204)

@@ -1,0 +1,196 @@
+"""Fact repository: projects, invoices and feedback in their client's partition, and the client's stored scores."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.clients import Client
+from chalicelib.domain.communications import Communication
+from chalicelib.domain.contacts import Contact
+from chalicelib.domain.errors import NotFound, VersionConflict
+from chalicelib.domain.feedback import Feedback
+from chalicelib.domain.integrations import Invoice, Project
+from chalicelib.tables import keys
+from chalicelib.tables.base import (ClientItem, CommunicationItem, ContactItem, ContactProjectItem, FactRefItem,
+                                    FeedbackItem, InvoiceItem, LeadHistoryItem, ProjectItem, ScoreItem, TableItem,
+                                    configure)
+from chalicelib.tables.clients import commit
+from chalicelib.tables.clients import from_item as client_from_item
+from chalicelib.tables.communications import from_item as comm_from_item
+from chalicelib.tables.contacts import from_item as contact_from_item
+from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.records import fields_of, record_from
+
+
+def _project_item(p: Project) -> ProjectItem:
+    data = fields_of(p)
+    data.update(start_date=p.start_date and p.start_date.isoformat(), end_date=p.end_date and p.end_date.isoformat())
+    return ProjectItem(keys.client_pk(p.tenant_id, p.client_id), keys.fact_sk(keys.PROJECT_PREFIX, p.id), **data)
+
+
+def _invoice_item(i: Invoice) -> InvoiceItem:
+    data = fields_of(i)
+    data["invoice_kind"] = data.pop("kind")
+    data["due_date"] = i.due_date and i.due_date.isoformat()
+    return InvoiceItem(keys.client_pk(i.tenant_id, i.client_id), keys.fact_sk(keys.INVOICE_PREFIX, i.id), **data)
+
+
+def invoice_from(item: InvoiceItem) -> Invoice:
+    return Invoice.model_validate({**{n: v for n in Invoice.model_fields if n != "kind"
+                                      and (v := getattr(item, n)) is not None}, "kind": item.invoice_kind})
+
+
+@dataclass
+class ClientRecords:
+    """Everything a client's scores are computed from, read in one Query of its partition."""
+
+    client: Client
+    contacts: list[Contact] = field(default_factory=list)
+    communications: list[Communication] = field(default_factory=list)
+    projects: list[Project] = field(default_factory=list)
+    invoices: list[Invoice] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+    scores: dict[str, ScoreItem] = field(default_factory=dict)
+
+
+class FactRepository:
+    def __init__(self, tenant_id: str):
+        configure()
+        self.tenant_id = tenant_id
+
+    # --- reads -----------------------------------------------------------------------------------
+    def _ref(self, what: str, fact_id: str) -> str | None:
+        with storage_errors():
+            try:
+                return FactRefItem.get(keys.fact_ref_pk(self.tenant_id, what, fact_id), keys.UNIQUE_SK,
+                                       consistent_read=True).client_id
+            except FactRefItem.DoesNotExist:
+                return None
+
+    def project(self, project_id: str) -> Project | None:
+        client_id = self._ref("project", project_id)
+        if client_id is None:
+            return None
+        with storage_errors():
+            return record_from(Project, ProjectItem.get(keys.client_pk(self.tenant_id, client_id),
+                                                        keys.fact_sk(keys.PROJECT_PREFIX, project_id),
+                                                        consistent_read=True))
+
+    def invoice(self, invoice_id: str) -> Invoice | None:
+        client_id = self._ref("invoice", invoice_id)
+        if client_id is None:
+            return None
+        with storage_errors():
+            return invoice_from(InvoiceItem.get(keys.client_pk(self.tenant_id, client_id),
+                                                keys.fact_sk(keys.INVOICE_PREFIX, invoice_id), consistent_read=True))
+
+    def client_records(self, client_id: str) -> ClientRecords:
+        """The client and its contacts, communications, projects, invoices, feedback and scores."""
+        found: dict[type, list] = {}
+        with storage_errors():
+            for item in TableItem.query(keys.client_pk(self.tenant_id, client_id), consistent_read=True,
+                                        page_size=500):
+                found.setdefault(type(item), []).append(item)
+        if not found.get(ClientItem):
+            raise NotFound(f"client {client_id} not found")
+        return ClientRecords(
+            client=client_from_item(found[ClientItem][0]),
+            contacts=[contact_from_item(i) for i in found.get(ContactItem, [])],
+            communications=[comm_from_item(i) for i in found.get(CommunicationItem, [])],
+            projects=[record_from(Project, i) for i in found.get(ProjectItem, [])],
+            invoices=[invoice_from(i) for i in found.get(InvoiceItem, [])],
+            feedback=[record_from(Feedback, i) for i in found.get(FeedbackItem, [])],
+            scores={i.sk: i for i in found.get(ScoreItem, [])},
+        )
+
+    # --- writes ----------------------------------------------------------------------------------
+    def save_project(self, old: Project | None, new: Project) -> None:
+        """The project, its id reference and its contacts' project links, in one transaction."""
+        def build(tx: TransactWrite) -> None:
+            self._put_ref(tx, "project", new.id, new.client_id, old is None)
+            tx.save(_project_item(new))
+            if old is not None and old.client_id != new.client_id:
+                tx.delete(_project_item(old))
+            for contact_id in set(old.contact_ids if old else []) - set(new.contact_ids):
+                tx.delete(ContactProjectItem(keys.contact_projects_pk(self.tenant_id, contact_id), new.id))
+            for contact_id in new.contact_ids:
+                tx.save(ContactProjectItem(keys.contact_projects_pk(self.tenant_id, contact_id), new.id,
+                                           project_id=new.id, status=new.status))
+
+        self._commit(build)
+
+    def save_invoice(self, old: Invoice | None, new: Invoice) -> None:
+        def build(tx: TransactWrite) -> None:
+            self._put_ref(tx, "invoice", new.id, new.client_id, old is None)
+            tx.save(_invoice_item(new))
+            if old is not None and old.client_id != new.client_id:
+                tx.delete(_invoice_item(old))
+
+        self._commit(build)
+
+    def add_feedback(self, feedback: Feedback) -> None:
+        with storage_errors():
+            FeedbackItem(keys.client_pk(self.tenant_id, feedback.client_id),
+                         keys.fact_sk(keys.FEEDBACK_PREFIX, feedback.id), **fields_of(feedback)).save()
+
+    def _put_ref(self, tx: TransactWrite, what: str, fact_id: str, client_id: str, new: bool) -> None:
+        ref = FactRefItem(keys.fact_ref_pk(self.tenant_id, what, fact_id), keys.UNIQUE_SK, client_id=client_id)
+        tx.save(ref, condition=FactRefItem.pk.does_not_exist() if new else FactRefItem.pk.exists())
+
+    @staticmethod
+    def _commit(build) -> None:
+        try:
+            commit(build)
+        except TransactWriteError as exc:  # created (or moved) meanwhile by a concurrent upsert of the same id
+            if reason_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise VersionConflict("the fact was written meanwhile") from exc
+            raise
+
+    # --- scores ----------------------------------------------------------------------------------
+    def score(self, client_id: str, sk: str) -> ScoreItem | None:
+        with storage_errors():
+            try:
+                return ScoreItem.get(keys.client_pk(self.tenant_id, client_id), sk, consistent_read=True)
+            except ScoreItem.DoesNotExist:
+                return None
+
+    def save_scores(self, client_id: str, read: dict[str, ScoreItem], health: dict[str, Any],
+                    lead: dict[str, Any], history: dict[str, Any] | None, at: datetime) -> None:
+        """Store the health and lead breakdowns; each is written only over the state it was computed from,
+        so two calculations racing leave one history entry, not two."""
+        pk = keys.client_pk(self.tenant_id, client_id)
+        writes = []
+        for sk, data in ((keys.HEALTH_SK, health), (keys.LEAD_SK, lead)):
+            before = read.get(sk)
+            if before is None or before.data != data:
+                condition = (ScoreItem.calculated_at == before.calculated_at) if before else ScoreItem.pk.does_not_exist()
+                writes.append((ScoreItem(pk, sk, data=data, calculated_at=at), condition))
+        if history is not None:
+            writes.append((LeadHistoryItem(pk, keys.fact_sk(keys.LEAD_HISTORY_PREFIX, history.pop("id")), **history),
+                           None))
+        if not writes:
+            return
+
+        def build(tx: TransactWrite) -> None:
+            for item, condition in writes:
+                tx.save(item, condition=condition)
+
+        self._commit(build)
+
+    def lead_history(self, client_id: str, limit: int, after: dict | None) -> tuple[list[LeadHistoryItem], dict | None]:
+        pk = keys.client_pk(self.tenant_id, client_id)
+        items: list[LeadHistoryItem] = []
+        with storage_errors():
+            for item in LeadHistoryItem.query(pk, LeadHistoryItem.sk.startswith(keys.LEAD_HISTORY_PREFIX),
+                                              scan_index_forward=False, last_evaluated_key=after, page_size=100):
+                items.append(item)
+                if len(items) > limit:
+                    break
+        if len(items) <= limit:
+            return items, None
+        return items[:limit], {"pk": {"S": pk}, "sk": {"S": items[limit - 1].sk}}
+
