@@ -15,7 +15,7 @@ IGNORED = frozenset({
     "health_score", "risk_level", "churn_probability", "lead_classification", "lifetime_revenue",
     "outstanding_balance", "projects_count", "last_project_at", "avg_response_time_minutes", "response_time_minutes",
     "messages_count", "last_activity_at", "preview", "invitation_hash", "invitation_expires_at", "node_updated_at",
-    "status_before_archive",
+    "status_before_archive", "updated_by",
 })
 
 

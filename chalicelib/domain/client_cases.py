@@ -104,12 +104,18 @@ def restore_client(clients: ClientStore, settings: SettingsStore, client_id: str
 
 
 def _transition(clients: ClientStore, settings: SettingsStore, client_id: str, change) -> dc.Client:
-    current = clients.get(client_id)
-    now = dc.utcnow()
-    updated = change(current, now)
-    if updated is current:
-        return current
-    return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now))
+    for attempt in range(5):
+        current = clients.get(client_id)
+        now = dc.utcnow()
+        updated = change(current, now)
+        if updated is current:
+            return current
+        try:
+            return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now))
+        except VersionConflict:  # written meanwhile (a derived figure, another archive): decide again
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from ulid import ULID
 
@@ -32,23 +32,15 @@ def upsert_project(stores: Any, project_id: str, data: dict[str, Any], now: date
            for n, cid in enumerate(data.get("contact_ids", [])) if cid not in live]
     if bad:
         raise ValidationFailed("contact_ids are invalid", bad)
-    for _ in range(3):
-        old = stores.facts.project(project_id)
+
+    def build(old: Project | None, at: datetime) -> Project:
         reopens = old is None or old.client_id != client.id or (data["status"] in OPEN_PROJECT and not old.is_open)
         if client.status in INACTIVE and reopens:
             raise Conflict("client_not_active", f"the client is {client.status}: it takes no new or reopened projects")
-        at = now or utcnow()
-        project = Project(**data, id=project_id, tenant_id=stores.tenant_id,
-                          created_at=old.created_at if old else at, updated_at=at)
-        if old is not None and project.model_copy(update={"updated_at": old.updated_at}) == old:
-            return old, False
-        try:
-            stores.facts.save_project(old, project)
-        except VersionConflict:
-            continue  # the same id was upserted meanwhile: decide again on what is stored now
-        _rescore_moved(stores, old, project)
-        return project, old is None
-    raise Conflict("conflict", "the project kept changing; try again")
+        return Project(**data, id=project_id, tenant_id=stores.tenant_id,
+                       created_at=old.created_at if old else at, updated_at=at)
+
+    return _upsert(stores, lambda: stores.facts.project(project_id), build, stores.facts.save_project, now)
 
 
 def upsert_invoice(stores: Any, invoice_id: str, data: dict[str, Any], now: datetime | None = None
@@ -56,21 +48,30 @@ def upsert_invoice(stores: Any, invoice_id: str, data: dict[str, Any], now: date
     """Create or replace an invoice, quote or credit note; a quote's portal approval is kept."""
     client = _client(stores, data["client_id"])
     data = {"currency": client.currency, **data}
-    for _ in range(3):
-        old = stores.facts.invoice(invoice_id)
-        at = now or utcnow()
+
+    def build(old: Invoice | None, at: datetime) -> Invoice:
         kept = {"approved_at": old.approved_at, "approved_by": old.approved_by} if old else {}
-        invoice = Invoice(**{**data, **kept}, id=invoice_id, tenant_id=stores.tenant_id,
-                          created_at=old.created_at if old else at, updated_at=at)
-        if old is not None and invoice.model_copy(update={"updated_at": old.updated_at}) == old:
+        return Invoice(**{**data, **kept}, id=invoice_id, tenant_id=stores.tenant_id,
+                       created_at=old.created_at if old else at, updated_at=at)
+
+    return _upsert(stores, lambda: stores.facts.invoice(invoice_id), build, stores.facts.save_invoice, now)
+
+
+def _upsert(stores: Any, read: Callable[[], Any], build: Callable[[Any, datetime], Any],
+            save: Callable[[Any, Any], None], now: datetime | None) -> tuple[Any, bool]:
+    """Read the fact, build its new state, write it unless equal; a concurrent upsert of the id is re-read."""
+    for _ in range(3):
+        old = read()
+        fact = build(old, now or utcnow())
+        if old is not None and fact.model_copy(update={"updated_at": old.updated_at}) == old:
             return old, False
         try:
-            stores.facts.save_invoice(old, invoice)
+            save(old, fact)
         except VersionConflict:
             continue
-        _rescore_moved(stores, old, invoice)
-        return invoice, old is None
-    raise Conflict("conflict", "the invoice kept changing; try again")
+        _rescore_moved(stores, old, fact)
+        return fact, old is None
+    raise Conflict("conflict", "the fact kept changing; try again")
 
 
 def _rescore_moved(stores: Any, old: Any, new: Any) -> None:

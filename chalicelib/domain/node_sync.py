@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from chalicelib.domain import contact_cases as cc
 from chalicelib.domain import contacts as dk
-from chalicelib.domain.clients import FacetRules
+from chalicelib.domain.client_cases import update_client
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.values import utcnow
 
@@ -98,10 +98,9 @@ def link_client(stores: cc.Stores, node: NodeStore, payload: ClientLinked) -> No
     client = stores.clients.get(payload.client_id)  # another tenant's client: 404, nothing changed
     url = NODE_URL.format(payload.node_client_id)
     if (client.node_client_id, client.node_url) != (payload.node_client_id, url):
-        now = utcnow()
-        updated = client.model_copy(update={"node_client_id": payload.node_client_id, "node_url": url,
-                                            "updated_at": now})
-        stores.clients.save(client, updated, FacetRules.of(stores.settings.get("client"), now))
+        update_client(stores.clients, stores.settings, client.id,
+                      {"node_client_id": payload.node_client_id, "node_url": url}, expected_version=None,
+                      categories=stores.categories)
     node.link(payload.node_client_id, client.id)
     for item in node.held(payload.node_client_id):
         apply(stores, node, item.webhook_id, NodeEvent.model_validate(item.event))

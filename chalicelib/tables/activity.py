@@ -5,6 +5,7 @@ from chalicelib.domain.values import iso
 from chalicelib.tables import keys
 from chalicelib.tables.base import ActivityItem, configure
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.paging import one_page
 
 
 class ActivityRepository:
@@ -20,13 +21,5 @@ class ActivityRepository:
                                         **{k: v for k, v in e.items() if k != "client_id"}))
 
     def page(self, client_id: str, limit: int, after: dict | None) -> tuple[list[ActivityItem], dict | None]:
-        pk = keys.activity_pk(self.tenant_id, client_id)
-        items: list[ActivityItem] = []
-        with storage_errors():
-            for item in ActivityItem.query(pk, scan_index_forward=False, last_evaluated_key=after, page_size=100):
-                items.append(item)
-                if len(items) > limit:
-                    break
-        if len(items) <= limit:
-            return items, None
-        return items[:limit], {"pk": {"S": pk}, "sk": {"S": items[limit - 1].sk}}
+        return one_page(ActivityItem.query(keys.activity_pk(self.tenant_id, client_id), scan_index_forward=False,
+                                           last_evaluated_key=after, page_size=100), limit)

@@ -11,6 +11,7 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.tables import keys
 from chalicelib.tables.base import CommunicationItem, configure
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
 
 _DATES = ("followup_date", "meeting_date")
@@ -85,17 +86,9 @@ class CommunicationRepository:
                 condition &= attr == filters[name]
         if filters.get("q"):
             condition &= CommunicationItem.search.contains(filters["q"].casefold())
-        items: list[CommunicationItem] = []
-        with storage_errors():
-            for item in CommunicationItem.query(keys.client_pk(self.tenant_id, client_id),
-                                                CommunicationItem.sk.between(low, high), filter_condition=condition,
-                                                scan_index_forward=False, last_evaluated_key=after, page_size=100):
-                items.append(item)
-                if len(items) > limit:
-                    break
-        more = len(items) > limit
-        items = items[:limit]
-        position = {"pk": {"S": items[-1].pk}, "sk": {"S": items[-1].sk}} if more else None
+        items, position = one_page(CommunicationItem.query(
+            keys.client_pk(self.tenant_id, client_id), CommunicationItem.sk.between(low, high),
+            filter_condition=condition, scan_index_forward=False, last_evaluated_key=after, page_size=100), limit)
         return [from_item(i) for i in items], position
 
     def of_client(self, client_id: str) -> list[Communication]:
@@ -118,18 +111,7 @@ class CommunicationRepository:
                   ) -> tuple[list[Communication], dict | None]:
         """Open follow-ups across the tenant, soonest first, from the follow-up index."""
         condition = CommunicationItem.gsi1sk <= f"{due_before}#\uffff" if due_before else None
-        items: list[CommunicationItem] = []
-        with storage_errors():
-            for item in CommunicationItem.gsi1.query(keys.followups_pk(self.tenant_id), condition,
-                                                     last_evaluated_key=after, page_size=100):
-                items.append(item)
-                if len(items) > limit:
-                    break
-        more = len(items) > limit
-        items = items[:limit]
-        position = None
-        if more:
-            last = items[-1]
-            position = {"pk": {"S": last.pk}, "sk": {"S": last.sk}, "gsi1pk": {"S": last.gsi1pk},
-                        "gsi1sk": {"S": last.gsi1sk}}
+        items, position = one_page(CommunicationItem.gsi1.query(keys.followups_pk(self.tenant_id), condition,
+                                                                last_evaluated_key=after, page_size=100),
+                                   limit, ("pk", "sk", "gsi1pk", "gsi1sk"))
         return [from_item(i) for i in items], position

@@ -13,6 +13,7 @@ from chalicelib.tables import keys
 from chalicelib.tables.base import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, configure
 from chalicelib.tables.clients import ClientRepository, commit_versioned, same_rev
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
 
 
@@ -76,20 +77,7 @@ class ContactRepository:
                                        ContactItem.sk.startswith(keys.CONTACT_PREFIX),
                                        filter_condition=live & condition if condition is not None else live,
                                        last_evaluated_key=after, page_size=100)
-        items: list[ContactItem] = []
-        with storage_errors():
-            for item in source:
-                items.append(item)
-                if len(items) > limit:
-                    break
-        more = len(items) > limit
-        items = items[:limit]
-        if not more:
-            return [from_item(i) for i in items], None
-        last = items[-1]
-        position = {"pk": {"S": last.pk}, "sk": {"S": last.sk}}
-        if client_id is None:
-            position.update(gsi2pk={"S": last.gsi2pk}, gsi2sk={"S": last.gsi2sk})
+        items, position = one_page(source, limit, ("pk", "sk") if client_id else ("pk", "sk", "gsi2pk", "gsi2sk"))
         return [from_item(i) for i in items], position
 
     def has_open_project(self, contact_id: str) -> bool:

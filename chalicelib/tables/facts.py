@@ -23,6 +23,7 @@ from chalicelib.tables.clients import from_item as client_from_item
 from chalicelib.tables.communications import from_item as comm_from_item
 from chalicelib.tables.contacts import from_item as contact_from_item
 from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
 
 
@@ -182,15 +183,7 @@ class FactRepository:
         self._commit(build)
 
     def lead_history(self, client_id: str, limit: int, after: dict | None) -> tuple[list[LeadHistoryItem], dict | None]:
-        pk = keys.client_pk(self.tenant_id, client_id)
-        items: list[LeadHistoryItem] = []
-        with storage_errors():
-            for item in LeadHistoryItem.query(pk, LeadHistoryItem.sk.startswith(keys.LEAD_HISTORY_PREFIX),
-                                              scan_index_forward=False, last_evaluated_key=after, page_size=100):
-                items.append(item)
-                if len(items) > limit:
-                    break
-        if len(items) <= limit:
-            return items, None
-        return items[:limit], {"pk": {"S": pk}, "sk": {"S": items[limit - 1].sk}}
+        return one_page(LeadHistoryItem.query(
+            keys.client_pk(self.tenant_id, client_id), LeadHistoryItem.sk.startswith(keys.LEAD_HISTORY_PREFIX),
+            scan_index_forward=False, last_evaluated_key=after, page_size=100), limit)
 

@@ -15,6 +15,7 @@ from chalicelib.tables import keys
 from chalicelib.tables.base import FacetEntry, SegmentItem, SegmentLinkItem, SlugItem, TableItem, configure
 from chalicelib.tables.clients import commit, commit_versioned, facet_entry
 from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
 
 MEMBERS_PER_TX = 40  # two items per member; a transaction holds at most 100
@@ -170,17 +171,9 @@ class SegmentRepository:
     def member_page(self, segment_id: str, limit: int, after: dict | None) -> tuple[list[FacetEntry], dict | None]:
         """Non-archived members by client name, and where the next page starts."""
         pk = keys.facet_pk(self.tenant_id, "segment", segment_id)
-        entries: list[FacetEntry] = []
-        with storage_errors():
-            for entry in FacetEntry.by_name.query(pk, filter_condition=FacetEntry.live == True,  # noqa: E712
-                                                  last_evaluated_key=after, page_size=100):
-                entries.append(entry)
-                if len(entries) > limit:
-                    break
-        if len(entries) <= limit:
-            return entries, None
-        last = entries[limit - 1]
-        return entries[:limit], {"pk": {"S": pk}, "sk": {"S": last.sk}, "s_name": {"S": last.s_name}}
+        return one_page(FacetEntry.by_name.query(pk, filter_condition=FacetEntry.live == True,  # noqa: E712
+                                                 last_evaluated_key=after, page_size=100),
+                        limit, ("pk", "sk", "s_name"))
 
     def segment_ids_of(self, client_id: str) -> list[str]:
         with storage_errors():

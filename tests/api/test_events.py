@@ -35,7 +35,7 @@ def test_daily_schedule_prunes_new_entries_past_the_window_and_chip_follows(api)
     created = api.post("/v1/clients", {"name": "Old Timer"}).data
     assert api.get("/v1/clients/chips").data["new"] == 1
     result = events.recalculate_scores(now=utcnow() + timedelta(days=31))
-    assert result == {"pruned_new_entries": 1}
+    assert result["pruned_new_entries"] == 1 and result["unfinished_tenants"] == 0
     remaining = list(FacetEntry.query(keys.facet_pk("t1", "new", "1")))
     assert [e.client_id for e in remaining] == []
     assert api.get("/v1/clients/chips").data["new"] == 0
@@ -45,5 +45,5 @@ def test_daily_schedule_prunes_new_entries_past_the_window_and_chip_follows(api)
 
 def test_daily_schedule_keeps_clients_still_inside_the_window(api):
     api.post("/v1/clients", {"name": "Fresh"})
-    assert events.recalculate_scores(now=utcnow() + timedelta(days=29)) == {"pruned_new_entries": 0}
+    assert events.recalculate_scores(now=utcnow() + timedelta(days=29))["pruned_new_entries"] == 0
     assert api.get("/v1/clients/chips").data["new"] == 1

@@ -45,6 +45,17 @@ class StreamTap:
         taken, self.records = self.records, []
         return taken
 
+    def settle(self, rounds: int = 6) -> None:
+        """Deliver records to on_table_stream until its effects stop writing (counts follow one hop later)."""
+        import app as app_module
+
+        for _ in range(rounds):
+            batch = self.take()
+            if not batch:
+                return
+            assert app_module.on_table_stream({"Records": batch}, None) == {"batchItemFailures": []}
+        raise AssertionError("the stream never settled")
+
 
 @pytest.fixture
 def stream(ddb_table: str, ddb_endpoint: str, tmp_path: Path) -> StreamTap:

@@ -11,16 +11,6 @@ pytestmark = pytest.mark.ddb
 VIP = {"match": "all", "conditions": [{"field": "pricing_tier", "operator": "equals", "value": "vip"}]}
 
 
-def _settle(stream) -> None:
-    """Deliver stream records until the effects stop writing (counts follow membership one hop later)."""
-    for _ in range(5):
-        batch = stream.take()
-        if not batch:
-            return
-        assert app_module.on_table_stream({"Records": batch}, None) == {"batchItemFailures": []}
-    raise AssertionError("the stream never settled")
-
-
 def _members(api, segment_id):
     return sorted(m["name"] for m in api.get(f"/v1/segments/{segment_id}/members").data["items"])
 
@@ -33,11 +23,11 @@ def test_a_realtime_segment_follows_client_changes_through_the_stream(ddb_api, s
     bolt = ddb_api.post("/v1/clients", {"name": "Bolt"}).data
     ddb_api.patch(f"/v1/clients/{bolt['id']}", {"pricing_tier": "vip"})
     ddb_api.patch(f"/v1/clients/{acme['id']}", {"pricing_tier": "standard"})
-    _settle(stream)
+    stream.settle()
     assert _members(ddb_api, segment["id"]) == ["Bolt"]
     assert ddb_api.get(f"/v1/segments/{segment['id']}").data["client_count"] == 1
     ddb_api.patch(f"/v1/clients/{bolt['id']}", {"name": "Bolt Events"})
-    _settle(stream)
+    stream.settle()
     listed = ddb_api.get(f"/v1/clients?segment_id={segment['id']}&q=events").data["items"]
     assert [c["name"] for c in listed] == ["Bolt Events"]  # member entries follow the client's name
 
@@ -47,11 +37,11 @@ def test_archiving_a_static_member_drops_it_from_the_count_and_restoring_brings_
     client = ddb_api.post("/v1/clients", {"name": "Acme"}).data
     ddb_api.post(f"/v1/segments/{segment['id']}/members", {"client_id": client["id"]})
     ddb_api.post(f"/v1/clients/{client['id']}/archive")
-    _settle(stream)
+    stream.settle()
     assert ddb_api.get(f"/v1/segments/{segment['id']}").data["client_count"] == 0
     assert _members(ddb_api, segment["id"]) == []
     ddb_api.post(f"/v1/clients/{client['id']}/restore")
-    _settle(stream)
+    stream.settle()
     assert ddb_api.get(f"/v1/segments/{segment['id']}").data["client_count"] == 1
 
 

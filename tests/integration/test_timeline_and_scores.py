@@ -8,15 +8,6 @@ import app as app_module
 pytestmark = pytest.mark.ddb
 
 
-def _settle(stream) -> None:
-    for _ in range(6):
-        batch = stream.take()
-        if not batch:
-            return
-        assert app_module.on_table_stream({"Records": batch}, None) == {"batchItemFailures": []}
-    raise AssertionError("the stream never settled")
-
-
 def test_the_timeline_shows_the_clients_changes_in_order_once_each(ddb_api, stream):
     client = ddb_api.post("/v1/clients", {"name": "Acme"}).data
     ddb_api.patch(f"/v1/clients/{client['id']}", {"name": "Acme Events", "phone": "+31 20 555 0100"})
@@ -26,7 +17,7 @@ def test_the_timeline_shows_the_clients_changes_in_order_once_each(ddb_api, stre
     batch = stream.take()
     for _ in range(2):  # delivered twice: still one entry per change
         app_module.on_table_stream({"Records": batch}, None)
-    _settle(stream)
+    stream.settle()
     items = ddb_api.get(f"/v1/clients/{client['id']}/activity").data["items"]
     seen = [(i["entity_type"], i["action"]) for i in items]
     assert seen[0] == ("client", "archived") and seen[-1] == ("client", "created")
@@ -43,13 +34,13 @@ def test_the_timeline_shows_the_clients_changes_in_order_once_each(ddb_api, stre
 
 def test_a_communication_rescores_the_client_through_the_stream(ddb_api, stream):
     client = ddb_api.post("/v1/clients", {"name": "Acme"}).data
-    _settle(stream)
+    stream.settle()
     before = ddb_api.get(f"/v1/clients/{client['id']}/health").data
     engagement = next(f for f in before["factors"] if f["name"] == "communication_engagement")
     assert engagement["value"] is None
     for _ in range(3):
         ddb_api.post(f"/v1/clients/{client['id']}/communications", {"type": "phone", "direction": "inbound"})
-    _settle(stream)
+    stream.settle()
     after = ddb_api.get(f"/v1/clients/{client['id']}/health").data
     engagement = next(f for f in after["factors"] if f["name"] == "communication_engagement")
     assert engagement["value"] == 3 and engagement["score"] == 80
