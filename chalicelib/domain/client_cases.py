@@ -74,7 +74,7 @@ def update_client(clients: ClientStore, settings: SettingsStore, client_id: str,
 
 
 def update_derived(clients: ClientStore, settings: SettingsStore, client_id: str,
-                   derive: Callable[[dc.Client], dict[str, Any]]) -> dc.Client:
+                   derive: Callable[[dc.Client], dict[str, Any]], now: datetime | None = None) -> dc.Client:
     """Write figures derived from other records (scores, revenue, response times) when they differ.
 
     No version bump, so a user's If-Match stays valid; a race with any other write is re-read and re-derived.
@@ -85,7 +85,7 @@ def update_derived(clients: ClientStore, settings: SettingsStore, client_id: str
         if updated == current:
             return current
         try:
-            return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), dc.utcnow()),
+            return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now or dc.utcnow()),
                                 derived=True)
         except VersionConflict:
             if attempt == 7:

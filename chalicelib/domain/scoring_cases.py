@@ -48,17 +48,18 @@ def rescore(stores: Any, client_id: str, now: datetime | None = None) -> Client:
         "lifetime_revenue": figs.lifetime_revenue, "outstanding_balance": figs.outstanding_balance,
         "projects_count": figs.projects_count, "last_project_at": figs.last_project_at,
         "health_score": h.health_score, "risk_level": h.risk_level, "churn_probability": h.churn_probability,
-        "lead_classification": classify(lead.total_score, thresholds)})
+        "lead_classification": classify(lead.total_score, thresholds)}, now)
 
 
-def rescore_all(stores: Any, *, deadline: Any = None, page: int = 100) -> tuple[int, bool]:
+def rescore_all(stores: Any, *, deadline: Any = None, page: int = 100, now: datetime | None = None
+                ) -> tuple[int, bool]:
     """The daily pass over the tenant's non-archived clients, resumable: (clients scored, finished)."""
     after = stores.settings.progress("rescore")
     done = 0
     while True:
         entries = list(itertools.islice(stores.clients.entries(("live", "1"), after=after), page))
         for entry in entries:
-            rescore(stores, entry.client_id)
+            rescore(stores, entry.client_id, now)
         done += len(entries)
         if len(entries) < page:
             stores.settings.set_progress("rescore", None)

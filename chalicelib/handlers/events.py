@@ -52,7 +52,7 @@ def recalculate_scores(remaining_ms: Callable[[], int] | None = None, now: datet
             unfinished += 1
             continue
         try:
-            count, finished = scoring_cases.rescore_all(stores, deadline=deadline)
+            count, finished = scoring_cases.rescore_all(stores, deadline=deadline, now=now)
         except Exception:
             log.exception("rescoring the clients of tenant %s failed", tenant_id)
             continue
