@@ -7,13 +7,13 @@ from chalice import Chalice, Rate
 
 from chalicelib.handlers import errors, events, stream
 from chalicelib.handlers.api import (categories, clients, communications, contacts, integrations, overview, scores,
-                                     segments, service, settings, webhooks, workspace)
+                                     portal, segments, service, settings, webhooks, workspace)
 
 app = Chalice(app_name="nexus-client-management")
 app.api.binary_types = []  # every answer is text (JSON, CSV, HTML)
 
 for blueprint in (service.bp, clients.bp, contacts.bp, communications.bp, categories.bp, segments.bp, scores.bp,
-                  overview.bp, workspace.bp, integrations.bp, settings.bp, webhooks.bp):
+                  overview.bp, workspace.bp, integrations.bp, portal.bp, settings.bp, webhooks.bp):
     app.register_blueprint(blueprint)
 
 

@@ -24,6 +24,11 @@ class Settings:
     s3_local_dir: str | None
 
     @property
+    def portal_secret(self) -> str:
+        """PORTAL_TOKEN_SECRET; without one (tests, a bare local run) a key derived from the JWT secret."""
+        return self.portal_token_secret or ("portal:" + self.auth_jwt_secret if self.auth_jwt_secret else "")
+
+    @property
     def cursor_secret(self) -> bytes:
         # Cursors are signed with a key derived from the JWT secret, so one secret serves both.
         return ("cursor:" + self.auth_jwt_secret).encode()

@@ -9,6 +9,21 @@ import jwt
 from chalicelib.config import get_settings
 
 
+PORTAL_ISSUER = "nexusrms-portal"
+PORTAL_TTL = 3600  # short-lived: every portal request re-checks access anyway
+
+
+def mint_portal_token(tenant_id: str, client_id: str, contact_id: str, now: int | None = None) -> tuple[str, int]:
+    """A portal JWT signed with PORTAL_TOKEN_SECRET, and its expiry (epoch seconds)."""
+    s = get_settings()
+    if not s.portal_secret:
+        raise RuntimeError("PORTAL_TOKEN_SECRET is not set")
+    now = now or int(time.time())
+    claims = {"iss": PORTAL_ISSUER, "sub": contact_id, "tenant_id": tenant_id, "client_id": client_id,
+              "scope": "portal", "iat": now, "exp": now + PORTAL_TTL, "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, s.portal_secret, algorithm="HS256"), now + PORTAL_TTL
+
+
 def mint_token(tenant_id: str, roles: list[str] | None = None, *, sub: str | None = None, ttl: int = 8 * 3600,
                name: str | None = None, client_id: str | None = None, scope: str | None = None) -> str:
     s = get_settings()

@@ -10,7 +10,7 @@ from ulid import ULID
 
 from chalicelib.domain import contacts as dk
 from chalicelib.domain.clients import Client, FacetRules, PrimaryContact
-from chalicelib.domain.errors import Conflict, StaleVersion, VersionConflict
+from chalicelib.domain.errors import Conflict, NotFound, StaleVersion, Unauthorized, VersionConflict
 from chalicelib.domain.values import utcnow
 
 ATTEMPTS = 30
@@ -140,6 +140,8 @@ def set_portal_access(stores: Stores, client_id: str, contact_id: str, enabled: 
         if not enabled:  # also voids the invitation: a link from before can never let the contact back in
             return contact.model_copy(update={"portal_access": False, "invitation_hash": None, "updated_at": now}) \
                 if contact.portal_access else contact
+        if contact.portal_access:
+            return contact  # on already: no second invitation (use resend for a new link)
         dk.ensure_portal_allowed(contact, stores.settings.get("portal").enabled)
         updated = contact.model_copy(update={"portal_access": True, "updated_at": now})
         if contact.invitation_hash is None:  # the first enabling, or enabling again after access was off
@@ -171,3 +173,16 @@ def resend_invitation(stores: Stores, client_id: str, contact_id: str,
     contact = change(stores, client_id, contact_id, edit)
     send_invitation(contact, secret[-1])
     return contact
+
+
+def accept_invitation(stores: Stores, client_id: str, contact_id: str, secret: str) -> dk.Contact:
+    """Use an invitation link once: the stored hash is cleared in the same write that checks it (else 401)."""
+    def edit(client: Client, contact: dk.Contact, now: datetime) -> dk.Contact:
+        if not (dk.invitation_valid(contact, secret, now) and stores.settings.get("portal").enabled):
+            raise Unauthorized("the invitation is unknown, used, voided or expired")
+        return contact.model_copy(update={"invitation_hash": None, "invitation_expires_at": None, "updated_at": now})
+
+    try:
+        return change(stores, client_id, contact_id, edit)
+    except NotFound:
+        raise Unauthorized("the invitation is unknown, used, voided or expired") from None

@@ -51,6 +51,8 @@ def upsert_invoice(stores: Any, invoice_id: str, data: dict[str, Any], now: date
 
     def build(old: Invoice | None, at: datetime) -> Invoice:
         kept = {"approved_at": old.approved_at, "approved_by": old.approved_by} if old else {}
+        if old is not None and old.status == "approved" and data["status"] == "open":
+            kept["status"] = "approved"  # a stale push never takes back an approval made in the portal
         return Invoice(**{**data, **kept}, id=invoice_id, tenant_id=stores.tenant_id,
                        created_at=old.created_at if old else at, updated_at=at)
 

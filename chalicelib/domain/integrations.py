@@ -12,7 +12,7 @@ from chalicelib.domain.values import Record
 
 ProjectStatus = Literal["planned", "active", "completed", "cancelled"]
 InvoiceKind = Literal["quote", "invoice", "credit_note"]
-InvoiceStatus = Literal["draft", "open", "paid", "overdue", "void"]
+InvoiceStatus = Literal["draft", "open", "approved", "paid", "overdue", "void"]  # approved: quotes, in the portal
 OPEN_PROJECT = ("planned", "active")
 
 

@@ -8,6 +8,7 @@ import jwt
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import Forbidden, Unauthorized
+from chalicelib.tokens import PORTAL_ISSUER
 
 STAFF_ROLES = ("viewer", "agent", "manager", "admin")
 
@@ -46,6 +47,9 @@ def verify_token(header: str | None) -> Principal:
     if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 7235)
         raise Unauthorized("a bearer token is required")
     s = get_settings()
+    portal = _portal_claims(token, s.portal_secret)
+    if portal is not None:
+        return _principal(portal)
     try:
         if s.auth_jwks_url:
             key, algorithms = _jwks_client(s.auth_jwks_url).get_signing_key_from_jwt(token).key, ["RS256"]
@@ -59,6 +63,26 @@ def verify_token(header: str | None) -> Principal:
         raise Unauthorized("the token has expired") from None
     except (jwt.PyJWTError, ValueError) as exc:
         raise Unauthorized(f"the token is invalid: {exc}") from None
+    return _principal(claims)
+
+
+def _portal_claims(token: str, secret: str) -> dict | None:
+    """The claims of a portal token issued by this service, or None when the token is not one (or is forged)."""
+    if not secret:
+        return None
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=PORTAL_ISSUER,
+                            options={"require": ["exp", "iss", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the portal session has expired") from None
+    except (jwt.PyJWTError, ValueError):
+        return None
+    if claims.get("scope") != "portal" or not claims.get("client_id"):
+        raise Unauthorized("not a portal token")
+    return claims
+
+
+def _principal(claims: dict) -> Principal:
     tenant = claims.get("tenant_id") or claims.get("custom:tenant_id")
     if not isinstance(tenant, str) or not tenant or "#" in tenant:
         raise Unauthorized("the token has no tenant_id")

@@ -491,6 +491,18 @@ class ActivityItem(TableItem, discriminator="activity"):
     changes = JSONAttribute(null=True)
 
 
+class PortalLogItem(TableItem, discriminator="portal_log"):
+    """One portal sign-in, view or action of a client's contact."""
+
+    id = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    contact_id = UnicodeAttribute()
+    contact_name = UnicodeAttribute(null=True)
+    action = UnicodeAttribute()
+    detail = JSONAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
 class SettingsItem(TableItem, discriminator="settings"):
     data = JSONAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -520,7 +532,7 @@ ITEM_TYPES: tuple[type[TableItem], ...] = (
     FacetEntry, FacetCount, InboundAddressItem, MessageIdItem, UnmatchedItem, SettingsItem, CustomFieldItem,
     IdempotencyItem, TenantItem, NodeLinkItem, NodeHeldItem, WebhookSeenItem, CategoryItem, TreeItem, SlugItem,
     SegmentItem, SegmentLinkItem, ProjectItem, InvoiceItem, FactRefItem, FeedbackItem, TaskItem, AssociationItem,
-    ScoreItem, LeadHistoryItem, ActivityItem,
+    ScoreItem, LeadHistoryItem, ActivityItem, PortalLogItem,
 )
 
 _configured_for: tuple | None = None

@@ -14,10 +14,11 @@ from chalicelib.domain.contacts import Contact
 from chalicelib.domain.errors import NotFound, VersionConflict
 from chalicelib.domain.feedback import Feedback
 from chalicelib.domain.integrations import Invoice, Project
+from chalicelib.domain.threads import Thread
 from chalicelib.tables import keys
 from chalicelib.tables.base import (ClientItem, CommunicationItem, ContactItem, ContactProjectItem, FactRefItem,
                                     FeedbackItem, InvoiceItem, LeadHistoryItem, ProjectItem, ScoreItem, TableItem,
-                                    configure)
+                                    ThreadItem, configure)
 from chalicelib.tables.clients import commit
 from chalicelib.tables.clients import from_item as client_from_item
 from chalicelib.tables.communications import from_item as comm_from_item
@@ -55,6 +56,7 @@ class ClientRecords:
     projects: list[Project] = field(default_factory=list)
     invoices: list[Invoice] = field(default_factory=list)
     feedback: list[Feedback] = field(default_factory=list)
+    threads: list[Thread] = field(default_factory=list)
     scores: dict[str, ScoreItem] = field(default_factory=dict)
 
 
@@ -105,6 +107,7 @@ class FactRepository:
             projects=[record_from(Project, i) for i in found.get(ProjectItem, [])],
             invoices=[invoice_from(i) for i in found.get(InvoiceItem, [])],
             feedback=[record_from(Feedback, i) for i in found.get(FeedbackItem, [])],
+            threads=[record_from(Thread, i) for i in found.get(ThreadItem, [])],
             scores={i.sk: i for i in found.get(ScoreItem, [])},
         )
 

@@ -210,3 +210,8 @@ def fact_ref_pk(tenant_id: str, what: str, fact_id: str) -> str:
 def activity_pk(tenant_id: str, client_id: str) -> str:
     """A client's timeline, apart from its partition so reading the client's records never reads the log."""
     return f"{_t(tenant_id)}#ACTIVITY#{client_id}"
+
+
+def portal_log_pk(tenant_id: str, client_id: str) -> str:
+    """The portal activity of a client's contacts, newest last (read backwards)."""
+    return f"{_t(tenant_id)}#PORTALLOG#{client_id}"
