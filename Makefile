@@ -11,8 +11,9 @@ PYTEST_ARGS ?=
 # Two xdist workers: each gets its own in-memory DynamoDB Local (session fixture), so none share tables.
 # PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2
+STAGE ?= dev
 
-.PHONY: install run test token ddb
+.PHONY: install run test token ddb package
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -33,6 +34,10 @@ test: $(STAMP)
 token: $(STAMP)
 	@$(PYTHON) -m chalicelib.local token --tenant "$(TENANT)" $(if $(ROLE),--role "$(ROLE)") \
 		$(if $(SUB),--sub "$(SUB)") $(if $(CLIENT_ID),--client-id "$(CLIENT_ID)")
+
+# make package STAGE=prod: build/<stage>/sam.json (SAM template, linted in CI) and build/<stage>/deployment.zip
+package: $(STAMP)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(PYTHON) deploy/package.py --stage $(STAGE)
 
 # Fetch DynamoDB Local into .cache/dynamodb-local/ (and check for Java) without starting anything.
 ddb: $(STAMP)

@@ -27,7 +27,6 @@ def error_envelope(event, get_response):
 _STREAM_ARN = os.environ.get(
     "TABLE_STREAM_ARN",
     "arn:aws:dynamodb:eu-west-1:000000000000:table/nexus-client-management/stream/1970-01-01T00:00:00.000")
-_INBOUND_BUCKET = os.environ.get("INBOUND_EMAIL_BUCKET", "nexus-inbound-email")
 
 
 @app.on_dynamodb_record(stream_arn=_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
@@ -45,6 +44,8 @@ def recalculate_scores(event):
     return events.recalculate_scores(getattr(event.context, "get_remaining_time_in_millis", None))
 
 
-@app.on_s3_event(bucket=_INBOUND_BUCKET, events=["s3:ObjectCreated:*"])
-def on_inbound_email(event):
-    return events.handle_inbound_email(event.bucket, event.key)
+# A plain Lambda: its S3 trigger on INBOUND_EMAIL_BUCKET is declared in deploy/resources.json, because CloudFormation
+# (`chalice package`) cannot add notifications to a bucket Chalice does not create.
+@app.lambda_function(name="on_inbound_email")
+def on_inbound_email(event, context):
+    return events.handle_s3_records(event)

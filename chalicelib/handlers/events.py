@@ -68,6 +68,15 @@ def _deadline(remaining_ms: Callable[[], int] | None, reserve_ms: int) -> Callab
     return lambda: remaining_ms() < reserve_ms
 
 
+def handle_s3_records(event: dict) -> dict:
+    """Every object an S3 `ObjectCreated` event names (SES stores one email per object)."""
+    from urllib.parse import unquote_plus
+
+    results = [handle_inbound_email(r["s3"]["bucket"]["name"], unquote_plus(r["s3"]["object"]["key"]))
+               for r in event.get("Records", []) if "s3" in r]
+    return results[0] if len(results) == 1 else {"results": results}
+
+
 def handle_inbound_email(bucket: str, key: str) -> dict:
     """Log an inbound email stored by SES; what cannot be logged is logged with its reason, never dropped."""
     from chalicelib import blobs

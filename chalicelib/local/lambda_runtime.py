@@ -35,6 +35,20 @@ def lambda_context(function_name: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> La
                          max_runtime_ms=timeout_s * 1000)
 
 
+INBOUND_FUNCTION = "on_inbound_email"  # contract §14: a plain Lambda whose S3 trigger the template declares
+
+
+def inbound_function(app: Any) -> EventSource | None:
+    """The app's `on_inbound_email` plain Lambda function, when it registers one."""
+    for fn in getattr(app, "pure_lambda_functions", []):
+        if fn.name == INBOUND_FUNCTION:
+            try:
+                return EventSource(fn.name, resolve_handler(fn.handler_string), fn)
+            except (ImportError, AttributeError) as exc:
+                log.error("cannot load handler %s: %s", fn.handler_string, exc)
+    return None
+
+
 def event_sources(app: Any, kind: str) -> list[EventSource]:
     """The app's event sources of one kind: `schedule`, `dynamodb` or `s3`."""
     wanted = {"schedule": "schedule_expression", "dynamodb": "stream_arn", "s3": "bucket"}[kind]

@@ -27,7 +27,7 @@ from chalice.local import (
 from chalicelib.local.dynamodb_local import DEFAULT_RUN_PORT, DynamoDBLocal
 from chalicelib.local.environment import apply_local_defaults, chalice_config
 from chalicelib.local.inbox_watcher import InboxWatcher
-from chalicelib.local.lambda_runtime import event_sources
+from chalicelib.local.lambda_runtime import event_sources, inbound_function
 from chalicelib.local.scheduler import Scheduler
 from chalicelib.local.stream_pump import StreamPump
 
@@ -87,6 +87,12 @@ class Workers:
                 region=settings.region, checkpoint_path=data / "stream-checkpoints.json", consumer=source.name,
                 batch_size=getattr(source.config, "batch_size", 100) or 100))
         self.parts.append(Scheduler.for_app(app, settings.region))
+        inbound = inbound_function(app)
+        if inbound is not None:
+            self.parts.append(InboxWatcher(
+                inbound.handler, inbox_dir=data / "inbound", s3_local_dir=settings.s3_local_dir,
+                bucket=settings.inbound_email_bucket, region=settings.region, prefix="inbound/",
+                function_name=inbound.name))
         for source in event_sources(app, "s3"):
             if source.config.bucket != settings.inbound_email_bucket:
                 log.warning("S3 handler %s listens to bucket %s, INBOUND_EMAIL_BUCKET is %s; using %s",
