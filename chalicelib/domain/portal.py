@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.domain.clients import Address, Client
 from chalicelib.domain.communications import Communication

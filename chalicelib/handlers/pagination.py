@@ -5,7 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import Any, Callable
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import InvalidCursor
@@ -49,3 +49,14 @@ def query_scope(route: str, params: dict[str, Any]) -> str:
     """A short digest of a list query (without cursor and limit) that cursors are bound to."""
     relevant = {k: v for k, v in sorted(params.items()) if k not in ("cursor", "limit") and v is not None}
     return hashlib.sha256(json.dumps([route, relevant], default=str).encode()).hexdigest()[:16]
+
+
+def page_of_list(items: list, position: Callable[[Any], list], *, tenant_id: str, scope: str, limit: int,
+                 cursor: str | None, descending: bool = False) -> tuple[list, str | None]:
+    """A page of a list already in order (ascending or descending by `position`), resumed after the cursor."""
+    after = decode_cursor(cursor, tenant_id, scope)
+    if after:
+        items = [x for x in items if (position(x) < after if descending else position(x) > after)]
+    page = items[:limit]
+    more = len(items) > limit
+    return page, encode_cursor(tenant_id, scope, position(page[-1])) if more else None

@@ -7,7 +7,7 @@ from chalicelib.domain import category_cases as cases
 from chalicelib.domain.categories import SCOPES, order_key
 from chalicelib.domain.errors import Forbidden
 from chalicelib.handlers import schemas as s
-from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.pagination import page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api
 
 bp = Blueprint(__name__)
@@ -25,14 +25,10 @@ def list_categories(ctx: Ctx):
     params = ctx.query()
     tree = cases.tree_of(_store(ctx))
     chosen = [c for c in tree.ordered() if params.scope is None or SCOPES[params.scope](c)]
-    scope = query_scope("categories", {"scope": params.scope})
-    after = decode_cursor(params.cursor, ctx.tenant_id, scope)
-    if after:
-        chosen = [c for c in chosen if list(order_key(c)) > after]
-    page = chosen[:params.limit]
-    more = len(chosen) > params.limit
-    return {"items": [tree.view(c) for c in page],
-            "next_cursor": encode_cursor(ctx.tenant_id, scope, list(order_key(page[-1]))) if more else None}
+    page, next_cursor = page_of_list(chosen, lambda c: list(order_key(c)), tenant_id=ctx.tenant_id,
+                                     scope=query_scope("categories", {"scope": params.scope}), limit=params.limit,
+                                     cursor=params.cursor)
+    return {"items": [tree.view(c) for c in page], "next_cursor": next_cursor}
 
 
 @api(bp, "POST", BASE, summary="Create a category", need="manager", tag="categories", body=s.CategoryCreate,

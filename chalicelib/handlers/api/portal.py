@@ -12,7 +12,7 @@ from chalicelib.domain import portal as dp
 from chalicelib.domain.contacts import parse_invitation_token
 from chalicelib.domain.errors import NotFound, Unauthorized
 from chalicelib.domain.values import iso, utcnow
-from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.pagination import decode_cursor, encode_cursor, page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.handlers.schemas import ListQuery, Strict, _text, out_model, page_of
 from chalicelib.tables.portal import PortalRepository
@@ -132,7 +132,9 @@ def communications(ctx: Ctx):
     dp.shown(session.settings, "show_communications", "communications")
     comms = sorted((c for c in session.records().communications if dp.visible(c)),
                    key=lambda c: (c.occurred_at, c.id), reverse=True)
-    page, next_cursor = _page(ctx, "portal-communications", comms, params, lambda c: [iso(c.occurred_at), c.id])
+    page, next_cursor = page_of_list(comms, lambda c: [iso(c.occurred_at), c.id], tenant_id=ctx.tenant_id,
+                                     scope=query_scope("portal-communications", {"client": session.client_id}),
+                                     limit=params.limit, cursor=params.cursor, descending=True)
     session.log("view_communications")
     return {"items": [dp.communication_view(c) for c in page], "next_cursor": next_cursor}
 
@@ -202,13 +204,3 @@ def portal_activity(ctx: Ctx, client_id: str):
                        "action": i.action, "detail": i.detail} for i in items],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
-
-def _page(ctx: Ctx, route: str, ordered: list, params, position) -> tuple[list, str | None]:
-    """A page of an in-memory ordered list, resumed after the cursor's position."""
-    scope = query_scope(route, {"client": ctx.principal.client_id})
-    after = decode_cursor(params.cursor, ctx.tenant_id, scope)
-    if after:
-        ordered = [x for x in ordered if position(x) < after]
-    page = ordered[:params.limit]
-    more = len(ordered) > params.limit
-    return page, encode_cursor(ctx.tenant_id, scope, position(page[-1])) if more else None

@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 from chalicelib.domain import segment_cases as cases
 from chalicelib.domain.errors import Forbidden
 from chalicelib.handlers import schemas as s
-from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.pagination import decode_cursor, encode_cursor, page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api, json_response
 from chalicelib.tables.stores import Stores
 
@@ -24,15 +24,9 @@ def _stores(ctx: Ctx) -> Stores:
 def list_segments(ctx: Ctx):
     params = ctx.query()
     segments = sorted(_stores(ctx).segments.all(), key=lambda g: (g.name.casefold(), g.id))
-    scope = query_scope("segments", {})
-    after = decode_cursor(params.cursor, ctx.tenant_id, scope)
-    if after:
-        segments = [g for g in segments if [g.name.casefold(), g.id] > after]
-    page = segments[:params.limit]
-    more = len(segments) > params.limit
-    return {"items": [g.public() for g in page],
-            "next_cursor": encode_cursor(ctx.tenant_id, scope, [page[-1].name.casefold(), page[-1].id])
-            if more else None}
+    page, next_cursor = page_of_list(segments, lambda g: [g.name.casefold(), g.id], tenant_id=ctx.tenant_id,
+                                     scope=query_scope("segments", {}), limit=params.limit, cursor=params.cursor)
+    return {"items": [g.public() for g in page], "next_cursor": next_cursor}
 
 
 @api(bp, "POST", BASE, summary="Create a segment (a dynamic one is filled at once)", need="manager",

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, create_model
 
 from chalicelib.domain import associations as da
 from chalicelib.domain import tasks as dt
-from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.pagination import page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api, json_response
 from chalicelib.handlers.schemas import Id, ListQuery, Strict, _optional, _text, page_of
 from chalicelib.tables.clients import ClientRepository
@@ -61,15 +61,12 @@ AssociationOut = create_model("Association", **{name: (f.annotation, ...)
      tag="tasks", query=TaskListQuery, response=page_of(TaskOut), list_response=True)
 def list_tasks(ctx: Ctx, client_id: str):
     params = ctx.query()
-    tasks = dt.list_tasks(TaskRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id, params.status)
-    scope = query_scope(f"tasks:{client_id}", {"status": params.status})
-    after = decode_cursor(params.cursor, ctx.tenant_id, scope)
-    if after:
-        tasks = [t for t in tasks if dt.order_key(t) > after]
-    page = tasks[:params.limit]
-    more = len(tasks) > params.limit
-    return {"items": [t.public() for t in page],
-            "next_cursor": encode_cursor(ctx.tenant_id, scope, dt.order_key(page[-1])) if more else None}
+    tasks = dt.list_tasks(TaskRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id,
+                          params.status)
+    page, next_cursor = page_of_list(tasks, dt.order_key, tenant_id=ctx.tenant_id, limit=params.limit,
+                                     scope=query_scope(f"tasks:{client_id}", {"status": params.status}),
+                                     cursor=params.cursor)
+    return {"items": [t.public() for t in page], "next_cursor": next_cursor}
 
 
 @api(bp, "POST", TASKS, summary="Add a follow-up task to a client", need="agent", tag="tasks", body=TaskCreate,
