@@ -140,7 +140,8 @@ def merge_template(stage: str) -> dict:
                 "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "inbound/"}]}}}]}),
             "DependsOn": ["InboundEmailInvokePermission"]},
         "InboundEmailInvokePermission": {"Type": "AWS::Lambda::Permission", "Properties": {
-            "FunctionName": {"Ref": "OnInboundEmail"}, "Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com",
+            "FunctionName": {"Ref": "OnInboundEmail"}, "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com",
             "SourceAccount": {"Ref": "AWS::AccountId"},
             "SourceArn": sub(f"arn:${{AWS::Partition}}:s3:::{INBOUND_BUCKET}")}},
         "InboundEmailBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
@@ -221,8 +222,9 @@ def package(stage: str, out: Path) -> Path:
         merge = Path(tmp) / "merge.json"
         merge.write_text(json.dumps(merge_template(stage), indent=1))
         env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")}
-        subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage, "--merge-template", str(merge),
-                        str(out)], cwd=ROOT, env=env, check=True)
+        chalice = str(Path(sys.executable).parent / "chalice")
+        subprocess.run([chalice, "package", "--stage", stage, "--merge-template", str(merge), str(out)],
+                       cwd=ROOT, env=env, check=True)
     template_path = out / "sam.json"
     template = json.loads(template_path.read_text())
     add_cognito_authorizer(template)

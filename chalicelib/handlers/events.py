@@ -12,7 +12,7 @@ from chalicelib.config import get_settings
 from chalicelib.domain import inbound_cases as inbound
 from chalicelib.domain import scoring_cases, segment_cases
 from chalicelib.domain.clients import new_client_cutoff, utcnow
-from chalicelib.tables.base import UnmatchedItem
+from chalicelib.tables.items import UnmatchedItem
 from chalicelib.tables.inbox import tenant_of_address
 from chalicelib.tables.stores import Stores
 from chalicelib.tables.tenants import all_tenants

@@ -53,7 +53,8 @@ def access(need: str) -> str:
     if need == "integration":
         return "Requires a bearer token with role `integration` (or `admin`)."
     if need == "portal":
-        return "Requires a `portal` bearer token (scope `portal`, from an accepted invitation); answers are limited to the caller's own client."
+        return ("Requires a `portal` bearer token (scope `portal`, from an accepted invitation); answers are limited "
+                "to the caller's own client.")
     if need in ROLES:
         allowed = ", ".join(f"`{r}`" for r in ROLES[ROLES.index(need):])
         return f"Requires a bearer token with role `{need}` or higher ({allowed})."

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from chalicelib.domain.values import iso
 from chalicelib.tables import keys
-from chalicelib.tables.base import ActivityItem, configure
+from chalicelib.tables.base import configure
+from chalicelib.tables.work_items import ActivityItem
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.paging import one_page
 

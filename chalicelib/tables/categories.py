@@ -8,7 +8,8 @@ from chalicelib.domain.categories import Category
 from chalicelib.domain.slugs import SlugTaken
 from chalicelib.domain.errors import VersionConflict
 from chalicelib.tables import keys
-from chalicelib.tables.base import CategoryItem, SlugItem, TableItem, TreeItem, configure
+from chalicelib.tables.base import TableItem, configure
+from chalicelib.tables.work_items import CategoryItem, SlugItem, TreeItem
 from chalicelib.tables.clients import commit
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.records import fields_of, record_from

@@ -17,7 +17,8 @@ from chalicelib.domain.client_cases import NumberTaken
 from chalicelib.domain.clients import COUNTED_FACETS, Client, FacetRules, facets, iso, name_key, search_text
 from chalicelib.domain.errors import NotFound, VersionConflict
 from chalicelib.tables import keys
-from chalicelib.tables.base import ClientItem, ClientNumberItem, FacetCount, FacetEntry, TableItem, configure
+from chalicelib.tables.base import TableItem, configure
+from chalicelib.tables.items import ClientItem, ClientNumberItem, FacetCount, FacetEntry
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.records import fields_of, record_from
 from chalicelib.tables.tenants import register_tenant

@@ -9,7 +9,8 @@ from ulid import ULID
 from chalicelib.domain.communications import Communication
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.tables import keys
-from chalicelib.tables.base import CommunicationItem, configure
+from chalicelib.tables.base import configure
+from chalicelib.tables.items import CommunicationItem
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from

@@ -10,7 +10,8 @@ from chalicelib.domain.contacts import Contact
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.integrations import OPEN_PROJECT
 from chalicelib.tables import keys
-from chalicelib.tables.base import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, configure
+from chalicelib.tables.base import configure
+from chalicelib.tables.items import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem
 from chalicelib.tables.clients import ClientRepository, commit_versioned, same_rev
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.paging import one_page

@@ -16,9 +16,9 @@ from chalicelib.domain.feedback import Feedback
 from chalicelib.domain.integrations import Invoice, Project
 from chalicelib.domain.threads import Thread
 from chalicelib.tables import keys
-from chalicelib.tables.base import (ClientItem, CommunicationItem, ContactItem, ContactProjectItem, FactRefItem,
-                                    FeedbackItem, InvoiceItem, LeadHistoryItem, ProjectItem, ScoreItem, TableItem,
-                                    ThreadItem, configure)
+from chalicelib.tables.base import TableItem, configure
+from chalicelib.tables.items import ClientItem, CommunicationItem, ContactItem, ContactProjectItem, ThreadItem
+from chalicelib.tables.work_items import FactRefItem, FeedbackItem, InvoiceItem, LeadHistoryItem, ProjectItem, ScoreItem
 from chalicelib.tables.clients import commit
 from chalicelib.tables.clients import from_item as client_from_item
 from chalicelib.tables.communications import from_item as comm_from_item
@@ -171,7 +171,8 @@ class FactRepository:
         for sk, data in ((keys.HEALTH_SK, health), (keys.LEAD_SK, lead)):
             before = read.get(sk)
             if before is None or before.data != data:
-                condition = (ScoreItem.calculated_at == before.calculated_at) if before else ScoreItem.pk.does_not_exist()
+                condition = (ScoreItem.calculated_at == before.calculated_at) if before \
+                    else ScoreItem.pk.does_not_exist()
                 writes.append((ScoreItem(pk, sk, data=data, calculated_at=at), condition))
         if history is not None:
             writes.append((LeadHistoryItem(pk, keys.fact_sk(keys.LEAD_HISTORY_PREFIX, history.pop("id")), **history),

@@ -7,7 +7,8 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain.errors import Conflict
 from chalicelib.tables import keys
-from chalicelib.tables.base import IdempotencyItem, configure
+from chalicelib.tables.base import configure
+from chalicelib.tables.items import IdempotencyItem
 from chalicelib.tables.errors import storage_errors
 
 TTL_SECONDS = 24 * 3600

@@ -7,7 +7,8 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chalicelib.tables import keys
-from chalicelib.tables.base import NodeHeldItem, NodeLinkItem, WebhookSeenItem, configure
+from chalicelib.tables.base import configure
+from chalicelib.tables.items import NodeHeldItem, NodeLinkItem, WebhookSeenItem
 from chalicelib.tables.errors import storage_errors
 
 SEEN_TTL = 7 * 24 * 3600  # far beyond the 5-minute signature window, after which a replay is refused anyway

@@ -11,7 +11,8 @@ from chalicelib.domain.errors import Conflict
 from chalicelib.domain.integrations import Invoice
 from chalicelib.domain.values import iso
 from chalicelib.tables import keys
-from chalicelib.tables.base import InvoiceItem, PortalLogItem, TableItem, configure
+from chalicelib.tables.base import TableItem, configure
+from chalicelib.tables.work_items import InvoiceItem, PortalLogItem
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.paging import one_page
 
@@ -42,7 +43,8 @@ class PortalRepository:
                 TableItem._get_connection().update_item(
                     keys.client_pk(self.tenant_id, quote.client_id), keys.fact_sk(keys.INVOICE_PREFIX, quote.id),
                     actions=[InvoiceItem.status.set("approved"), InvoiceItem.approved_at.set(quote.approved_at),
-                             InvoiceItem.approved_by.set(quote.approved_by), InvoiceItem.updated_at.set(quote.updated_at)],
+                             InvoiceItem.approved_by.set(quote.approved_by),
+                             InvoiceItem.updated_at.set(quote.updated_at)],
                     condition=InvoiceItem.status == "open")
             except UpdateError as exc:
                 if exc.cause_response_code == "ConditionalCheckFailedException":

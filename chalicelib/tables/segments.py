@@ -12,7 +12,9 @@ from chalicelib.domain.clients import Client
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.segments import Segment
 from chalicelib.tables import keys
-from chalicelib.tables.base import FacetEntry, SegmentItem, SegmentLinkItem, SlugItem, TableItem, configure
+from chalicelib.tables.base import TableItem, configure
+from chalicelib.tables.items import FacetEntry
+from chalicelib.tables.work_items import SegmentItem, SegmentLinkItem, SlugItem
 from chalicelib.tables.clients import commit, commit_versioned, facet_entry
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.paging import one_page

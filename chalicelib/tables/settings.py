@@ -5,7 +5,8 @@ from chalicelib.domain.clients import utcnow
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef, Strict
 from chalicelib.tables import keys
-from chalicelib.tables.base import CustomFieldItem, SettingsItem, configure
+from chalicelib.tables.base import configure
+from chalicelib.tables.items import CustomFieldItem, SettingsItem
 from chalicelib.tables.errors import storage_errors
 
 from pynamodb.exceptions import PutError

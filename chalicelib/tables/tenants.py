@@ -7,7 +7,8 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain.clients import utcnow
 from chalicelib.tables import keys
-from chalicelib.tables.base import RESET_HOOKS, TenantItem, configure
+from chalicelib.tables.base import RESET_HOOKS, configure
+from chalicelib.tables.items import TenantItem
 from chalicelib.tables.errors import storage_errors
 
 _known: set[str] = set()  # per Lambda container: register each tenant once, not on every write

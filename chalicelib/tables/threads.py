@@ -6,7 +6,8 @@ from pynamodb.exceptions import PutError
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.threads import Stats, Thread
 from chalicelib.tables import keys
-from chalicelib.tables.base import ThreadItem, configure
+from chalicelib.tables.base import configure
+from chalicelib.tables.items import ThreadItem
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.records import fields_of, record_from
 

@@ -10,7 +10,8 @@ from chalicelib.domain.associations import Association
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.tasks import Task
 from chalicelib.tables import keys
-from chalicelib.tables.base import AssociationItem, TaskItem, configure
+from chalicelib.tables.base import configure
+from chalicelib.tables.work_items import AssociationItem, TaskItem
 from chalicelib.tables.clients import commit
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.records import fields_of, record_from

@@ -9,7 +9,7 @@ import app as app_module
 from chalicelib.domain.clients import utcnow
 from chalicelib.handlers import events
 from chalicelib.tables import keys
-from chalicelib.tables.base import FacetEntry
+from chalicelib.tables.items import FacetEntry
 from chalicelib.tables.clients import ClientRepository
 
 

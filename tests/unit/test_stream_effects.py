@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 
 from chalicelib.handlers.stream import effects_of
 from chalicelib.tables import keys
-from chalicelib.tables.base import CategoryItem, FacetEntry
+from chalicelib.tables.items import FacetEntry
+from chalicelib.tables.work_items import CategoryItem
 from chalicelib.tables.streams import Change
 
 NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
