@@ -40,7 +40,7 @@ def clients(api):
     return made
 
 
-@pytest.mark.parametrize("criteria, expected", [
+OPERATOR_CASES = [
     (_when("pricing_tier", "equals", "vip"), ["Alpha"]),
     (_when("pricing_tier", "not_equals", "standard"), ["Alpha", "Charlie"]),
     (_when("name", "contains", "RAV"), ["Bravo"]),
@@ -52,13 +52,16 @@ def clients(api):
     (_when("email", "is_null"), ["Bravo", "Delta"]),
     (_when("email", "is_not_null"), ["Alpha", "Charlie"]),
     (_when("country", "equals", "nl"), ["Alpha", "Bravo"]),
-])
-def test_a_dynamic_segment_selects_the_clients_each_operator_names(api, clients, criteria, expected):
-    segment = _segment(api, "Picked", criteria)
-    assert segment["client_count"] == len(expected) and segment["last_refreshed_at"] is not None
-    assert _members(api, segment["id"]) == expected
-    listed = api.get(f"/v1/clients?segment_id={segment['id']}").data["items"]
-    assert [c["name"] for c in listed] == expected
+]
+
+
+def test_a_dynamic_segment_selects_the_clients_each_operator_names(api, clients):
+    for n, (criteria, expected) in enumerate(OPERATOR_CASES):
+        segment = _segment(api, f"Picked {n}", criteria)
+        assert segment["client_count"] == len(expected) and segment["last_refreshed_at"] is not None, criteria
+        assert _members(api, segment["id"]) == expected, criteria
+        listed = api.get(f"/v1/clients?segment_id={segment['id']}").data["items"]
+        assert [c["name"] for c in listed] == expected, criteria
 
 
 def test_match_any_and_all_combine_conditions(api, clients):
