@@ -118,7 +118,7 @@ def test_an_invitation_works_once(api, world):
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "dDEKYwprMQ.secret", "x" * 600])
-def test_unknown_or_malformed_invitations_are_401_or_422(api, world, token):
+def test_unknown_or_malformed_invitations_are_401_or_422(api, token):
     assert _accept(api, token).status_code in (401, 422)
 
 
