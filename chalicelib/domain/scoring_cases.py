@@ -14,7 +14,7 @@ from chalicelib.domain.integrations import figures
 from chalicelib.domain.scoring import Inputs, classify, health, lead_score
 from chalicelib.domain.values import iso, utcnow
 
-HEALTH, LEAD = "A#HEALTH", "A#LEAD"
+HEALTH, LEAD = "health", "lead"  # the two stored breakdowns of a client
 
 
 def rescore(stores: Any, client_id: str, now: datetime | None = None) -> Client:
@@ -109,18 +109,19 @@ def lead_view(stores: Any, client_id: str) -> dict[str, Any]:
 
 
 def reclassify_all(stores: Any) -> int:
-    """After the thresholds change, every scored client's class follows them."""
+    """After the thresholds change, every scored client's class follows them (equal classes write nothing)."""
     thresholds = stores.settings.get("lead-score-thresholds")
-    moved = 0
+    moved: set[str] = set()
+
+    def derive(client: Client, wanted: str) -> dict[str, str]:
+        if client.lead_classification != wanted:
+            moved.add(client.id)
+        return {"lead_classification": wanted}
+
     for client_id in stores.clients.all_ids():
         item = stores.facts.score(client_id, LEAD)
-        if item is None:
-            continue
-        wanted = classify(item.data["total_score"], thresholds)
-        before = stores.clients.get(client_id).lead_classification
-        if before != wanted:
-            client_cases.update_derived(stores.clients, stores.settings, client_id,
-                                        lambda c, w=wanted: {"lead_classification": w})
-            moved += 1
-    return moved
+        if item is not None:
+            wanted = classify(item.data["total_score"], thresholds)
+            client_cases.update_derived(stores.clients, stores.settings, client_id, lambda c, w=wanted: derive(c, w))
+    return len(moved)
 

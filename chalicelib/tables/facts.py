@@ -28,6 +28,10 @@ from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
 
 
+_SCORE_KEYS = {"health": keys.HEALTH_SK, "lead": keys.LEAD_SK}
+_SCORE_NAMES = {sk: name for name, sk in _SCORE_KEYS.items()}
+
+
 def _project_item(p: Project) -> ProjectItem:
     data = fields_of(p)
     data.update(start_date=p.start_date and p.start_date.isoformat(), end_date=p.end_date and p.end_date.isoformat())
@@ -108,7 +112,7 @@ class FactRepository:
             invoices=[invoice_from(i) for i in found.get(InvoiceItem, [])],
             feedback=[record_from(Feedback, i) for i in found.get(FeedbackItem, [])],
             threads=[record_from(Thread, i) for i in found.get(ThreadItem, [])],
-            scores={i.sk: i for i in found.get(ScoreItem, [])},
+            scores={_SCORE_NAMES[i.sk]: i for i in found.get(ScoreItem, [])},
         )
 
     # --- writes ----------------------------------------------------------------------------------
@@ -155,10 +159,12 @@ class FactRepository:
             raise
 
     # --- scores ----------------------------------------------------------------------------------
-    def score(self, client_id: str, sk: str) -> ScoreItem | None:
+    def score(self, client_id: str, name: str) -> ScoreItem | None:
+        """The stored `health` or `lead` breakdown of a client."""
         with storage_errors():
             try:
-                return ScoreItem.get(keys.client_pk(self.tenant_id, client_id), sk, consistent_read=True)
+                return ScoreItem.get(keys.client_pk(self.tenant_id, client_id), _SCORE_KEYS[name],
+                                     consistent_read=True)
             except ScoreItem.DoesNotExist:
                 return None
 
@@ -168,8 +174,8 @@ class FactRepository:
         so two calculations racing leave one history entry, not two."""
         pk = keys.client_pk(self.tenant_id, client_id)
         writes = []
-        for sk, data in ((keys.HEALTH_SK, health), (keys.LEAD_SK, lead)):
-            before = read.get(sk)
+        for name, data in (("health", health), ("lead", lead)):
+            sk, before = _SCORE_KEYS[name], read.get(name)
             if before is None or before.data != data:
                 condition = (ScoreItem.calculated_at == before.calculated_at) if before \
                     else ScoreItem.pk.does_not_exist()

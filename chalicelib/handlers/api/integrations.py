@@ -60,33 +60,24 @@ def _answer(record, created: bool):
     return json_response(data, 201 if created else 200)
 
 
-@api(bp, "PUT", "/v1/integrations/projects/{project_id}", summary="Create or replace a project",
-     need="integration", tag="integrations", body=ProjectIn, response=ProjectOut)
-def put_project(ctx: Ctx, project_id: str):
-    data = ctx.body().model_dump(exclude_none=True)
-    return _answer(*cases.upsert_project(ctx.stores(), project_id, data))
+def _register(kind: str, noun: str, body: type, out: type, upsert, read) -> None:
+    """PUT (create or replace) and GET of one kind of fact, keyed by the pushing module's id."""
+    param = f"{kind}_id"
+    path = f"/v1/integrations/{kind}s/{{{param}}}"
+
+    @api(bp, "PUT", path, summary=f"Create or replace {noun}", need="integration", tag="integrations", body=body,
+         response=out)
+    def put(ctx: Ctx, **ids: str):
+        return _answer(*upsert(ctx.stores(), ids[param], ctx.body().model_dump(exclude_none=True)))
+
+    @api(bp, "GET", path, summary=f"Get {noun} as stored", need="integration", tag="integrations", response=out)
+    def get(ctx: Ctx, **ids: str):
+        fact = read(ctx.stores().facts, ids[param])
+        if fact is None:
+            raise NotFound(f"{kind} {ids[param]} not found")
+        return _answer(fact, False)
 
 
-@api(bp, "GET", "/v1/integrations/projects/{project_id}", summary="Get a project as stored",
-     need="integration", tag="integrations", response=ProjectOut)
-def get_project(ctx: Ctx, project_id: str):
-    project = ctx.stores().facts.project(project_id)
-    if project is None:
-        raise NotFound(f"project {project_id} not found")
-    return _answer(project, False)
-
-
-@api(bp, "PUT", "/v1/integrations/invoices/{invoice_id}", summary="Create or replace an invoice, quote or credit note",
-     need="integration", tag="integrations", body=InvoiceIn, response=InvoiceOut)
-def put_invoice(ctx: Ctx, invoice_id: str):
-    data = ctx.body().model_dump(exclude_none=True)
-    return _answer(*cases.upsert_invoice(ctx.stores(), invoice_id, data))
-
-
-@api(bp, "GET", "/v1/integrations/invoices/{invoice_id}", summary="Get an invoice as stored",
-     need="integration", tag="integrations", response=InvoiceOut)
-def get_invoice(ctx: Ctx, invoice_id: str):
-    invoice = ctx.stores().facts.invoice(invoice_id)
-    if invoice is None:
-        raise NotFound(f"invoice {invoice_id} not found")
-    return _answer(invoice, False)
+_register("project", "a project", ProjectIn, ProjectOut, cases.upsert_project, lambda facts, i: facts.project(i))
+_register("invoice", "an invoice, quote or credit note", InvoiceIn, InvoiceOut, cases.upsert_invoice,
+          lambda facts, i: facts.invoice(i))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain import integration_cases, scoring_cases
 from chalicelib.domain.feedback import Feedback
+from chalicelib.domain.values import iso
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.handlers.schemas import Id, ListQuery, Strict, _text, out_model, page_of
@@ -99,7 +100,7 @@ def lead_history(ctx: Ctx, client_id: str):
                                              decode_cursor(params.cursor, ctx.tenant_id, scope))
     return {"items": [{"score": int(i.score), "previous_score": None if i.previous_score is None
                        else int(i.previous_score), "change": int(i.change), "change_reason": i.change_reason,
-                       "recorded_at": scoring_cases.iso(i.recorded_at)} for i in items],
+                       "recorded_at": iso(i.recorded_at)} for i in items],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
 
