@@ -1,63 +1,84 @@
-"""Runtime settings read from the environment on first use, never at import time."""
+"""Runtime settings: one pydantic-settings model read from the environment on first use, never at import time."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-@dataclass(frozen=True)
-class Settings:
-    table_name: str
-    dynamodb_endpoint: str | None
-    region: str
-    auth_jwt_secret: str
-    auth_issuer: str
-    auth_jwks_url: str | None
-    portal_token_secret: str
-    node_webhook_secret: str
-    inbound_email_bucket: str
-    attachments_bucket: str
-    email_sender: str
-    data_dir: str
-    outbox_dir: str
-    s3_local_dir: str | None
+
+class ConfigurationError(RuntimeError):
+    """A required setting (usually a secret) is missing: the function cannot serve anything safely."""
+
+
+def _comma_list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+class Settings(BaseSettings):
+    """Every variable of the environment the service reads (names: the field names, upper-cased)."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, extra="ignore")
+
+    table_name: str = "nexus-client-management"
+    dynamodb_endpoint: str | None = None
+    region: str = Field("eu-west-1", validation_alias=AliasChoices("AWS_DEFAULT_REGION", "AWS_REGION"))
+    # Staff and integration tokens: HS256 with AUTH_JWT_SECRET locally, RS256 from AUTH_JWKS_URL (Cognito) in AWS.
+    auth_jwt_secret: str = ""
+    auth_issuer: str = "nexusrms-local"
+    auth_jwks_url: str | None = None
+    auth_audience: str = ""  # comma list of Cognito app client ids; empty: `aud` is not checked
+    cors_allow_origins: str = "*"  # comma list of origins allowed to call the API from a browser
+    # Secrets of this service; each falls back to one derived from AUTH_JWT_SECRET (tests, a bare local run).
+    cursor_secret_key: str = Field("", validation_alias="CURSOR_SECRET")
+    portal_token_secret: str = ""
+    node_webhook_secret: str = ""
+    inbound_email_bucket: str = "nexus-inbound-email"
+    attachments_bucket: str = "nexus-attachments"
+    email_sender: str = "outbox"
+    data_dir: str = "var"
+    outbox_dir: str = ""
+    s3_local_dir: str | None = None
+    # Database calls: per-attempt timeouts and a total budget that ends well inside the function's timeout.
+    db_connect_timeout: float = Field(2.0, gt=0)
+    db_read_timeout: float = Field(5.0, gt=0)
+    db_retry_budget: float = Field(20.0, gt=0)
+    function_timeout: float = Field(30.0, gt=0)  # the Lambda's own timeout (seconds), set by the template
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> "Settings":
+        if not self.outbox_dir:
+            object.__setattr__(self, "outbox_dir", os.path.join(self.data_dir, "outbox"))
+        return self
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return _comma_list(self.auth_audience)
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return _comma_list(self.cors_allow_origins)
 
     @property
     def portal_secret(self) -> str:
-        """PORTAL_TOKEN_SECRET; without one (tests, a bare local run) a key derived from the JWT secret."""
-        return self.portal_token_secret or ("portal:" + self.auth_jwt_secret if self.auth_jwt_secret else "")
+        """PORTAL_TOKEN_SECRET; without one, a key derived from the JWT secret; with neither, a ConfigurationError."""
+        return self.portal_token_secret or self._derived("portal", "PORTAL_TOKEN_SECRET")
 
     @property
     def cursor_secret(self) -> bytes:
-        # Cursors are signed with a key derived from the JWT secret, so one secret serves both.
-        return ("cursor:" + self.auth_jwt_secret).encode()
+        """CURSOR_SECRET (generated per stack in AWS); locally a key derived from the JWT secret."""
+        return (self.cursor_secret_key or self._derived("cursor", "CURSOR_SECRET")).encode()
 
-
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+    def _derived(self, purpose: str, name: str) -> str:
+        if not self.auth_jwt_secret:
+            raise ConfigurationError(f"{name} is not set (and there is no AUTH_JWT_SECRET to derive it from)")
+        return f"{purpose}:{self.auth_jwt_secret}"
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    data_dir = _env("DATA_DIR", "var")
-    return Settings(
-        table_name=_env("TABLE_NAME", "nexus-client-management"),
-        dynamodb_endpoint=_env("DYNAMODB_ENDPOINT"),
-        region=_env("AWS_DEFAULT_REGION", _env("AWS_REGION", "eu-west-1")),
-        auth_jwt_secret=_env("AUTH_JWT_SECRET", ""),
-        auth_issuer=_env("AUTH_ISSUER", "nexusrms-local"),
-        auth_jwks_url=_env("AUTH_JWKS_URL"),
-        portal_token_secret=_env("PORTAL_TOKEN_SECRET", ""),
-        node_webhook_secret=_env("NODE_WEBHOOK_SECRET", ""),
-        inbound_email_bucket=_env("INBOUND_EMAIL_BUCKET", "nexus-inbound-email"),
-        attachments_bucket=_env("ATTACHMENTS_BUCKET", "nexus-attachments"),
-        email_sender=_env("EMAIL_SENDER", "outbox"),
-        data_dir=data_dir,
-        outbox_dir=_env("OUTBOX_DIR", os.path.join(data_dir, "outbox")),
-        s3_local_dir=_env("S3_LOCAL_DIR"),
-    )
+    return Settings()
 
 
 def reset_settings() -> None:
