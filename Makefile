@@ -7,13 +7,14 @@ TENANT ?= demo
 ROLE ?=
 SUB ?=
 CLIENT_ID ?=
+FILE ?=
 PYTEST_ARGS ?=
 # Two xdist workers: each gets its own in-memory DynamoDB Local (session fixture), so none share tables.
 # PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2
 STAGE ?= dev
 
-.PHONY: install run test token ddb package
+.PHONY: install run test token webhook ddb package
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -34,6 +35,11 @@ test: $(STAMP)
 token: $(STAMP)
 	@$(PYTHON) -m chalicelib.local token --tenant "$(TENANT)" $(if $(ROLE),--role "$(ROLE)") \
 		$(if $(SUB),--sub "$(SUB)") $(if $(CLIENT_ID),--client-id "$(CLIENT_ID)")
+
+# make webhook FILE=event.json: sign it with the local NODE_WEBHOOK_SECRET and POST it to the local server
+# (ARGS=--print prints a curl command instead; ARGS="--id msg_1" repeats a webhook-id)
+webhook: $(STAMP)
+	@$(if $(FILE),,$(error FILE=<event.json> is required))$(PYTHON) -m chalicelib.local webhook "$(FILE)" $(ARGS)
 
 # make package STAGE=prod: build/<stage>/sam.json (SAM template, linted in CI) and build/<stage>/deployment.zip
 package: $(STAMP)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 from chalice import Chalice, Rate
 
-from chalicelib.handlers import errors, events, stream
+from chalicelib.handlers import cors, errors, events, stream
 from chalicelib.handlers.api import (categories, clients, communications, contacts, integrations, overview, scores,
                                      portal, segments, service, settings, webhooks, workspace)
 
@@ -17,10 +18,19 @@ for blueprint in (service.bp, clients.bp, contacts.bp, communications.bp, catego
     app.register_blueprint(blueprint)
 
 
+cors.register_preflights(app)  # after every blueprint: one OPTIONS view per route path
+
+
 @app.middleware("http")
-def error_envelope(event, get_response):
-    """Chalice's own 404/405/415/500 answers get the contract's error envelope too."""
-    return errors.normalise(get_response(event))
+def edge(event, get_response):
+    """Every answer: the request id (API Gateway's, or a new one locally), the error envelope for Chalice's own
+    404/405/415/500 answers too, and the CORS headers for the caller's origin."""
+    request_id = (event.context or {}).get("requestId") or str(uuid.uuid4())
+    try:
+        response = get_response(event)
+    except Exception as exc:  # never a bare 500 without the envelope, the request id or CORS
+        response = errors.unexpected(exc)
+    return cors.with_cors(errors.normalise(response, request_id), event.headers.get("origin"))
 
 
 # The stream ARN is only known once the table exists; the packaged template fills it in (see README).

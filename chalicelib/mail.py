@@ -1,12 +1,14 @@
 """The one outbound mail sender: builds MIME messages and hands them to SES or to a local file outbox."""
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email import policy
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
@@ -15,6 +17,10 @@ from typing import Any
 
 from chalicelib.config import Settings, get_settings
 
+log = logging.getLogger(__name__)
+
+# A link ends at white space or at what usually wraps it in prose; trailing punctuation is not part of it.
+_LINK = re.compile(r"""https?://[^\s<>"')\]]+""")
 # Headers we own: letting callers set them would duplicate them or desync the Message-ID we store.
 _RESERVED = {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "content-type"}
 
@@ -116,6 +122,17 @@ def _send_outbox(settings: Settings, sender: str, recipients: list[str], raw: by
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _log_outbox_message(raw, recipients, outbox / name)
+
+
+def _log_outbox_message(raw: bytes, recipients: list[str], path: Path) -> None:
+    # The .eml is quoted-printable; the console shows what a reader would see, so local links can be clicked.
+    msg = message_from_bytes(raw, policy=policy.default)
+    body = msg.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    links = [link.rstrip(".,;:!?") for link in _LINK.findall(text)]
+    log.info("outbox: %r to %s, saved as %s%s", msg["Subject"], ", ".join(recipients), path,
+             "".join(f"\n  link: {link}" for link in links))
 
 
 def _send_ses(settings: Settings, sender: str, recipients: list[str], raw: bytes, sent_at: datetime) -> None:

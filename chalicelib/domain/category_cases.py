@@ -7,11 +7,10 @@ from typing import Any, Protocol
 from ulid import ULID
 
 from chalicelib.domain.categories import Category, Tree
-from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed, VersionConflict
-from chalicelib.domain.slugs import SlugTaken, slug_candidates
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.retry import retrying
+from chalicelib.domain.slugs import slug_candidates
 from chalicelib.domain.values import utcnow
-
-ATTEMPTS = 6
 NOT_NULL = ("name", "is_active", "is_public", "sort_order")
 
 
@@ -43,7 +42,7 @@ def get_category(store: CategoryStore, category_id: str) -> tuple[Category, Tree
 def create_category(store: CategoryStore, data: dict[str, Any], *, tenant_id: str, actor: str | None,
                     now: datetime | None = None) -> tuple[Category, Tree]:
     """A new category with a slug unique in the tenant; a concurrent tree change makes it check again."""
-    for _ in range(ATTEMPTS):
+    def attempt() -> tuple[Category, Tree]:
         categories, version = store.snapshot()
         tree = Tree(categories)
         tree.check_parent(None, data.get("parent_id"))
@@ -52,12 +51,9 @@ def create_category(store: CategoryStore, data: dict[str, Any], *, tenant_id: st
         category = Category(**data, id=str(ULID.from_datetime(at)), tenant_id=tenant_id,
                             slug=next(s for s in slug_candidates(data["name"]) if s not in taken),
                             created_by=actor, created_at=at, updated_at=at)
-        try:
-            store.create(category, version)
-        except (VersionConflict, SlugTaken):
-            continue
+        store.create(category, version)  # a slug taken meanwhile is a VersionConflict: the next snapshot shows it
         return category, Tree([*tree.by_id.values(), category])
-    raise Conflict("conflict", "the category tree kept changing; try again")
+    return retrying(attempt, "the category tree")
 
 
 def update_category(store: CategoryStore, category_id: str, changes: dict[str, Any],
@@ -66,35 +62,29 @@ def update_category(store: CategoryStore, category_id: str, changes: dict[str, A
     for key in NOT_NULL:
         if key in changes and changes[key] is None:
             raise ValidationFailed.field(key, "may not be null")
-    for _ in range(ATTEMPTS):
+
+    def attempt() -> tuple[Category, Tree]:
         current, tree, version = _read(store, category_id)
         if "parent_id" in changes:
             tree.check_parent(category_id, changes["parent_id"])
         updated = current.model_copy(update={**changes, "updated_at": now or utcnow()})
         if updated.model_copy(update={"updated_at": current.updated_at}) == current:
             return current, tree
-        try:
-            store.save(updated, version)
-        except VersionConflict:
-            continue
+        store.save(updated, version)
         return updated, Tree([*(c for c in tree.by_id.values() if c.id != category_id), updated])
-    raise Conflict("conflict", "the category tree kept changing; try again")
+    return retrying(attempt, "the category tree")
 
 
 def delete_category(store: CategoryStore, category_id: str, now: datetime | None = None) -> None:
     """Soft delete: never a system category (deactivate it), never one with children."""
-    for _ in range(ATTEMPTS):
+    def attempt() -> None:
         current, tree, version = _read(store, category_id)
         if current.is_system:
             raise Conflict("system_category", "system categories cannot be deleted; deactivate it instead")
         if tree.children(category_id):
             raise Conflict("has_children", "move or delete the category's children first")
-        try:
-            store.delete(current.model_copy(update={"deleted_at": now or utcnow()}), version)
-            return
-        except VersionConflict:
-            continue
-    raise Conflict("conflict", "the category tree kept changing; try again")
+        store.delete(current.model_copy(update={"deleted_at": now or utcnow()}), version)
+    retrying(attempt, "the category tree")
 
 
 def check_assignable(tree: Tree, wanted: list[str], already: list[str] = ()) -> None:

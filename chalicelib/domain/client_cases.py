@@ -9,14 +9,13 @@ from ulid import ULID
 
 from chalicelib.domain import clients as dc
 from chalicelib.domain.category_cases import CategoryStore, check_assignable, tree_of
-from chalicelib.domain.errors import Conflict, StaleVersion, VersionConflict
+from chalicelib.domain.errors import StaleVersion, VersionConflict
+from chalicelib.domain.retry import retrying
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
 
-NUMBER_ATTEMPTS = 8
 
-
-class NumberTaken(Exception):
-    """Raised by a repository when a generated number exists already."""
+class NumberTaken(VersionConflict):
+    """Raised by a repository when a generated number exists already: drawn again, like any lost race."""
 
 
 class ClientStore(Protocol):
@@ -41,15 +40,13 @@ def create_client(clients: ClientStore, settings: SettingsStore, data: dict[str,
     client_settings: ClientSettings = settings.get("client")
     defs = settings.custom_fields()
     _check_categories(categories, data.get("category_ids"), [])
-    for _ in range(NUMBER_ATTEMPTS):
+
+    def attempt() -> dc.Client:
         at = now or dc.utcnow()
         client = dc.new_client(data, tenant_id=tenant_id, client_id=str(ULID.from_datetime(at)),
                                settings=client_settings, custom_fields=defs, actor=actor, now=at)
-        try:
-            return clients.create(client, dc.FacetRules.of(client_settings, at))
-        except NumberTaken:
-            continue
-    raise Conflict("conflict", "could not draw a unique client number; try again")
+        return clients.create(client, dc.FacetRules.of(client_settings, at))
+    return retrying(attempt, "the client numbers")
 
 
 def update_client(clients: ClientStore, settings: SettingsStore, client_id: str, changes: dict[str, Any], *,
@@ -57,7 +54,8 @@ def update_client(clients: ClientStore, settings: SettingsStore, client_id: str,
     """Write the named fields. With `expected_version` a stale read is 412; without, a race is retried."""
     client_settings: ClientSettings = settings.get("client")
     defs = settings.custom_fields() if "custom_fields" in changes else []
-    for attempt in range(5):
+
+    def attempt() -> dc.Client:
         current = clients.get(client_id)
         if expected_version is not None and expected_version != current.version:
             raise StaleVersion(f"the client is at version {current.version}, not {expected_version}")
@@ -65,12 +63,9 @@ def update_client(clients: ClientStore, settings: SettingsStore, client_id: str,
         updated = dc.apply_changes(current, changes, settings=client_settings, custom_fields=defs, now=dc.utcnow())
         if updated.model_copy(update={"updated_at": current.updated_at}) == current:
             return current  # nothing changes: no write, no new version
-        try:
-            return clients.save(current, updated, dc.FacetRules.of(client_settings, updated.updated_at))
-        except VersionConflict:  # written meanwhile (maybe only derived figures): read again, check If-Match again
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+        # A race lost here (maybe only to derived figures) is read again and If-Match checked again.
+        return clients.save(current, updated, dc.FacetRules.of(client_settings, updated.updated_at))
+    return retrying(attempt, "the client")
 
 
 def update_derived(clients: ClientStore, settings: SettingsStore, client_id: str,
@@ -79,18 +74,17 @@ def update_derived(clients: ClientStore, settings: SettingsStore, client_id: str
 
     No version bump, so a user's If-Match stays valid; a race with any other write is re-read and re-derived.
     """
-    for attempt in range(8):
-        current = clients.get(client_id)
-        updated = current.model_copy(update=derive(current))
-        if updated == current:
-            return current
-        try:
-            return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now or dc.utcnow()),
-                                derived=True)
-        except VersionConflict:
-            if attempt == 7:
-                raise
-    raise AssertionError("unreachable")
+    return retrying(lambda: save_derived(clients, settings, clients.get(client_id), derive, now), "the client")
+
+
+def save_derived(clients: ClientStore, settings: SettingsStore, current: dc.Client,
+                 derive: Callable[[dc.Client], dict[str, Any]], now: datetime | None = None) -> dc.Client:
+    """One attempt of update_derived on the client as read (VersionConflict when it changed since)."""
+    updated = current.model_copy(update=derive(current))
+    if updated == current:
+        return current
+    return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now or dc.utcnow()),
+                        derived=True)
 
 
 def archive_client(clients: ClientStore, settings: SettingsStore, client_id: str) -> dc.Client:
@@ -104,18 +98,14 @@ def restore_client(clients: ClientStore, settings: SettingsStore, client_id: str
 
 
 def _transition(clients: ClientStore, settings: SettingsStore, client_id: str, change) -> dc.Client:
-    for attempt in range(5):
+    def attempt() -> dc.Client:  # a race (a derived figure, another archive) is decided again on the new state
         current = clients.get(client_id)
         now = dc.utcnow()
         updated = change(current, now)
         if updated is current:
             return current
-        try:
-            return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now))
-        except VersionConflict:  # written meanwhile (a derived figure, another archive): decide again
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+        return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now))
+    return retrying(attempt, "the client")
 
 
 @dataclass
@@ -168,16 +158,6 @@ def chip_counts(counts: dict[tuple[str, str], int], new_count: int) -> dict[str,
     return {"all": counts[("live", "1")], "vip": counts[("tier", "vip")],
             "high_value": counts[("highvalue", "1")], "at_risk": counts[("atrisk", "1")],
             "new": new_count, "inactive": counts[("status", "inactive")]}
-
-
-def change_client_settings(clients: Any, settings: SettingsStore, new: ClientSettings) -> ClientSettings:
-    """Store new client settings; when what counts as high value or new changes, clients move facets."""
-    old: ClientSettings = settings.get("client")
-    stored = settings.put("client", new)
-    if (old.high_value_threshold, old.new_client_days) != (new.high_value_threshold, new.new_client_days):
-        now = dc.utcnow()
-        clients.refacet_all(dc.FacetRules.of(old, now), dc.FacetRules.of(new, now))
-    return stored
 
 
 def remove_deleted_category(stores: Any, category_id: str) -> int:

@@ -1,8 +1,6 @@
 """Contact use cases: one primary and one billing contact per client, kept under concurrent calls."""
 from __future__ import annotations
 
-import random
-import time
 from datetime import datetime
 from typing import Any, Callable, Protocol
 
@@ -10,10 +8,9 @@ from ulid import ULID
 
 from chalicelib.domain import contacts as dk
 from chalicelib.domain.clients import Client, FacetRules, PrimaryContact
-from chalicelib.domain.errors import Conflict, NotFound, StaleVersion, Unauthorized, VersionConflict
+from chalicelib.domain.errors import Conflict, NotFound, StaleVersion, Unauthorized
+from chalicelib.domain.retry import retrying
 from chalicelib.domain.values import utcnow
-
-ATTEMPTS = 30
 
 Change = tuple[dk.Contact | None, dk.Contact]
 
@@ -22,16 +19,6 @@ class ContactStore(Protocol):
     def get(self, client_id: str, contact_id: str, *, include_deleted: bool = False) -> dk.Contact: ...
     def has_open_project(self, contact_id: str) -> bool: ...
     def commit(self, changes: list[Change], client: tuple[Client, Client, FacetRules] | None = None) -> None: ...
-
-
-def retrying(attempt: Callable[[], dk.Contact]) -> dk.Contact:
-    """Re-read and retry when another writer got there first (make-primary races, number clashes)."""
-    for n in range(ATTEMPTS):
-        try:
-            return attempt()
-        except VersionConflict:
-            time.sleep(random.uniform(0, 0.02 * min(n + 1, 10)))
-    raise Conflict("conflict", "the client's contacts kept changing; try again")
 
 
 def reconcile(client: Client, contacts: ContactStore, old: dk.Contact | None, new: dk.Contact,
@@ -81,30 +68,37 @@ def _rules(stores: Stores, now: datetime) -> FacetRules:
     return FacetRules.of(stores.settings.get("client"), now)
 
 
+def change_once(stores: Stores, client_id: str, contact_id: str,
+                edit: Callable[[Client, dk.Contact, datetime], dk.Contact]) -> dk.Contact:
+    """Read the client and contact, apply `edit`, write it with everything it implies (VersionConflict: lost)."""
+    now = utcnow()
+    client = stores.clients.get(client_id)
+    contact = stores.contacts.get(client_id, contact_id)
+    new = edit(client, contact, now)
+    if new == contact:
+        return contact
+    changes, new_client = reconcile(client, stores.contacts, contact, new, now)
+    return commit(stores.contacts, client, changes, new_client, _rules(stores, now))
+
+
+def add_once(stores: Stores, client_id: str, data: dict[str, Any]) -> dk.Contact:
+    """Create a contact with what it implies on the client as read now (VersionConflict: lost a race)."""
+    now = utcnow()
+    client = stores.clients.get(client_id)
+    contact = dk.new_contact(data, tenant_id=stores.tenant_id, contact_id=str(ULID.from_datetime(now)),
+                             client_id=client_id, now=now, first_of_client=client.primary_contact is None)
+    changes, new_client = reconcile(client, stores.contacts, None, contact, now)
+    return commit(stores.contacts, client, changes, new_client, _rules(stores, now))
+
+
 def change(stores: Stores, client_id: str, contact_id: str,
-            edit: Callable[[Client, dk.Contact, datetime], dk.Contact]) -> dk.Contact:
-    """Read the client and contact, apply `edit`, write it with everything it implies; retried on races."""
-    def attempt() -> dk.Contact:
-        now = utcnow()
-        client = stores.clients.get(client_id)
-        contact = stores.contacts.get(client_id, contact_id)
-        new = edit(client, contact, now)
-        if new == contact:
-            return contact
-        changes, new_client = reconcile(client, stores.contacts, contact, new, now)
-        return commit(stores.contacts, client, changes, new_client, _rules(stores, now))
-    return retrying(attempt)
+           edit: Callable[[Client, dk.Contact, datetime], dk.Contact]) -> dk.Contact:
+    """change_once, read and decided again after every race it loses."""
+    return retrying(lambda: change_once(stores, client_id, contact_id, edit), "the client's contacts")
 
 
 def add_contact(stores: Stores, client_id: str, data: dict[str, Any]) -> dk.Contact:
-    def attempt() -> dk.Contact:
-        now = utcnow()
-        client = stores.clients.get(client_id)
-        contact = dk.new_contact(data, tenant_id=stores.tenant_id, contact_id=str(ULID.from_datetime(now)),
-                                 client_id=client_id, now=now, first_of_client=client.primary_contact is None)
-        changes, new_client = reconcile(client, stores.contacts, None, contact, now)
-        return commit(stores.contacts, client, changes, new_client, _rules(stores, now))
-    return retrying(attempt)
+    return retrying(lambda: add_once(stores, client_id, data), "the client's contacts")
 
 
 def update_contact(stores: Stores, client_id: str, contact_id: str, changes: dict[str, Any],

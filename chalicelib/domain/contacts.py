@@ -12,7 +12,7 @@ from pydantic import Field
 
 from chalicelib.domain.clients import generate_number
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.values import Record
+from chalicelib.domain.values import Record, is_key_id
 
 NODE_READ_ONLY = ("full_name", "email", "phone", "job_title")
 INVITATION_TTL = timedelta(days=7)
@@ -162,13 +162,16 @@ def invitation_token(tenant_id: str, client_id: str, contact_id: str, secret: st
 
 
 def parse_invitation_token(token: str) -> tuple[str, str, str, str] | None:
-    """(tenant, client, contact, secret) of a link token, or None when it is not one."""
+    """(tenant, client, contact, secret) of a link token, or None when it is not one. Anyone can send a token, so
+    its parts must be ids that can name a stored key (a tenant `a#b` would otherwise reach the key builder)."""
     try:
         where, secret = token.split(".", 1)
         tenant_id, client_id, contact_id = base64.urlsafe_b64decode(where + "=" * (-len(where) % 4)).decode().split("\n")
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # bad base64 (binascii.Error), bad UTF-8 (UnicodeDecodeError), or not three parts
         return None
-    return (tenant_id, client_id, contact_id, secret) if all((tenant_id, client_id, contact_id, secret)) else None
+    if not (secret and all(is_key_id(part) for part in (tenant_id, client_id, contact_id))):
+        return None
+    return tenant_id, client_id, contact_id, secret
 
 
 def invitation_valid(contact: Contact, secret: str, now: datetime) -> bool:

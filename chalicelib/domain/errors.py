@@ -5,6 +5,7 @@ from __future__ import annotations
 class DomainError(Exception):
     status = 400
     code = "bad_request"
+    retry_after: int | None = None  # seconds, answered as Retry-After
 
     def __init__(self, message: str, details: list[dict] | None = None, code: str | None = None):
         super().__init__(message)
@@ -47,6 +48,12 @@ class Conflict(DomainError):
         super().__init__(message, details, code=code)
 
 
+class InProgress(Conflict):
+    """The same delivery or request is being applied right now: retry after `retry_after` seconds."""
+
+    retry_after = 5
+
+
 class VersionConflict(DomainError):
     status, code = 412, "version_conflict"
 
@@ -71,3 +78,7 @@ class ValidationFailed(DomainError):
 
 class Unavailable(DomainError):
     status, code = 503, "unavailable"
+
+
+class Contention(Unavailable):
+    """An optimistic write kept losing races until its time budget ran out; its last attempt wrote nothing."""

@@ -1,18 +1,22 @@
 """Integration use cases: upserts of projects and invoices pushed by other modules, and feedback; each rescores."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Callable
 
 from ulid import ULID
 
-from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed, VersionConflict
+from chalicelib.domain.errors import Conflict, Contention, NotFound, ValidationFailed
 from chalicelib.domain.feedback import Feedback
-from chalicelib.domain.integrations import OPEN_PROJECT, Invoice, Project
+from chalicelib.domain.integrations import Invoice, Project, needs_active_client
+from chalicelib.domain.retry import retrying
 from chalicelib.domain.scoring_cases import rescore
 from chalicelib.domain.values import utcnow
 
 INACTIVE = ("inactive", "archived")
+
+log = logging.getLogger(__name__)
 
 
 def _client(stores: Any, client_id: str):
@@ -24,8 +28,8 @@ def _client(stores: Any, client_id: str):
 
 def upsert_project(stores: Any, project_id: str, data: dict[str, Any], now: datetime | None = None
                    ) -> tuple[Project, bool]:
-    """Create or replace a project; True when it is new. Inactive and archived clients take no new or
-    reopened projects (409 client_not_active)."""
+    """Create or replace a project; True when it is new. Inactive and archived clients take no new project and
+    no move to planned or active (409 client_not_active)."""
     client = _client(stores, data["client_id"])
     live = {c.id for c in stores.contacts.of_client(client.id)}
     bad = [{"field": f"contact_ids.{n}", "message": f"{cid} is not a contact of the client"}
@@ -34,9 +38,9 @@ def upsert_project(stores: Any, project_id: str, data: dict[str, Any], now: date
         raise ValidationFailed("contact_ids are invalid", bad)
 
     def build(old: Project | None, at: datetime) -> Project:
-        reopens = old is None or old.client_id != client.id or (data["status"] in OPEN_PROJECT and not old.is_open)
-        if client.status in INACTIVE and reopens:
-            raise Conflict("client_not_active", f"the client is {client.status}: it takes no new or reopened projects")
+        if client.status in INACTIVE and needs_active_client(old, client.id, data["status"]):
+            raise Conflict("client_not_active",
+                           f"the client is {client.status}: it takes no new project and no move to planned or active")
         return Project(**data, id=project_id, tenant_id=stores.tenant_id,
                        created_at=old.created_at if old else at, updated_at=at)
 
@@ -61,25 +65,29 @@ def upsert_invoice(stores: Any, invoice_id: str, data: dict[str, Any], now: date
 
 def _upsert(stores: Any, read: Callable[[], Any], build: Callable[[Any, datetime], Any],
             save: Callable[[Any, Any], None], now: datetime | None) -> tuple[Any, bool]:
-    """Read the fact, build its new state, write it unless equal; a concurrent upsert of the id is re-read."""
-    for _ in range(3):
+    """Read the fact, build its new state, write it over what was read unless equal; a race is read again."""
+    def attempt() -> tuple[Any, Any, bool]:
         old = read()
         fact = build(old, now or utcnow())
         if old is not None and fact.model_copy(update={"updated_at": old.updated_at}) == old:
-            return old, False
+            return old, old, False
+        save(old, fact)
+        return old, fact, True
+
+    old, fact, written = retrying(attempt, "the fact")
+    if written:
+        _rescore(stores, fact.client_id, *([old.client_id] if old is not None else []))
+    return fact, old is None
+
+
+def _rescore(stores: Any, *client_ids: str) -> None:
+    """Scores follow a written fact at once; should rescoring keep losing races, the stream's rescore of the
+    fact follows, so the request, whose fact is stored, still succeeds."""
+    for client_id in dict.fromkeys(client_ids):
         try:
-            save(old, fact)
-        except VersionConflict:
-            continue
-        _rescore_moved(stores, old, fact)
-        return fact, old is None
-    raise Conflict("conflict", "the fact kept changing; try again")
-
-
-def _rescore_moved(stores: Any, old: Any, new: Any) -> None:
-    rescore(stores, new.client_id)
-    if old is not None and old.client_id != new.client_id:
-        rescore(stores, old.client_id)
+            rescore(stores, client_id)
+        except Contention:
+            log.warning("rescoring client %s kept losing races; the stream rescores it", client_id)
 
 
 def add_feedback(stores: Any, client_id: str, data: dict[str, Any], *, actor: str | None) -> Feedback:
@@ -93,5 +101,5 @@ def add_feedback(stores: Any, client_id: str, data: dict[str, Any], *, actor: st
     feedback = Feedback(**data, id=str(ULID.from_datetime(now)), tenant_id=stores.tenant_id, client_id=client_id,
                         created_by=actor, created_at=now)
     stores.facts.add_feedback(feedback)
-    rescore(stores, client_id)
+    _rescore(stores, client_id)
     return feedback

@@ -33,6 +33,12 @@ class Project(Record):
         return self.status in OPEN_PROJECT
 
 
+def needs_active_client(old: Project | None, client_id: str, status: str) -> bool:
+    """A new project (or one moved to this client) and any move to `planned`/`active` (`planned` -> `active`
+    too) need a client that is not inactive or archived (contract §15)."""
+    return old is None or old.client_id != client_id or (status in OPEN_PROJECT and status != old.status)
+
+
 class Invoice(Record):
     """An invoice, quote or credit note; quotes carry their portal approval."""
 

@@ -1,6 +1,7 @@
 """Node platform events: link clients, and keep Node-synced contacts as Node last described them."""
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -9,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 from chalicelib.domain import contact_cases as cc
 from chalicelib.domain import contacts as dk
 from chalicelib.domain.client_cases import update_client
-from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.errors import InProgress, ValidationFailed
+from chalicelib.domain.retry import retrying
 from chalicelib.domain.values import utcnow
 
 NODE_URL = "https://nodes.nexusrms.io/clients/{}"
@@ -55,6 +57,9 @@ PAYLOADS: dict[str, type[_Model]] = {"client.linked": ClientLinked, "user.upsert
 
 
 class NodeStore(Protocol):
+    def claim(self, webhook_id: str) -> str: ...
+    def complete(self, webhook_id: str) -> None: ...
+    def unclaim(self, webhook_id: str) -> None: ...
     def linked_client(self, node_client_id: str) -> str | None: ...
     def link(self, node_client_id: str, client_id: str) -> None: ...
     def hold(self, node_client_id: str, webhook_id: str, occurred_at: str, event: dict) -> None: ...
@@ -72,6 +77,27 @@ def parse(event: NodeEvent) -> _Model | None:
     except ValidationError as exc:
         details = [{"field": "data." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         raise ValidationFailed("the event data is invalid", details) from None
+
+
+def receive(stores: cc.Stores, node: NodeStore, webhook_id: str, event: NodeEvent) -> str:
+    """Apply a delivery once per webhook id: "processed", "accepted" (ignored or held) or "duplicate".
+
+    The id is claimed before anything is applied, so of parallel deliveries one applies it; a delivery that
+    fails frees the id again for Node's retry. One arriving while another still applies it is told to retry.
+    """
+    claim = node.claim(webhook_id)
+    if claim == "done":
+        return "duplicate"
+    if claim == "running":
+        raise InProgress("webhook_in_progress", "a delivery of this webhook-id is being applied; retry later")
+    try:
+        status = apply(stores, node, webhook_id, event)
+    except Exception:
+        with contextlib.suppress(Exception):  # unreachable too: the claim's lease lapses by itself
+            node.unclaim(webhook_id)
+        raise
+    node.complete(webhook_id)
+    return "processed" if status == 200 else "accepted"
 
 
 def apply(stores: cc.Stores, node: NodeStore, webhook_id: str, event: NodeEvent) -> int:
@@ -121,13 +147,14 @@ def _synced(stores: cc.Stores, client_id: str, user_id: str, email: str | None =
 
 
 def upsert_user(stores: cc.Stores, client_id: str, user: NodeUser) -> dk.Contact | None:
-    """Create or update the Node-synced contact; an update older than the one stored is ignored."""
+    """Create or update the Node-synced contact; an update older than the one stored is ignored.
+
+    One Node user is one contact of the client: the create reserves the user (a uniqueness item in the same
+    transaction), so of parallel deliveries one creates and the others, losing the race, read again and update.
+    """
     fields = {"full_name": user.full_name, "email": str(user.email), "phone": user.phone,
               "job_title": user.job_title, "synced_from_node": True, "node_user_id": user.id,
               "node_updated_at": user.updated_at}
-    existing = _synced(stores, client_id, user.id, str(user.email))
-    if existing is None:
-        return cc.add_contact(stores, client_id, {**fields, "last_synced_at": utcnow()})
 
     def edit(client, contact: dk.Contact, now: datetime) -> dk.Contact:
         if contact.node_updated_at and user.updated_at <= contact.node_updated_at:
@@ -136,7 +163,13 @@ def upsert_user(stores: cc.Stores, client_id: str, user: NodeUser) -> dk.Contact
         return contact.model_copy(update={**fields, "first_name": first, "last_name": last,
                                           "last_synced_at": now, "updated_at": now})
 
-    return cc.change(stores, client_id, existing.id, edit)
+    def attempt() -> dk.Contact:
+        existing = _synced(stores, client_id, user.id, str(user.email))
+        if existing is None:
+            return cc.add_once(stores, client_id, {**fields, "last_synced_at": utcnow()})
+        return cc.change_once(stores, client_id, existing.id, edit)
+
+    return retrying(attempt, "the Node user's contact")
 
 
 def remove_user(stores: cc.Stores, client_id: str, user_id: str) -> dk.Contact | None:

@@ -13,7 +13,7 @@ from chalicelib.domain.errors import Conflict, Forbidden, NotFound, Unauthorized
 from chalicelib.domain.integrations import Invoice
 from chalicelib.domain.settings import PortalSettings
 from chalicelib.domain.threads import Thread, thread_stats
-from chalicelib.domain.values import MoneyOut, Record
+from chalicelib.domain.values import MoneyOut, Record, iso
 
 HIDDEN_STATUSES = ("draft", "failed")  # unsent messages are staff work in progress
 
@@ -119,18 +119,30 @@ def thread_views(threads: list[Thread], comms: list[Communication]) -> list[dict
     """Threads with counts and previews computed from what the contact may see, not from internal notes."""
     stats = thread_stats([c for c in comms if visible(c)])
     out = []
-    for thread in sorted(threads, key=lambda t: (t.last_activity_at or t.created_at), reverse=True):
+    for thread in sorted(threads, key=thread_order, reverse=True):
         count, last, preview = stats.get(thread.id, (0, None, None))
         out.append(PortalThread(id=thread.id, subject=thread.subject, type=thread.type, status=thread.status,
                                 messages_count=count, last_activity_at=last, preview=preview).public())
     return out
 
 
-def documents(invoices: list[Invoice], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+def thread_order(thread: Thread) -> list[str]:
+    """Where a thread sorts (latest activity, then id) and so where a page of them resumes."""
+    return [iso(thread.last_activity_at or thread.created_at), thread.id]
+
+
+def issued(invoices: list[Invoice], kinds: tuple[str, ...]) -> list[Invoice]:
     """Quotes or invoices the finance module has issued (drafts stay internal), newest first."""
-    chosen = [i for i in invoices if i.kind in kinds and i.status != "draft"]
-    chosen.sort(key=lambda i: (i.issued_at or i.created_at), reverse=True)
-    return [PortalDocument.model_validate(i.model_dump()).public() for i in chosen]
+    return sorted((i for i in invoices if i.kind in kinds and i.status != "draft"), key=issued_order, reverse=True)
+
+
+def issued_order(invoice: Invoice) -> list[str]:
+    return [iso(invoice.issued_at or invoice.created_at), invoice.id]
+
+
+def documents(invoices: list[Invoice], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The answers for the issued quotes or invoices among `invoices`, newest first."""
+    return [PortalDocument.model_validate(i.model_dump()).public() for i in issued(invoices, kinds)]
 
 
 def shown(settings: PortalSettings, switch: str, what: str) -> None:

@@ -11,6 +11,7 @@ from ulid import ULID
 from chalicelib.domain import client_cases
 from chalicelib.domain.clients import Client
 from chalicelib.domain.integrations import figures
+from chalicelib.domain.retry import retrying
 from chalicelib.domain.scoring import Inputs, classify, health, lead_score
 from chalicelib.domain.values import iso, utcnow
 
@@ -21,9 +22,15 @@ def rescore(stores: Any, client_id: str, now: datetime | None = None) -> Client:
     """Recompute the client's revenue figures, health and lead score; write what changed.
 
     Safe to run any number of times (stream redeliveries, the daily job): equal results write nothing, and a
-    lead score change leaves exactly one history entry.
+    lead score change leaves exactly one history entry. Scores and figures are written only over the state
+    they were computed from, so of two rescores racing (a request's and the stream's) the one that read older
+    records reads again instead of writing stale figures.
     """
     now = now or utcnow()
+    return retrying(lambda: _rescore_once(stores, client_id, now), "the client's scores")
+
+
+def _rescore_once(stores: Any, client_id: str, now: datetime) -> Client:
     records = stores.facts.client_records(client_id)
     inputs = Inputs(records.client, records.contacts, records.communications, records.projects, records.invoices,
                     [f.rating for f in records.feedback], now)
@@ -44,7 +51,7 @@ def rescore(stores: Any, client_id: str, now: datetime | None = None) -> Client:
                    "change": lead.total_score - (old_total or 0), "recorded_at": now,
                    "change_reason": change_reason(previous, lead_data)}
     stores.facts.save_scores(client_id, records.scores, health_data, lead_data, history, now)
-    return client_cases.update_derived(stores.clients, stores.settings, client_id, lambda c: {
+    return client_cases.save_derived(stores.clients, stores.settings, records.client, lambda c: {
         "lifetime_revenue": figs.lifetime_revenue, "outstanding_balance": figs.outstanding_balance,
         "projects_count": figs.projects_count, "last_project_at": figs.last_project_at,
         "health_score": h.health_score, "risk_level": h.risk_level, "churn_probability": h.churn_probability,

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from ulid import ULID
 
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.retry import retrying
 from chalicelib.domain.segment_criteria import Criteria, validate_criteria
 from chalicelib.domain.segments import Member, Segment, belongs
 from chalicelib.domain.slugs import SlugTaken, slug_candidates
@@ -60,16 +61,22 @@ def update_segment(stores: Any, segment_id: str, changes: dict[str, Any], now: d
     for key in NOT_NULL:
         if key in changes and changes[key] is None:
             raise ValidationFailed.field(key, "may not be null")
-    current = stores.segments.get(segment_id)
-    changes = dict(changes)
-    if "criteria" in changes:
-        changes["criteria"] = _criteria(stores, current.type, changes["criteria"])
-    if current.is_static and changes.get("refresh_frequency", "manual") != "manual":
-        raise ValidationFailed.field("refresh_frequency", "static segments are never refreshed")
-    updated = current.model_copy(update={**changes, "updated_at": now or utcnow()})
-    if updated.model_copy(update={"updated_at": current.updated_at}) == current:
+
+    def attempt() -> tuple[Segment, Segment]:
+        current = stores.segments.get(segment_id)
+        wanted = dict(changes)
+        if "criteria" in wanted:
+            wanted["criteria"] = _criteria(stores, current.type, wanted["criteria"])
+        if current.is_static and wanted.get("refresh_frequency", "manual") != "manual":
+            raise ValidationFailed.field("refresh_frequency", "static segments are never refreshed")
+        updated = current.model_copy(update={**wanted, "updated_at": now or utcnow()})
+        if updated.model_copy(update={"updated_at": current.updated_at}) == current:
+            return current, current
+        return current, stores.segments.save(current, updated)
+
+    current, saved = retrying(attempt, "the segment")
+    if saved is current:
         return current
-    saved = stores.segments.save(current, updated)
     if saved.is_dynamic and saved.is_active and (saved.criteria != current.criteria or not current.is_active):
         return refresh(stores, saved, deadline=api_deadline())
     return saved
@@ -77,10 +84,12 @@ def update_segment(stores: Any, segment_id: str, changes: dict[str, Any], now: d
 
 def delete_segment(stores: Any, segment_id: str, now: datetime | None = None) -> None:
     """Soft delete; system segments are deactivated instead. Members stay stored with the deleted segment."""
-    current = stores.segments.get(segment_id)
-    if current.is_system:
-        raise Conflict("system_segment", "system segments cannot be deleted; deactivate it instead")
-    stores.segments.save(current, current.model_copy(update={"deleted_at": now or utcnow()}), release_slug=True)
+    def attempt() -> None:
+        current = stores.segments.get(segment_id)
+        if current.is_system:
+            raise Conflict("system_segment", "system segments cannot be deleted; deactivate it instead")
+        stores.segments.save(current, current.model_copy(update={"deleted_at": now or utcnow()}), release_slug=True)
+    retrying(attempt, "the segment")
 
 
 def duplicate_segment(stores: Any, segment_id: str, name: str, *, actor: str | None) -> Segment:

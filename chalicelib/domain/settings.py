@@ -69,18 +69,12 @@ CUSTOM_FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 
 class CustomFieldDef(Strict):
-    key: str
+    key: str = Field(pattern=CUSTOM_FIELD_KEY.pattern, description=(
+        "lowercase letters, digits and underscores, starting with a letter, at most 50"))
     label: str = Field(min_length=1, max_length=100)
     type: Literal["text", "number", "date", "boolean", "select"]
     options: list[str] = Field(default_factory=list, max_length=100)
     required: bool = False
-
-    @field_validator("key")
-    @classmethod
-    def _key_shape(cls, v: str) -> str:
-        if not CUSTOM_FIELD_KEY.match(v):
-            raise ValueError("lowercase letters, digits and underscores, starting with a letter, at most 50")
-        return v
 
     @model_validator(mode="after")
     def _options_for_select(self) -> "CustomFieldDef":

@@ -1,4 +1,4 @@
-"""Value formats the contract fixes: UTC timestamps with `Z` and money as decimal strings."""
+"""Value formats the contract fixes: UTC timestamps with `Z`, money as decimal strings, id and time-key bounds."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,9 +7,27 @@ from typing import Annotated
 
 import email_validator
 from pydantic import BaseModel, PlainSerializer
+from ulid import ULID
 
 # RFC 6761 reserves `.test` for testing; staging data and test suites use it, so addresses there are accepted.
 email_validator.SPECIAL_USE_DOMAIN_NAMES = [d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d != "test"]
+
+
+# Contract §16: a longer id is a 404 in a path and a 422 in a body; 128 characters also fit every DynamoDB key.
+MAX_ID_LENGTH = 128
+
+
+def is_key_id(value: object) -> bool:
+    """An id that can be part of a stored key: not empty, at most MAX_ID_LENGTH, no `#` (it separates key parts)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and "#" not in value
+
+
+def ulid_bound(moment: datetime, last: bool = False) -> str:
+    """The first (or, with `last`, the final) ULID of the millisecond of `moment`, for key ranges over time-ordered
+    ids. ULID time starts in 1970: earlier moments take its first millisecond, so such a range starts (or ends)
+    before every id instead of failing."""
+    millis = max(0, int(moment.timestamp() * 1000))
+    return str(ULID.from_bytes(millis.to_bytes(6, "big") + (b"\xff" if last else b"\x00") * 10))
 
 
 def utcnow() -> datetime:

@@ -6,11 +6,13 @@ from functools import lru_cache
 
 import jwt
 
-from chalicelib.config import get_settings
+from chalicelib.config import ConfigurationError, get_settings
 from chalicelib.domain.errors import Forbidden, Unauthorized
 from chalicelib.tokens import PORTAL_ISSUER
 
 STAFF_ROLES = ("viewer", "agent", "manager", "admin")
+# The Cognito resource server's scope for other NexusRMS modules (declared in the template, deploy/package.py).
+INTEGRATION_SCOPE = "nexus-client-management/integration"
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def verify_token(header: str | None) -> Principal:
     if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 7235)
         raise Unauthorized("a bearer token is required")
     s = get_settings()
-    portal = _portal_claims(token, s.portal_secret)
+    portal = _portal_claims(token)
     if portal is not None:
         return _principal(portal)
     try:
@@ -57,18 +59,37 @@ def verify_token(header: str | None) -> Principal:
             key, algorithms = s.auth_jwt_secret, ["HS256"]
         else:
             raise Unauthorized("token verification is not configured")
+        # The audience is checked below: Cognito's access tokens name their app client in `client_id`, not `aud`.
         claims = jwt.decode(token, key, algorithms=algorithms, issuer=s.auth_issuer,
-                            options={"require": ["exp", "iss", "sub"]})
+                            options={"require": ["exp", "iss", "sub"], "verify_aud": False})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired") from None
     except (jwt.PyJWTError, ValueError) as exc:
         raise Unauthorized(f"the token is invalid: {exc}") from None
+    if s.audiences:
+        _check_audience(claims, s.audiences)
     return _principal(claims)
 
 
-def _portal_claims(token: str, secret: str) -> dict | None:
+def _check_audience(claims: dict, audiences: tuple[str, ...]) -> None:
+    """A Cognito ID token names its app client in `aud`, an access token in `client_id`; either must be ours."""
+    use = claims.get("token_use")
+    if use == "id":
+        aud = claims.get("aud")
+        named = aud if isinstance(aud, list) else [aud]
+    elif use == "access":
+        named = [claims.get("client_id")]
+    else:
+        raise Unauthorized("the token is neither an ID nor an access token")
+    if not any(isinstance(a, str) and a in audiences for a in named):
+        raise Unauthorized("the token was issued to another app client")
+
+
+def _portal_claims(token: str) -> dict | None:
     """The claims of a portal token issued by this service, or None when the token is not one (or is forged)."""
-    if not secret:
+    try:
+        secret = get_settings().portal_secret
+    except ConfigurationError:  # no portal secret: no portal token can be valid (a 401, not a 500)
         return None
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=PORTAL_ISSUER,
@@ -89,8 +110,14 @@ def _principal(claims: dict) -> Principal:
     roles = claims.get("roles", claims.get("cognito:groups", [])) or []
     if not isinstance(roles, list):
         raise Unauthorized("roles must be a list")
-    return Principal(sub=str(claims["sub"]), tenant_id=tenant, roles=tuple(str(r) for r in roles),
-                     name=claims.get("name"), client_id=claims.get("client_id"), scope=claims.get("scope"),
+    roles = [str(r) for r in roles]
+    scope = claims.get("scope")
+    # A Cognito access token of the client-credentials grant (another NexusRMS module) holds the integration scope.
+    if isinstance(scope, str) and INTEGRATION_SCOPE in scope.split() and "integration" not in roles:
+        roles.append("integration")
+    portal = scope == "portal"
+    return Principal(sub=str(claims["sub"]), tenant_id=tenant, roles=tuple(roles), name=claims.get("name"),
+                     client_id=claims.get("client_id") if portal else None, scope=scope if portal else None,
                      claims=claims)
 
 

@@ -1,4 +1,4 @@
-"""The one mapping of errors to the contract's envelope `{"error": {code, message, details}}`."""
+"""The one mapping of errors to the contract's envelope `{"error": {code, message, details, request_id}}`."""
 from __future__ import annotations
 
 import json
@@ -28,11 +28,12 @@ def envelope(status: int, code: str, message: str, details: list | None = None,
 
 
 def from_domain(exc: DomainError) -> Response:
-    return envelope(exc.status, exc.code, exc.message, exc.details)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return envelope(exc.status, exc.code, exc.message, exc.details, headers=headers)
 
 
 def _loc(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc if p not in ("body",)) or "body"
+    return ".".join(str(p) for p in loc if p not in ("body", "[key]")) or "body"  # a bad key: its field, named
 
 
 def details_of(exc: ValidationError, read_only: frozenset[str] = frozenset()) -> list[dict]:
@@ -58,8 +59,10 @@ def unexpected(exc: Exception) -> Response:
     return envelope(500, "internal_error", "an internal error occurred")
 
 
-def normalise(response: Response) -> Response:
-    """Rewrite Chalice's own error bodies (405, 415, 500...) into the envelope; leave ours alone."""
+def normalise(response: Response, request_id: str) -> Response:
+    """Every answer carries X-Request-Id; every error body is the envelope (Chalice's own 405, 415, 500... are
+    rewritten) and repeats the request id as `error.request_id`."""
+    response.headers["X-Request-Id"] = request_id
     if response.status_code < 400:
         return response
     body = response.body
@@ -68,9 +71,14 @@ def normalise(response: Response) -> Response:
             body = json.loads(body)
         except ValueError:
             body = None
-    if isinstance(body, dict) and "error" in body:
-        return response
-    message = body.get("Message") if isinstance(body, dict) else None
-    status = response.status_code
-    extra = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
-    return envelope(status, _CHALICE_CODES.get(status, "error"), message or "request failed", headers=extra)
+    if not (isinstance(body, dict) and isinstance(body.get("error"), dict)):
+        message = body.get("Message") if isinstance(body, dict) else None
+        status = response.status_code
+        extra = {k: v for k, v in response.headers.items() if k.lower() in ("allow", "x-request-id")}
+        response = envelope(status, _CHALICE_CODES.get(status, "error"), message or "request failed", headers=extra)
+        body = json.loads(response.body)
+    if response.status_code >= 500:
+        log.error("answered %s to request %s", response.status_code, request_id)
+    body["error"]["request_id"] = request_id
+    response.body = json.dumps(body)
+    return response

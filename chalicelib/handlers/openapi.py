@@ -8,9 +8,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
+from chalicelib.domain.values import MAX_ID_LENGTH
 from chalicelib.handlers.routing import ROUTES, RouteDoc
+from chalicelib.handlers.schemas import IF_MATCH
 
 TITLE = "NexusRMS Client Management API"
 SCHEMAS = "#/components/schemas/"
@@ -22,7 +24,8 @@ ERROR_SCHEMAS = {
         "type": "object", "required": ["code", "message", "details"], "properties": {
             "code": {"type": "string", "description": "Machine-readable error code, e.g. `validation_error`."},
             "message": {"type": "string", "description": "Human-readable explanation."},
-            "details": {"type": "array", "items": {"$ref": SCHEMAS + "ErrorDetail"}}}}}},
+            "details": {"type": "array", "items": {"$ref": SCHEMAS + "ErrorDetail"}},
+            "request_id": {"type": "string", "description": "The answer's `X-Request-Id`, to quote to support."}}}}},
 }
 # status -> (component name, description naming the codes the contract gives it)
 ERRORS = {
@@ -35,7 +38,8 @@ ERRORS = {
     412: ("VersionConflict", "`version_conflict`: the `If-Match` version is stale."),
     413: ("PayloadTooLarge", "`payload_too_large`: the body is larger than 1 MiB."),
     422: ("ValidationError", "`validation_error`: field validation failed; `details` names each field."),
-    503: ("Unavailable", "`unavailable`: the database cannot be reached; nothing was half-written."),
+    503: ("Unavailable", "`unavailable`: the database cannot be reached. The message says whether nothing was "
+                         "written or the outcome is unknown; retrying with the same `Idempotency-Key` is safe."),
 }
 NO_DATABASE = {"/v1/openapi.json", "/v1/docs"}  # routes that answer without touching the table
 ROLES = ("viewer", "agent", "manager", "admin")
@@ -82,6 +86,22 @@ def _error_statuses(doc: RouteDoc) -> list[int]:
     return [status for status, on in wanted.items() if on]
 
 
+class _Generator(GenerateJsonSchema):
+    """pydantic's JSON Schema, with constrained dict keys as `propertyNames` (its `patternProperties` would let
+    keys of any other shape through, which the validator refuses)."""
+
+    def dict_schema(self, schema):
+        out = super().dict_schema(schema)
+        patterns = out.get("patternProperties", {})
+        if len(patterns) == 1 and "additionalProperties" not in out:
+            (pattern, values), = patterns.items()
+            del out["patternProperties"]
+            out["propertyNames"] = {"pattern": pattern}
+            if values:
+                out["additionalProperties"] = values
+        return out
+
+
 def _schemas(routes: list[RouteDoc]) -> tuple[dict, dict]:
     """One pydantic pass over every model: (model, mode) -> `$ref`, and the component schemas."""
     pairs: list[tuple[type[BaseModel], str]] = []
@@ -91,7 +111,7 @@ def _schemas(routes: list[RouteDoc]) -> tuple[dict, dict]:
                 pairs.append((model, mode))
     if not pairs:
         return {}, {}
-    refs, top = models_json_schema(pairs, ref_template=SCHEMAS + "{model}")
+    refs, top = models_json_schema(pairs, ref_template=SCHEMAS + "{model}", schema_generator=_Generator)
     return refs, top.get("$defs", {})
 
 
@@ -109,7 +129,8 @@ def _query_schema(prop: dict) -> dict:
 
 
 def _parameters(doc: RouteDoc, refs: dict, components: dict) -> list[dict]:
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    params = [{"name": name, "in": "path", "required": True,  # a longer id is a 404: none can exist
+               "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}}
               for name in re.findall(r"{(\w+)\+?}", doc.path)]
     if doc.query is not None:
         schema = components[refs[(doc.query, "validation")]["$ref"].removeprefix(SCHEMAS)]
@@ -118,21 +139,27 @@ def _parameters(doc: RouteDoc, refs: dict, components: dict) -> list[dict]:
             param = {"name": name, "in": "query", "required": name in required}
             if "description" in prop:
                 param["description"] = prop["description"]
-            params.append({**param, "schema": _query_schema(prop)})
+            schema = _query_schema(prop)
+            if schema.get("type") == "array":  # a list parameter is one comma list: `status=lead,active`
+                param.update(style="form", explode=False)
+            params.append({**param, "schema": schema})
     if doc.idempotent:
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "schema": {"type": "string", "maxLength": 255},
                        "description": "The same key from the same tenant within 24 h returns the first response "
                                       "again and creates nothing new."})
     if _versioned(doc):
-        params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-                       "description": "The `version` last read; a stale one gives 412 `version_conflict`."})
+        params.append({"name": "If-Match", "in": "header", "required": False,
+                       "schema": {"type": "string", "pattern": IF_MATCH.pattern},
+                       "description": "The `version` last read, plain (`3`) or quoted (`\"3\"`); a stale one gives "
+                                      "412 `version_conflict`. Without it the change is applied to the latest "
+                                      "version."})
     return params
 
 
-def _success(doc: RouteDoc, refs: dict) -> dict:
-    out: dict = {"description": "No content." if doc.status == 204 else "Success."}
-    if doc.status == 204:
+def _success(doc: RouteDoc, refs: dict, status: int, description: str | None = None) -> dict:
+    out: dict = {"description": description or ("No content." if status == 204 else "Success.")}
+    if status == 204:
         return out
     if doc.response is not None:
         schema = refs[(doc.response, "serialization")]
@@ -154,8 +181,11 @@ def _operation(doc: RouteDoc, refs: dict, components: dict) -> dict:
     if doc.body is not None:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": refs[(doc.body, "validation")]}}}
-    op["responses"] = {str(doc.status): _success(doc, refs)}
-    for status in _error_statuses(doc):
+    op["responses"] = {str(doc.status): _success(doc, refs, doc.status)}
+    for status, meaning in doc.also.items():  # further answers the route declares, with the same body
+        if status < 400:
+            op["responses"][str(status)] = _success(doc, refs, status, meaning)
+    for status in sorted({*_error_statuses(doc), *(s for s in doc.also if s >= 400)}):
         op["responses"][str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     if doc.need != "public":
         op["security"] = [{"bearerAuth": []}]

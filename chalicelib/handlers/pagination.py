@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from typing import Any, Callable
 
 from chalicelib.config import get_settings
@@ -28,21 +29,73 @@ def encode_cursor(tenant_id: str, scope: str, position: Any) -> str:
     return f"{_b64(payload)}.{_b64(_sign(payload))}"
 
 
-def decode_cursor(cursor: str | None, tenant_id: str, scope: str) -> Any:
-    """The position inside a cursor issued to this tenant for this same query, or 400 `invalid_cursor`."""
+# The shape of a list's position, checked before any list uses one: a DynamoDB exclusive start key
+# ({attribute: {"S": text}}, with pk and sk), any list of texts and integers, or a list of exactly these types.
+START_KEY = "start key"
+ANY_LIST = "any list"
+Shape = str | tuple[type, ...]
+
+MAX_CURSOR = 4096  # characters; far above any position this service writes
+_KEY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_MAX_KEY_BYTES = 2048  # DynamoDB's limit for a partition key (a sort key's is 1024)
+
+
+def _invalid(message: str = "the cursor is not valid", detail: str = "is not valid") -> InvalidCursor:
+    return InvalidCursor(message, [{"field": "cursor", "message": detail}])
+
+
+def decode_cursor(cursor: str | None, tenant_id: str, scope: str, shape: Shape = START_KEY) -> Any:
+    """The position inside a cursor issued to this tenant for this same query, of the `shape` the list uses, or
+    400 `invalid_cursor` (never anything else, whatever the cursor holds)."""
     if not cursor:
         return None
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR:
+        raise _invalid()
     try:
         payload_text, signature = cursor.split(".")
         payload = _unb64(payload_text)
         if not hmac.compare_digest(_unb64(signature), _sign(payload)):
             raise ValueError("signature")
         data = json.loads(payload)
-    except (ValueError, TypeError):
-        raise InvalidCursor("the cursor is not valid", [{"field": "cursor", "message": "is not valid"}]) from None
+    except (ValueError, TypeError, RecursionError):
+        raise _invalid() from None
+    if not isinstance(data, dict):
+        raise _invalid()
     if data.get("t") != tenant_id or data.get("s") != scope:
-        raise InvalidCursor("the cursor belongs to another list", [{"field": "cursor", "message": "is foreign"}])
-    return data.get("p")
+        raise _invalid("the cursor belongs to another list", "is foreign")
+    position = data.get("p")
+    if not _fits(position, shape):
+        raise _invalid()
+    return position
+
+
+def _fits(position: Any, shape: Shape) -> bool:
+    if shape == START_KEY:
+        return isinstance(position, dict) and 2 <= len(position) <= 4 and {"pk", "sk"} <= position.keys() \
+            and all(isinstance(name, str) and _KEY_NAME.fullmatch(name) and _key_value(value)
+                    for name, value in position.items())
+    if not isinstance(position, list) or not 1 <= len(position) <= 8 \
+            or not all(_scalar(v) for v in position):
+        return False
+    return shape == ANY_LIST or (len(position) == len(shape) and all(type(v) is t for v, t in zip(position, shape)))
+
+
+def _key_value(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() == {"S"} and _text(value["S"], 1, _MAX_KEY_BYTES)
+
+
+def _scalar(value: Any) -> bool:
+    if type(value) is int:
+        return -2 ** 63 <= value < 2 ** 63
+    return _text(value, 0, _MAX_KEY_BYTES // 2)
+
+
+def _text(value: Any, shortest: int, longest: int) -> bool:
+    """Text of UTF-8 length within bounds (a lone surrogate, which JSON allows, is not text DynamoDB takes)."""
+    try:
+        return type(value) is str and shortest <= len(value.encode("utf-8")) <= longest
+    except UnicodeEncodeError:
+        return False
 
 
 def query_scope(route: str, params: dict[str, Any]) -> str:
@@ -54,9 +107,11 @@ def query_scope(route: str, params: dict[str, Any]) -> str:
 def page_of_list(items: list, position: Callable[[Any], list], *, tenant_id: str, scope: str, limit: int,
                  cursor: str | None, descending: bool = False) -> tuple[list, str | None]:
     """A page of a list already in order (ascending or descending by `position`), resumed after the cursor."""
-    after = decode_cursor(cursor, tenant_id, scope)
+    # The cursor's position must be comparable with this list's own positions: same length, same types.
+    shape = tuple(type(v) for v in position(items[0])) if items else ANY_LIST
+    after = decode_cursor(cursor, tenant_id, scope, shape)
     if after:
-        items = [x for x in items if (position(x) < after if descending else position(x) > after)]
+        items = [x for x in items if (list(position(x)) < after if descending else list(position(x)) > after)]
     page = items[:limit]
     more = len(items) > limit
-    return page, encode_cursor(tenant_id, scope, position(page[-1])) if more else None
+    return page, encode_cursor(tenant_id, scope, list(position(page[-1]))) if more else None

@@ -11,11 +11,53 @@ from typing import Any, Callable
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.domain.errors import BadRequest, DomainError, InvalidJson, PayloadTooLarge
+from chalicelib.domain.errors import BadRequest, DomainError, InvalidJson, NotFound, PayloadTooLarge
+from chalicelib.domain.values import MAX_ID_LENGTH
 from chalicelib.handlers import errors
 from chalicelib.handlers.auth import Principal, authorize, verify_token
+from chalicelib.handlers.schemas import ListQuery
 
 MAX_BODY = 1024 * 1024
+MAX_JSON_DEPTH = 64  # contract §16; also far below the recursion limit of json and pydantic
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _unfit(value: Any) -> str | None:
+    """Why a parsed body cannot be taken (nested too deep, or a string no UTF-8 can carry), or None. A loop,
+    not recursion, so no body can exhaust the stack."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str) and _SURROGATE.search(node):
+            return "holds a lone surrogate, which UTF-8 cannot carry"
+        if isinstance(node, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                return f"is nested deeper than {MAX_JSON_DEPTH} levels"
+            if isinstance(node, dict):
+                stack.extend((key, depth) for key in node)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON, or 400 `invalid_json`: strictly UTF-8 (no BOM, no UTF-16, which json.loads would
+    otherwise guess from bytes), no NaN or Infinity, nested at most MAX_JSON_DEPTH deep."""
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
+    except UnicodeDecodeError:
+        raise InvalidJson("the body is not UTF-8") from None
+    except RecursionError:
+        raise InvalidJson(f"the body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:
+        raise InvalidJson("the body is not valid JSON") from None
+    problem = _unfit(value)
+    if problem:
+        raise InvalidJson(f"the body {problem}")
+    return value
 
 
 @dataclass
@@ -34,6 +76,7 @@ class RouteDoc:
     list_response: bool = False
     idempotent: bool = False
     content_type: str = "application/json"
+    also: dict[int, str] = field(default_factory=dict)  # further statuses the route answers, with their meaning
 
 
 ROUTES: list[RouteDoc] = []
@@ -67,18 +110,14 @@ class Ctx:
         return (self.request.headers or {}).get(name.lower())
 
     def json(self) -> Any:
-        raw = self.request.raw_body or b""
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidJson("the body is not valid JSON") from None
+        return parse_json(self.request.raw_body or b"")
 
     def body(self, model: type[BaseModel] | None = None) -> BaseModel:
-        """The JSON object body validated by `model` (422 naming each bad field)."""
-        data = self.json()
-        if not isinstance(data, dict):
+        """The JSON object body validated by `model` (422 naming each bad field). JSON types are taken strictly:
+        a boolean is no number, a number no boolean or string (schemas.py adds the ISO forms of dates)."""
+        if not isinstance(self.json(), dict):
             raise InvalidJson("the body must be a JSON object")
-        return (model or self.doc.body).model_validate(data)
+        return (model or self.doc.body).model_validate_json(self.request.raw_body, strict=True)
 
     def query(self, model: type[BaseModel] | None = None) -> BaseModel:
         """Query parameters validated by `model`; bad ones are 400 `bad_request` naming the parameter."""
@@ -99,9 +138,13 @@ def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "vie
         body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None, status: int = 200, list_response: bool = False,
         idempotent: bool = False, content_types: list[str] | None = None,
-        read_only: frozenset[str] = frozenset()) -> Callable:
-    """Register a view on `bp`; `need` is a role, `integration`, `portal` or `public`."""
-    doc = RouteDoc(method, path, summary, need, tag, body, query, response, status, list_response, idempotent)
+        read_only: frozenset[str] = frozenset(), also: dict[int, str] | None = None) -> Callable:
+    """Register a view on `bp`; `need` is a role, `integration`, `portal` or `public`; `also` documents the
+    statuses it answers besides `status` and the errors every route may give."""
+    doc = RouteDoc(method, path, summary, need, tag, body, query, response, status, list_response, idempotent,
+                   also=also or {})
+    if list_response and not (query and issubclass(query, ListQuery)):
+        raise TypeError(f"{method} {path}: a list pages like every list (query=ListQuery or a subclass)")
     ROUTES.append(doc)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -113,6 +156,8 @@ def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "vie
                 if need != "public":
                     principal = verify_token(request.headers.get("authorization"))
                     authorize(principal, need)
+                if any(len(value) > MAX_ID_LENGTH for value in params.values()):  # no such id can exist
+                    raise NotFound(f"not found: ids are at most {MAX_ID_LENGTH} characters")
                 if len(request.raw_body or b"") > MAX_BODY:
                     raise PayloadTooLarge("the body is larger than 1 MiB")
                 ctx = Ctx(request, principal, doc)

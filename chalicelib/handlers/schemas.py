@@ -1,23 +1,37 @@
 """Request and response models of the HTTP edge: unknown and read-only fields are rejected."""
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Optional, get_args
 
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, create_model,
-                      field_validator)
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field,
+                      StringConstraints, create_model, field_validator)
 
 from chalicelib.domain import categories as dca
+from chalicelib.domain import category_cases, segment_cases
 from chalicelib.domain import clients as dc
 from chalicelib.domain import communications as dm
 from chalicelib.domain import contacts as dk
 from chalicelib.domain import segments as dsg
 from chalicelib.domain import threads as dth
 from chalicelib.domain.codes import COUNTRIES, CURRENCIES
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.settings import CUSTOM_FIELD_KEY
+from chalicelib.domain.values import MAX_ID_LENGTH
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields are refused and JSON types are taken as they are (`strict`: a boolean is no
+    number, a number no boolean or string; Ctx.body validates every body so, domain models too)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+
+class Query(BaseModel):
+    """Query parameters: text, so numbers are parsed from it; unknown parameters are refused."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -41,7 +55,38 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
 Multiplier = Annotated[Decimal, Field(gt=0, le=10, decimal_places=4)]
 Tag = _text(50, 1)
-Id = _text(64, 1)
+CustomFieldKey = Annotated[str, StringConstraints(pattern=CUSTOM_FIELD_KEY.pattern)]  # only such keys can be defined
+Id = _text(MAX_ID_LENGTH, 1)  # every id a body or query names (contract §16: longer is a 422 / 400)
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE)
+
+
+def _iso(pattern: re.Pattern, kind: type[date], form: str):
+    """Only the ISO text form (or a `kind` value): pydantic alone also takes 0 or "1700000000" as unix times. Parsed
+    here because strict validation after a before-validator takes no text."""
+    def check(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        if isinstance(value, str) and pattern.fullmatch(value):
+            try:
+                return kind.fromisoformat(value.upper())
+            except ValueError:
+                pass
+        raise ValueError(f"must be {form}")
+    return check
+
+
+# Every date and timestamp of a body or query uses these, never bare `date` / `datetime`.
+Date = Annotated[date, BeforeValidator(_iso(_ISO_DATE, date, "a date YYYY-MM-DD"))]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(
+    _iso(_ISO_TIMESTAMP, datetime, "an ISO 8601 timestamp with a time zone, e.g. 2024-05-01T09:30:00Z"))]
+
+
+def _since_epoch(value: datetime) -> datetime:
+    if value < datetime(1970, 1, 1, tzinfo=timezone.utc):
+        raise ValueError("must be 1970-01-01 or later")
+    return value
 
 
 class AddressIn(Strict):
@@ -87,7 +132,7 @@ class ClientCreate(Strict):
     communication_preference: dc.CommunicationPreference = "email"
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
     category_ids: Annotated[list[Id], Field(max_length=10)] | None = None
-    custom_fields: Annotated[dict[str, Any], Field(max_length=50)] | None = None
+    custom_fields: Annotated[dict[CustomFieldKey, Any], Field(max_length=50)] | None = None
     pipeline_stage: _text(50) | None = None
 
     _unique = field_validator("tags", "category_ids")(_dedupe)
@@ -104,11 +149,31 @@ def _optional(f: Any) -> Any:
     return Annotated[Optional[f.annotation], *f.metadata] if f.metadata else Optional[f.annotation]
 
 
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)  # left out means "unchanged"; there is no null default to show
+
+
+def patch_of(name: str, source: type[BaseModel], *, not_null: tuple[str, ...] | None = None,
+             skip: tuple[str, ...] = ()) -> type[BaseModel]:
+    """A PATCH body over `source`'s fields: every one optional, only the named ones written. Null (clearing a
+    field) is taken except for `not_null` (by default the fields `source` refuses null for): those refuse it
+    here, so the OpenAPI document marks nullable exactly what is accepted."""
+    if not_null is None:
+        not_null = tuple(n for n, f in source.model_fields.items() if type(None) not in get_args(f.annotation))
+    fields: dict[str, Any] = {}
+    for n, f in source.model_fields.items():
+        if n in skip:
+            continue
+        if n in not_null:
+            kind = Annotated[f.annotation, *f.metadata] if f.metadata else f.annotation
+            fields[n] = (kind, Field(None, description=f.description, json_schema_extra=_no_default))
+        else:
+            fields[n] = (_optional(f), Field(None, description=f.description))
+    return create_model(name, __base__=Strict, **fields)
+
+
 # A PATCH names any writable field; every one is optional and only the named ones are written.
-ClientUpdate = create_model(
-    "ClientUpdate", __base__=Strict,
-    **{name: (_optional(f), None) for name, f in ClientCreate.model_fields.items()},
-)
+ClientUpdate = patch_of("ClientUpdate", ClientCreate, not_null=dc.NOT_NULL)
 ClientUpdate.__pydantic_decorators__ = ClientCreate.__pydantic_decorators__
 ClientUpdate.model_rebuild(force=True)
 
@@ -136,6 +201,20 @@ ClientOut = create_model(
 )
 
 
+IF_MATCH = re.compile(r'^(?:W/)?("?)([0-9]{1,15})\1$')  # the version number, plain or quoted (an ETag, weak too)
+
+
+def if_match_version(header: str | None) -> int | None:
+    """The version an `If-Match` header names (None without one); anything else is 400 `bad_request`."""
+    if header is None:
+        return None
+    found = IF_MATCH.fullmatch(header.strip())
+    if found is None:
+        raise BadRequest("If-Match must be the version number, plain or quoted",
+                         [{"field": "If-Match", "message": "must be an integer version, e.g. 3 or \"3\""}])
+    return int(found.group(2))
+
+
 def comma_list(allowed: tuple[str, ...]):
     def parse(v: str | None) -> list[str] | None:
         if v is None or isinstance(v, list):
@@ -148,16 +227,16 @@ def comma_list(allowed: tuple[str, ...]):
     return parse
 
 
-class ListQuery(Strict):
+class ListQuery(Query):
     limit: Annotated[int, Field(ge=1, le=100)] = 25
     cursor: str | None = None
 
 
 class ClientListQuery(ListQuery):
-    status: list[str] | None = Field(None, description="comma list")
-    type: list[str] | None = Field(None, description="comma list")
-    pricing_tier: list[str] | None = Field(None, description="comma list")
-    risk_level: list[str] | None = Field(None, description="comma list")
+    status: list[dc.ClientStatus] | None = Field(None, description="comma list")
+    type: list[dc.ClientType] | None = Field(None, description="comma list")
+    pricing_tier: list[dc.PricingTier] | None = Field(None, description="comma list")
+    risk_level: list[dc.RiskLevel] | None = Field(None, description="comma list")
     category_id: Id | None = None
     tag: Tag | None = None
     segment_id: Id | None = None
@@ -204,10 +283,7 @@ class ContactCreate(Strict):
     is_technical_contact: bool = False
 
 
-ContactUpdate = create_model(
-    "ContactUpdate", __base__=Strict,
-    **{name: (_optional(f), None) for name, f in ContactCreate.model_fields.items()},
-)
+ContactUpdate = patch_of("ContactUpdate", ContactCreate, not_null=dk.NOT_NULL)
 
 CONTACT_READ_ONLY = frozenset({
     "id", "contact_number", "client_id", "portal_access", "portal_invited_at", "synced_from_node", "node_user_id",
@@ -245,9 +321,9 @@ class CommunicationFields(Strict):
     duration_minutes: Annotated[int, Field(ge=0, le=24 * 60)] | None = None
     outcome: _text(100) | None = None
     requires_followup: bool | None = None
-    followup_date: date | None = None
+    followup_date: Date | None = None
     followup_notes: _text(2000) | None = None
-    meeting_date: date | None = None
+    meeting_date: Date | None = None
     start_time: HHMM | None = None
     end_time: HHMM | None = None
     location_type: Literal["in_person", "video", "phone"] | None = None
@@ -262,7 +338,7 @@ class CommunicationFields(Strict):
 class CommunicationCreate(CommunicationFields):
     type: dm.CommType
     send_now: bool = True
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Annotated[Timestamp, AfterValidator(_since_epoch)] | None = None  # its ULID id starts in 1970
 
 
 class CommunicationUpdate(CommunicationFields):
@@ -278,19 +354,19 @@ CommunicationOut = out_model("Communication", dm.Communication)
 
 
 class CommunicationListQuery(ListQuery):
-    type: list[str] | None = Field(None, description="comma list")
+    type: list[dm.CommType] | None = Field(None, description="comma list")
     contact_id: Id | None = None
     project_id: Id | None = None
     thread_id: Id | None = None
-    from_: date | None = Field(None, alias="from")
-    to: date | None = None
+    from_: Date | None = Field(None, alias="from")
+    to: Date | None = None
     q: _text(200) | None = None
 
     _type = field_validator("type", mode="before")(comma_list(get_args(dm.CommType)))
 
 
 class FollowUpQuery(ListQuery):
-    due_before: date | None = None
+    due_before: Date | None = None
 
 
 class ThreadCreate(Strict):
@@ -338,10 +414,7 @@ class CategoryCreate(Strict):
     sort_order: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
 
 
-CategoryUpdate = create_model(
-    "CategoryUpdate", __base__=Strict,
-    **{name: (_optional(f), None) for name, f in CategoryCreate.model_fields.items() if name != "is_system"},
-)
+CategoryUpdate = patch_of("CategoryUpdate", CategoryCreate, not_null=category_cases.NOT_NULL, skip=("is_system",))
 
 CATEGORY_READ_ONLY = frozenset({"id", "slug", "is_system", "clients_count", "full_path", "depth", "has_children",
                                 "is_leaf", "created_by", "created_at", "updated_at"})
@@ -371,11 +444,7 @@ class SegmentCreate(Strict):
     refresh_frequency: dsg.Frequency = "daily"
 
 
-SegmentUpdate = create_model(
-    "SegmentUpdate", __base__=Strict,
-    **{name: (_optional(f), None) for name, f in SegmentCreate.model_fields.items()
-       if name not in ("is_system", "type")},
-)
+SegmentUpdate = patch_of("SegmentUpdate", SegmentCreate, not_null=segment_cases.NOT_NULL, skip=("is_system", "type"))
 
 SEGMENT_READ_ONLY = frozenset({"id", "slug", "type", "is_system", "client_count", "last_refreshed_at",
                                "needs_refresh", "created_by", "created_at", "updated_at"})

@@ -1,19 +1,33 @@
-"""`python -m chalicelib.local run|token|ddb`: the local server, a local token, or only fetching DynamoDB Local."""
+"""`python -m chalicelib.local run|token|webhook|replay|ddb`: the local server and its operator commands."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import importlib
+import json
 import logging
 import os
+import shlex
 import sys
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 from chalicelib.local.dynamodb_local import (
+    DEFAULT_RUN_PORT,
+    DynamoDBLocal,
     DynamoDBLocalError,
     ensure_emulator,
     find_java,
+    port_in_use,
 )
 from chalicelib.local.environment import (
     DEFAULTS,
     GENERATED_SECRETS,
+    apply_local_defaults,
     data_dir,
     persisted_secret,
 )
@@ -25,11 +39,16 @@ def _run(args: argparse.Namespace) -> int:
     return run(host=args.host, port=args.port, app_module=args.app)
 
 
+def local_secret(name: str) -> str:
+    """The secret the local server uses: the environment's, else the one persisted under DATA_DIR (made if needed)."""
+    if not os.environ.get(name):
+        filename, make = GENERATED_SECRETS[name]
+        os.environ[name] = persisted_secret(data_dir() / filename, make)
+    return os.environ[name]
+
+
 def _token(args: argparse.Namespace) -> int:
-    # Same secret as the server: the environment's, else the one persisted under DATA_DIR (created if needed).
-    if not os.environ.get("AUTH_JWT_SECRET"):
-        filename, make = GENERATED_SECRETS["AUTH_JWT_SECRET"]
-        os.environ["AUTH_JWT_SECRET"] = persisted_secret(data_dir() / filename, make)
+    local_secret("AUTH_JWT_SECRET")
     os.environ.setdefault("AUTH_ISSUER", DEFAULTS["AUTH_ISSUER"])
     from chalicelib.config import reset_settings
     from chalicelib.tokens import mint_token
@@ -48,6 +67,86 @@ def _token(args: argparse.Namespace) -> int:
         kwargs["ttl"] = args.ttl
     print(mint_token(args.tenant, roles, **kwargs))
     return 0
+
+
+def sign_webhook(secret: str, body: bytes, webhook_id: str | None = None,
+                 now: dt.datetime | None = None) -> dict[str, str]:
+    """The Standard Webhooks headers of `body`, exactly as the Node platform sends them."""
+    from standardwebhooks.webhooks import Webhook
+
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign(webhook_id, now, body.decode())}
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    body = Path(args.file).read_bytes()
+    headers = {"Content-Type": "application/json", **sign_webhook(local_secret("NODE_WEBHOOK_SECRET"), body, args.id)}
+    host = os.environ.get("HOST") or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # serving on every interface: post to this one
+    url = args.url or f"http://{host}:{os.environ.get('PORT') or 8000}/v1/webhooks/node"
+    if args.print:
+        parts = ["curl", "-s", "-X", "POST", url, *[a for k, v in headers.items() for a in ("-H", f"{k}: {v}")],
+                 "--data-binary", f"@{args.file}"]
+        print(" ".join(shlex.quote(p) for p in parts))  # valid for 5 minutes: the signature carries the time
+        return 0
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, reason, answer = response.status, response.reason, response.read()
+    except urllib.error.HTTPError as exc:
+        status, reason, answer = exc.code, exc.reason, exc.read()
+    except urllib.error.URLError as exc:
+        print(f"cannot reach {url} ({exc.reason}); is `make run` serving there?", file=sys.stderr)
+        return 1
+    print(f"{status} {reason} (webhook-id {headers['webhook-id']})")
+    print(answer.decode(errors="replace"))
+    return 0 if status < 300 else 1
+
+
+@contextmanager
+def _database(base: Path) -> Iterator[None]:
+    """DYNAMODB_ENDPOINT as given, else the DynamoDB Local of a running `make run`, else one started on DATA_DIR."""
+    if os.environ.get("DYNAMODB_ENDPOINT"):
+        yield
+        return
+    port = int(os.environ.get("DYNAMODB_LOCAL_PORT") or DEFAULT_RUN_PORT)
+    if port_in_use(port):
+        os.environ["DYNAMODB_ENDPOINT"] = f"http://127.0.0.1:{port}"
+        yield
+        return
+    ddb = DynamoDBLocal(port=port, db_path=base / "ddb", log_path=base / "ddb" / "dynamodb-local.log").start()
+    os.environ["DYNAMODB_ENDPOINT"] = ddb.endpoint
+    try:
+        yield
+    finally:
+        ddb.stop()
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from chalicelib.local.dead_letters import DeadLetters, replay
+
+    base = apply_local_defaults(os.environ)
+    folder = base / "dead-letters"
+    letters = [DeadLetters.read(args.file)] if args.file else DeadLetters(folder).list(args.consumer)
+    if not letters:
+        print(f"nothing to replay in {folder}/")
+        return 0
+    with _database(base):
+        from chalicelib.config import reset_settings
+        from chalicelib.local.lambda_runtime import event_sources
+        from chalicelib.tables import reset_connections
+
+        reset_settings()
+        reset_connections()
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # the app module of the project, as `run` finds it
+        app = importlib.import_module(args.app).app
+        # The same handlers the server's stream pumps call, found the same way.
+        ok, failed = replay(letters, {s.name: s.handler for s in event_sources(app, "dynamodb")})
+    print(f"replayed {ok}, {failed} failed" + (f" (kept in {folder}/; see the log above)" if failed else ""))
+    return 1 if failed else 0
 
 
 def _ddb(args: argparse.Namespace) -> int:
@@ -74,6 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--scope", default=None, choices=["portal"])
     token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
     token.set_defaults(func=_token)
+
+    webhook = commands.add_parser("webhook", help="sign a JSON file as a Node webhook and POST it to the local server")
+    webhook.add_argument("file", help="the event, e.g. {\"type\": \"client.linked\", ...}")
+    webhook.add_argument("--id", default=None, help="webhook-id (default: a new one; repeat one to see a duplicate)")
+    webhook.add_argument("--url", default=None, help="default: http://$HOST:$PORT/v1/webhooks/node")
+    webhook.add_argument("--print", action="store_true", help="print a curl command instead of posting")
+    webhook.set_defaults(func=_webhook)
+
+    replay = commands.add_parser("replay", help="hand dead-lettered stream records to the app's handler again")
+    replay.add_argument("--consumer", default=None, help="only this handler's records (default: all)")
+    replay.add_argument("--file", default=None, help="only this dead-letter file")
+    replay.add_argument("--app", default="app", help="module holding the Chalice `app` (default: app)")
+    replay.set_defaults(func=_replay)
 
     ddb = commands.add_parser("ddb", help="fetch DynamoDB Local into .cache/ and check for Java")
     ddb.set_defaults(func=_ddb)

@@ -16,10 +16,11 @@ DEFAULTS = {
     "INBOUND_EMAIL_BUCKET": "nexus-inbound-email",
     "ATTACHMENTS_BUCKET": "nexus-attachments",
 }
-# Generated once per DATA_DIR when not given, so tokens and signed webhooks stay valid across restarts.
+# Generated once per DATA_DIR when not given, so tokens, signed webhooks and list cursors stay valid across restarts.
 GENERATED_SECRETS: dict[str, tuple[str, Callable[[], str]]] = {
     "AUTH_JWT_SECRET": ("secret", lambda: secrets.token_urlsafe(48)),
     "PORTAL_TOKEN_SECRET": ("portal-token-secret", lambda: secrets.token_urlsafe(48)),
+    "CURSOR_SECRET": ("cursor-secret", lambda: secrets.token_urlsafe(48)),
     "NODE_WEBHOOK_SECRET": ("node-webhook-secret",
                             lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()),
 }

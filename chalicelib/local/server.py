@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import signal
 import sys
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from chalicelib.handlers import cors, errors
 from chalicelib.local.dynamodb_local import DEFAULT_RUN_PORT, DynamoDBLocal
 from chalicelib.local.environment import apply_local_defaults, chalice_config
 from chalicelib.local.inbox_watcher import InboxWatcher
@@ -45,9 +46,11 @@ class NexusLocalGateway(LocalGateway):
         try:
             return super()._generate_lambda_event(method, path, headers, body)
         except ValueError:  # chalice's RouteMatcher: no route matches the path
-            message = f"No route for {method} {urlsplit(path).path}"
-            body_out = json.dumps({"error": {"code": "not_found", "message": message, "details": []}}).encode()
-            raise RouteNotFound({"Content-Type": "application/json; charset=utf-8"}, body_out) from None
+            # As API Gateway's own 404 in the template: the envelope, a request id and CORS headers.
+            answer = errors.envelope(404, "not_found", f"No route for {method} {urlsplit(path).path}")
+            origin = next((v for k, v in (headers or {}).items() if k.lower() == "origin"), None)
+            answer = cors.with_cors(errors.normalise(answer, str(uuid.uuid4())), origin)
+            raise RouteNotFound(answer.headers, answer.body.encode()) from None
 
 
 class NexusRequestHandler(ChaliceRequestHandler):
@@ -130,7 +133,7 @@ def _banner(host: str, port: int, settings: Any, ddb: DynamoDBLocal | None) -> s
         f"  table {settings.table_name}; data in {settings.data_dir}/; outbox {settings.outbox_dir}/",
         f"  drop .eml files in {Path(settings.data_dir) / 'inbound'}/ to receive email",
         f"  secrets (unless given in the environment) in {settings.data_dir}/: secret, node-webhook-secret, "
-        "portal-token-secret",
+        "portal-token-secret, cursor-secret",
         "  staff token (tenant demo, roles admin; mint others with `make token`):",
         f"  {token}",
         f"  try: curl -H 'Authorization: Bearer <token>' {base}/v1/clients",

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pynamodb.attributes import DiscriminatorAttribute, UnicodeAttribute
+from pynamodb.connection import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.config import get_settings
+from chalicelib.tables.connection import Limits, table_connection
 
 
 class ByName(GlobalSecondaryIndex):
@@ -78,6 +80,8 @@ class TableItem(Model):
 
 
 _configured_for: tuple | None = None
+_health: TableConnection | None = None
+HEALTH_READ_TIMEOUT = 2.0  # seconds: /v1/health answers 503 well inside 10 s when the database is frozen
 
 
 def item_types() -> list[type[TableItem]]:
@@ -92,19 +96,43 @@ def item_types() -> list[type[TableItem]]:
     return found
 
 
-def configure() -> None:
-    """Bind every model to the configured table and endpoint; cheap after the first call."""
-    global _configured_for
+def limits() -> Limits:
+    """Timeouts and attempts of every database call: DB_CONNECT_TIMEOUT, DB_READ_TIMEOUT within DB_RETRY_BUDGET."""
     s = get_settings()
-    target = (s.table_name, s.dynamodb_endpoint, s.region)
+    return Limits.within(s.db_retry_budget, s.db_connect_timeout, s.db_read_timeout)
+
+
+def configure() -> None:
+    """Bind every model to the configured table and endpoint, all on one bounded connection; cheap after the first call."""
+    global _configured_for, _health
+    s = get_settings()
+    bounds = limits()
+    target = (s.table_name, s.dynamodb_endpoint, s.region, bounds)
     if _configured_for == target:
         return
     for model in item_types():
         model.Meta.table_name = s.table_name
         model.Meta.host = s.dynamodb_endpoint
         model.Meta.region = s.region
+        # Also what PynamoDB uses should a model build its own connection (before configure() runs again).
+        model.Meta.connect_timeout_seconds = bounds.connect
+        model.Meta.read_timeout_seconds = bounds.read
+        model.Meta.max_retry_attempts = bounds.attempts - 1
         model._connection = None
+    shared = table_connection(TableItem, bounds)  # one botocore client (and connection pool) per process
+    for model in item_types():
+        model._connection = shared
+    _health = None
     _configured_for = target
+
+
+def health_connection() -> TableConnection:
+    """A connection for the health check alone: one attempt, a short read timeout."""
+    global _health
+    configure()
+    if _health is None:
+        _health = table_connection(TableItem, Limits(limits().connect, HEALTH_READ_TIMEOUT, attempts=1))
+    return _health
 
 
 RESET_HOOKS: list = []  # per-process caches that belong to one table (see tenants.py)
@@ -112,8 +140,9 @@ RESET_HOOKS: list = []  # per-process caches that belong to one table (see tenan
 
 def reset_connections() -> None:
     """Forget bindings, connections and table-bound caches (the environment changed: tests, the runner)."""
-    global _configured_for
+    global _configured_for, _health
     _configured_for = None
+    _health = None
     for hook in RESET_HOOKS:
         hook()
     for model in item_types():

@@ -4,7 +4,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +15,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.client_cases import NumberTaken
 from chalicelib.domain.clients import COUNTED_FACETS, Client, FacetRules, facets, iso, name_key, search_text
 from chalicelib.domain.errors import NotFound, VersionConflict
+from chalicelib.domain.retry import retrying
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
 from chalicelib.tables.items import ClientItem, ClientNumberItem, FacetCount, FacetEntry
@@ -66,18 +66,21 @@ def _counter_deltas(old: Client | None, new: Client, old_f: set, new_f: set) -> 
     return deltas
 
 
-def commit(build: Callable[[TransactWrite], None], attempts: int = 8) -> None:
+class TransactionRace(VersionConflict):
+    """Another transaction held one of the items (often a shared counter): nothing was written, run it again."""
+
+
+def commit(build: Callable[[TransactWrite], None]) -> None:
     """Run a transaction, retrying conflicts with other transactions on the shared counters."""
-    for attempt in range(attempts):
+    def attempt() -> None:
         try:
             with storage_errors(), TransactWrite(connection=TableItem._get_connection().connection) as tx:
                 build(tx)
-            return
         except TransactWriteError as exc:
-            if "TransactionConflict" in reason_codes(exc) and attempt < attempts - 1:
-                time.sleep(random.uniform(0.01, 0.05) * (2 ** attempt))
-                continue
+            if "TransactionConflict" in reason_codes(exc) and "ConditionalCheckFailed" not in reason_codes(exc):
+                raise TransactionRace("another transaction held an item") from exc
             raise
+    retrying(attempt, "a shared item")
 
 
 def commit_versioned(build: Callable[[TransactWrite], None], conflict: str) -> None:
@@ -278,7 +281,7 @@ class ClientRepository:
         return sum(self._refacet(client_id, old_rules, new_rules) for client_id in self.all_ids())
 
     def _refacet(self, client_id: str, old_rules: FacetRules, new_rules: FacetRules) -> int:
-        for _ in range(3):
+        def attempt() -> int:  # a client changed meanwhile is read again
             client = self.get(client_id)
             old_f, new_f = facets(client, old_rules), facets(client, new_rules)
             if old_f == new_f:
@@ -289,12 +292,9 @@ class ClientRepository:
                                    condition=same_rev(client))
                 self._write_facets(tx, client, client, old_f, new_f)
 
-            try:
-                commit_versioned(build, "moved meanwhile")
-                return 1
-            except VersionConflict:
-                continue  # the client changed: read it again
-        raise VersionConflict(f"client {client_id} kept changing; its facets were not moved")
+            commit_versioned(build, "moved meanwhile")
+            return 1
+        return retrying(attempt, f"client {client_id}")
 
     def prune_new(self, since: datetime) -> int:
         """Drop `new` list entries of clients created before `since`; reads only those entries."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.exceptions import PutError
-from ulid import ULID
 
 from chalicelib.domain.communications import Communication
 from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.values import ulid_bound
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.items import CommunicationItem
@@ -37,9 +37,7 @@ def from_item(item: CommunicationItem) -> Communication:
 
 def _bound(moment: datetime, last: bool) -> str:
     """The sort key just before (or after) every communication that occurred at `moment`."""
-    ulid = ULID.from_timestamp(moment.timestamp())
-    raw = ulid.bytes[:6] + (b"\xff" * 10 if last else b"\x00" * 10)
-    return keys.comm_sk(str(ULID.from_bytes(raw)))
+    return keys.comm_sk(ulid_bound(moment, last))
 
 
 class CommunicationRepository:

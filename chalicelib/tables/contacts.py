@@ -1,8 +1,6 @@
 """Contact repository: contacts live in their client's partition and change together with it."""
 from __future__ import annotations
 
-
-
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.clients import Client, FacetRules, name_key
@@ -11,12 +9,11 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.domain.integrations import OPEN_PROJECT
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.items import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem
+from chalicelib.tables.items import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, NodeUserItem
 from chalicelib.tables.clients import ClientRepository, commit_versioned, same_rev
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
-
 
 
 def to_item(contact: Contact) -> ContactItem:
@@ -102,6 +99,7 @@ class ContactRepository:
                             condition=ClientNumberItem.pk.does_not_exist())
                 else:
                     tx.save(item)
+                self._reserve_node_user(tx, old, new)
 
         if client is not None and client[1] is not client[0]:
             old_client, new_client, rules = client
@@ -115,6 +113,18 @@ class ContactRepository:
                                    condition=same_rev(client[0]))
 
         commit_versioned(checked, "a contact changed meanwhile; read it again")
+
+    def _reserve_node_user(self, tx: TransactWrite, old: Contact | None, new: Contact) -> None:
+        """A live contact holds its Node user's reservation; another contact claiming it is a VersionConflict."""
+        had = old.node_user_id if old is not None and not old.is_deleted else None
+        has = None if new.is_deleted else new.node_user_id
+        if had == has:
+            return
+        if had:
+            tx.delete(NodeUserItem(keys.node_user_pk(self.tenant_id, new.client_id, had), keys.UNIQUE_SK))
+        if has:
+            tx.save(NodeUserItem(keys.node_user_pk(self.tenant_id, new.client_id, has), keys.UNIQUE_SK,
+                                 contact_id=new.id), condition=NodeUserItem.pk.does_not_exist())
 
 
 def stored(change: Change) -> Contact:

@@ -117,12 +117,11 @@ class FactRepository:
 
     # --- writes ----------------------------------------------------------------------------------
     def save_project(self, old: Project | None, new: Project) -> None:
-        """The project, its id reference and its contacts' project links, in one transaction."""
+        """The project, its id reference and its contacts' project links, in one transaction, written only over
+        the project as read (else VersionConflict)."""
         def build(tx: TransactWrite) -> None:
             self._put_ref(tx, "project", new.id, new.client_id, old is None)
-            tx.save(_project_item(new))
-            if old is not None and old.client_id != new.client_id:
-                tx.delete(_project_item(old))
+            self._replace(tx, old and _project_item(old), _project_item(new), ProjectItem)
             for contact_id in set(old.contact_ids if old else []) - set(new.contact_ids):
                 tx.delete(ContactProjectItem(keys.contact_projects_pk(self.tenant_id, contact_id), new.id))
             for contact_id in new.contact_ids:
@@ -132,13 +131,24 @@ class FactRepository:
         self._commit(build)
 
     def save_invoice(self, old: Invoice | None, new: Invoice) -> None:
+        """The invoice and its id reference, written only over the invoice as read (else VersionConflict): a
+        portal approval made meanwhile is read again, never overwritten."""
         def build(tx: TransactWrite) -> None:
             self._put_ref(tx, "invoice", new.id, new.client_id, old is None)
-            tx.save(_invoice_item(new))
-            if old is not None and old.client_id != new.client_id:
-                tx.delete(_invoice_item(old))
+            self._replace(tx, old and _invoice_item(old), _invoice_item(new), InvoiceItem)
 
         self._commit(build)
+
+    @staticmethod
+    def _replace(tx: TransactWrite, old: TableItem | None, new: TableItem, model: type[TableItem]) -> None:
+        """Put `new` where `old` was read; moved to another client, `old` leaves its partition."""
+        as_read = model.updated_at == old.updated_at if old is not None else None
+        if old is None or old.pk != new.pk:
+            tx.save(new, condition=model.pk.does_not_exist())
+            if old is not None:
+                tx.delete(old, condition=as_read)
+        else:
+            tx.save(new, condition=as_read)
 
     def add_feedback(self, feedback: Feedback) -> None:
         with storage_errors():
@@ -153,8 +163,8 @@ class FactRepository:
     def _commit(build) -> None:
         try:
             commit(build)
-        except TransactWriteError as exc:  # created (or moved) meanwhile by a concurrent upsert of the same id
-            if reason_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+        except TransactWriteError as exc:  # written, created or moved meanwhile by another upsert of the same id
+            if "ConditionalCheckFailed" in reason_codes(exc):
                 raise VersionConflict("the fact was written meanwhile") from exc
             raise
 

@@ -1,51 +1,145 @@
-"""Idempotency-Key records: claim the key, run the request once, replay its answer for 24 hours."""
+"""Idempotency-Key records: claim the key for a lease, run the request once, replay its answer for 24 hours."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.transactions import TransactWrite
 
+from chalicelib.config import get_settings
 from chalicelib.domain.errors import Conflict
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.items import IdempotencyItem
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.items import IdempotencyItem
+
+log = logging.getLogger(__name__)
 
 TTL_SECONDS = 24 * 3600
+LEASE_MARGIN = 5  # seconds beyond the function's timeout: clock skew between the hosts that claim a key
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This request holds the key until `lease_until`; `token` tells its writes from a later holder's."""
+
+    pk: str
+    token: str
+    lease_until: float
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The key's request ran already: its stored answer."""
+
+    status_code: int
+    body: str
+
+
+_held: ContextVar[Claim | None] = ContextVar("idempotency_claim", default=None)
+
+
+@contextlib.contextmanager
+def holding(claim: Claim) -> Iterator[None]:
+    """Transactions committed inside are fenced by the claim (see `fence`)."""
+    token = _held.set(claim)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
+def fence(tx: TransactWrite) -> None:
+    """Within a request holding a key, mark the key `wrote` in the same transaction, only while the claim is ours.
+
+    So a retry after a lost answer knows whether the first request's writes landed, and a request whose lease
+    lapsed (and was taken over) cannot write any more.
+    """
+    claim = _held.get()
+    if claim is not None:
+        tx.update(IdempotencyItem(claim.pk, keys.UNIQUE_SK), actions=[IdempotencyItem.wrote.set(True)],
+                  condition=IdempotencyItem.owner == claim.token)
+
+
+def _lapsed(now: float):
+    return IdempotencyItem.lease_until.does_not_exist() | (IdempotencyItem.lease_until < now)
 
 
 class IdempotencyStore:
+    clock: Callable[[], float] = staticmethod(time.time)  # tests move it forward
+
     def __init__(self, tenant_id: str):
         configure()
         self.tenant_id = tenant_id
 
-    def claim(self, key: str, fingerprint: str) -> tuple[int, str] | None:
-        """Claim the key for this request; answer the stored (status, body) when it already ran."""
+    def claim(self, key: str, fingerprint: str) -> Claim | Replay:
+        """Claim the key for this request, or answer what its first request stored.
+
+        A key is free when unknown, expired, or pending with a lapsed lease and no writes landed (its request
+        died: a Lambda killed at its timeout, a release that could not reach the database).
+        """
         pk = keys.idempotency_pk(self.tenant_id, key)
-        now = int(time.time())
-        item = IdempotencyItem(pk, keys.UNIQUE_SK, state="pending", fingerprint=fingerprint,
-                               expires_at=now + TTL_SECONDS)
+        now = self.clock()
+        claim = Claim(pk, uuid.uuid4().hex, now + get_settings().function_timeout + LEASE_MARGIN)
+        item = IdempotencyItem(pk, keys.UNIQUE_SK, state="pending", fingerprint=fingerprint, owner=claim.token,
+                               lease_until=claim.lease_until, expires_at=int(now) + TTL_SECONDS)
+        abandoned = ((IdempotencyItem.state == "pending") & (IdempotencyItem.fingerprint == fingerprint)
+                     & _lapsed(now) & IdempotencyItem.wrote.does_not_exist())
         with storage_errors():
             try:
-                item.save(condition=IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now))
-                return None
+                item.save(condition=IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now)
+                          | abandoned)
+                return claim
             except PutError as exc:
                 if exc.cause_response_code != "ConditionalCheckFailedException":
                     raise
-            existing = IdempotencyItem.get(pk, keys.UNIQUE_SK, consistent_read=True)
+            try:
+                existing = IdempotencyItem.get(pk, keys.UNIQUE_SK, consistent_read=True)
+            except DoesNotExist:  # expired and removed meanwhile
+                raise Conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running") \
+                    from None
         if existing.fingerprint != fingerprint:
             raise Conflict("idempotency_key_reused", "this Idempotency-Key was used with another request")
-        if existing.state != "done":
-            raise Conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running")
-        return int(existing.status_code), existing.body
+        if existing.state == "done":
+            return Replay(int(existing.status_code), existing.body)
+        if existing.wrote and (existing.lease_until or 0) < now:
+            raise Conflict("idempotency_answer_lost", "the request with this Idempotency-Key was applied but its "
+                                                      "answer was lost; read the resource instead of creating it")
+        raise Conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running")
 
-    def complete(self, key: str, status_code: int, body: str) -> None:
-        item = IdempotencyItem(keys.idempotency_pk(self.tenant_id, key), keys.UNIQUE_SK)
+    def complete(self, claim: Claim, status_code: int, body: str) -> None:
+        """Store the answer for replays (unless another request took the key over after this one's lease)."""
+        item = IdempotencyItem(claim.pk, keys.UNIQUE_SK)
         with storage_errors():
-            item.update(actions=[IdempotencyItem.state.set("done"), IdempotencyItem.status_code.set(status_code),
-                                 IdempotencyItem.body.set(body)])
+            if not _if_held(item.update, claim, actions=[IdempotencyItem.state.set("done"),
+                                                         IdempotencyItem.status_code.set(status_code),
+                                                         IdempotencyItem.body.set(body)]):
+                log.warning("idempotency key %s was taken over before its answer was stored", claim.pk)
 
-    def release(self, key: str) -> None:
-        """The request failed: free the key so a retry can run."""
+    def release(self, claim: Claim) -> None:
+        """The request failed: free the key so a retry can run; if its writes landed, end the lease instead.
+
+        Then a retry answers idempotency_answer_lost at once rather than running the request a second time.
+        """
+        item = IdempotencyItem(claim.pk, keys.UNIQUE_SK)
         with storage_errors():
-            IdempotencyItem(keys.idempotency_pk(self.tenant_id, key), keys.UNIQUE_SK).delete()
+            if not _if_held(item.delete, claim, IdempotencyItem.wrote.does_not_exist()):
+                _if_held(item.update, claim, actions=[IdempotencyItem.lease_until.set(0)])
+
+
+def _if_held(write: Callable, claim: Claim, condition=None, **kwargs) -> bool:
+    """Run `write` on the key's item if `claim` still holds it (and `condition`); False when it does not."""
+    held = IdempotencyItem.owner == claim.token
+    try:
+        write(condition=held & condition if condition is not None else held, **kwargs)
+        return True
+    except (PutError, UpdateError, DeleteError) as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False

@@ -8,6 +8,7 @@ from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.items import ContactItem, InboundAddressItem, MessageIdItem, UnmatchedItem
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.paging import one_page
 
 
 def tenant_of_address(address: str) -> str | None:
@@ -69,9 +70,10 @@ class InboxRepository:
         with storage_errors():
             item.save()
 
-    def unmatched(self) -> list[UnmatchedItem]:
-        with storage_errors():
-            return list(UnmatchedItem.query(keys.unmatched_pk(self.tenant_id), scan_index_forward=False))
+    def unmatched(self, limit: int, after: dict | None) -> tuple[list[UnmatchedItem], dict | None]:
+        """A page of unmatched emails, newest first, and the position after it."""
+        return one_page(UnmatchedItem.query(keys.unmatched_pk(self.tenant_id), scan_index_forward=False,
+                                            last_evaluated_key=after, page_size=limit + 1), limit)
 
     def get_unmatched(self, item_id: str) -> UnmatchedItem:
         with storage_errors():

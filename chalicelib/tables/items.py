@@ -241,10 +241,18 @@ class NodeHeldItem(TableItem, discriminator="node_held"):
     webhook_id = UnicodeAttribute()
 
 
+class NodeUserItem(TableItem, discriminator="node_user"):
+    """Reserves a Node user for one contact of a client, written in the contact's transaction."""
+
+    contact_id = UnicodeAttribute()
+
+
 class WebhookSeenItem(TableItem, discriminator="webhook_seen"):
-    """A processed webhook id: a redelivery with the same id has no effect."""
+    """A webhook id claimed by the delivery applying it, then processed: a redelivery has no effect."""
 
     expires_at = NumberAttribute()
+    state = UnicodeAttribute(null=True)  # "pending" while a delivery applies it; "done" (or absent) once processed
+    lease_until = NumberAttribute(null=True)  # epoch seconds: a pending claim older than this was left by a crash
 
 
 class SettingsItem(TableItem, discriminator="settings"):
@@ -263,6 +271,9 @@ class IdempotencyItem(TableItem, discriminator="idempotency"):
     status_code = NumberAttribute(null=True)
     body = UnicodeAttribute(null=True)
     expires_at = NumberAttribute()  # epoch seconds; also the table's TTL attribute
+    owner = UnicodeAttribute(null=True)  # the claiming request's token; its transactions write only while it holds
+    lease_until = NumberAttribute(null=True)  # epoch seconds: a pending claim lapses then (its Lambda is gone)
+    wrote = BooleanAttribute(null=True)  # set in the claiming request's own transactions: its writes landed
 
 
 class TenantItem(TableItem, discriminator="tenant"):

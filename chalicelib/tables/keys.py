@@ -109,6 +109,11 @@ def webhook_seen_pk(tenant_id: str, webhook_id: str) -> str:
     return f"{_t(tenant_id)}#WEBHOOK#{webhook_id}"
 
 
+def node_user_pk(tenant_id: str, client_id: str, node_user_id: str) -> str:
+    """Reserves a Node user for one contact of the client: parallel deliveries cannot create two."""
+    return f"{_t(tenant_id)}#NODEUSER#{client_id}#{node_user_id}"
+
+
 COMM_PREFIX = "COMM#"
 
 

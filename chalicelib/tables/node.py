@@ -1,17 +1,25 @@
-"""Node platform bookkeeping: links from Node client ids, held events, and webhook ids already processed."""
+"""Node platform bookkeeping: links from Node client ids, held events, and webhook ids claimed or processed."""
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import DeleteError, PutError
 
+from chalicelib.config import get_settings
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.items import NodeHeldItem, NodeLinkItem, WebhookSeenItem
 from chalicelib.tables.errors import storage_errors
 
 SEEN_TTL = 7 * 24 * 3600  # far beyond the 5-minute signature window, after which a replay is refused anyway
+PENDING, DONE = "pending", "done"
+
+
+def lease_seconds() -> float:
+    """How long a claim holds: a delivery still running after the function's timeout has been killed."""
+    return get_settings().function_timeout
 
 
 class NodeRepository:
@@ -19,19 +27,46 @@ class NodeRepository:
         configure()
         self.tenant_id = tenant_id
 
-    def seen(self, webhook_id: str) -> bool:
+    def claim(self, webhook_id: str) -> str:
+        """Claim a webhook id before applying it: "claimed" (go ahead), "done" (processed) or "running".
+
+        One conditional put decides between parallel deliveries. A claim still pending after the function's
+        timeout was left by a delivery that died, so it may be taken over.
+        """
+        pk = keys.webhook_seen_pk(self.tenant_id, webhook_id)
+        now = time.time()
+        item = WebhookSeenItem(pk, keys.UNIQUE_SK, state=PENDING, lease_until=math.ceil(now + lease_seconds()),
+                               expires_at=int(now) + SEEN_TTL)
+        free = WebhookSeenItem.pk.does_not_exist() | (WebhookSeenItem.expires_at < int(now)) \
+            | ((WebhookSeenItem.state == PENDING) & (WebhookSeenItem.lease_until < now))
         with storage_errors():
             try:
-                item = WebhookSeenItem.get(keys.webhook_seen_pk(self.tenant_id, webhook_id), keys.UNIQUE_SK,
-                                           consistent_read=True)
+                item.save(condition=free)
+                return "claimed"
+            except PutError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+            try:
+                existing = WebhookSeenItem.get(pk, keys.UNIQUE_SK, consistent_read=True)
             except WebhookSeenItem.DoesNotExist:
-                return False
-        return item.expires_at > time.time()
+                return "running"  # released just now by a delivery that failed: Node's retry will claim it
+        return "running" if existing.state == PENDING else "done"
 
-    def mark_seen(self, webhook_id: str) -> None:
+    def complete(self, webhook_id: str) -> None:
+        """The delivery was applied: later deliveries of the id have no effect."""
         with storage_errors():
-            WebhookSeenItem(keys.webhook_seen_pk(self.tenant_id, webhook_id), keys.UNIQUE_SK,
-                            expires_at=int(time.time()) + SEEN_TTL).save()
+            WebhookSeenItem(keys.webhook_seen_pk(self.tenant_id, webhook_id), keys.UNIQUE_SK).update(
+                actions=[WebhookSeenItem.state.set(DONE), WebhookSeenItem.lease_until.remove()])
+
+    def unclaim(self, webhook_id: str) -> None:
+        """Applying failed: free the id so Node's retry runs it again (never a processed one)."""
+        with storage_errors():
+            try:
+                WebhookSeenItem(keys.webhook_seen_pk(self.tenant_id, webhook_id), keys.UNIQUE_SK).delete(
+                    condition=WebhookSeenItem.state == PENDING)
+            except DeleteError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
 
     def linked_client(self, node_client_id: str) -> str | None:
         with storage_errors():

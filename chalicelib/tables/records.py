@@ -16,3 +16,14 @@ def fields_of(record: BaseModel) -> dict[str, Any]:
 def record_from(cls: type[R], item: Any) -> R:
     """The record stored in an item; absent attributes take the record's defaults."""
     return cls.model_validate({n: v for n in cls.model_fields if (v := getattr(item, n)) is not None})
+
+
+def as_read(model: Any, record: BaseModel, names: tuple[str, ...]) -> Any:
+    """The condition that these stored attributes still hold the values read: a user's write of the whole item
+    must not put back derived figures (counts, refresh progress) that the stream changed meanwhile."""
+    condition = None
+    for name in names:
+        attr, value = getattr(model, name), getattr(record, name)
+        clause = attr.does_not_exist() if value is None else attr == value
+        condition = clause if condition is None else condition & clause
+    return condition

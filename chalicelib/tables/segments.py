@@ -18,9 +18,10 @@ from chalicelib.tables.work_items import SegmentItem, SegmentLinkItem, SlugItem
 from chalicelib.tables.clients import commit, commit_versioned, facet_entry
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.paging import one_page
-from chalicelib.tables.records import fields_of, record_from
+from chalicelib.tables.records import as_read, fields_of, record_from
 
 MEMBERS_PER_TX = 40  # two items per member; a transaction holds at most 100
+DERIVED = ("client_count", "last_refreshed_at", "refresh_after")  # written by refreshes and recounts
 
 
 def _item(segment: Segment) -> SegmentItem:
@@ -87,7 +88,7 @@ class SegmentRepository:
         item = _item(new.model_copy(update={"version": old.version}))
 
         def build(tx: TransactWrite) -> None:
-            tx.save(item)
+            tx.save(item, condition=as_read(SegmentItem, old, DERIVED))
             if release_slug:
                 tx.delete(self._slug(old))
 

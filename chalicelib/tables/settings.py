@@ -1,8 +1,10 @@
 """Settings repository: one item per settings resource and one per custom-field definition."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from chalicelib.domain.clients import utcnow
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound, VersionConflict
 from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef, Strict
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
@@ -10,6 +12,8 @@ from chalicelib.tables.items import CustomFieldItem, SettingsItem
 from chalicelib.tables.errors import storage_errors
 
 from pynamodb.exceptions import PutError
+
+ANY = object()  # `put` without a condition: the last writer wins
 
 
 class SettingsRepository:
@@ -27,10 +31,32 @@ class SettingsRepository:
                 return model()
         return model.model_validate(item.data)
 
-    def put(self, name: str, value: Strict) -> Strict:
+    def read(self, name: str) -> tuple[Strict, datetime | None]:
+        """The stored settings (consistent) and when they were written: what a later `put` may expect."""
+        model = SETTINGS_MODELS[name]
         with storage_errors():
-            SettingsItem(keys.settings_pk(self.tenant_id), keys.settings_sk(name),
-                         data=value.model_dump(mode="json"), updated_at=utcnow()).save()
+            try:
+                item = SettingsItem.get(keys.settings_pk(self.tenant_id), keys.settings_sk(name),
+                                        consistent_read=True)
+            except SettingsItem.DoesNotExist:
+                return model(), None
+        return model.model_validate(item.data), item.updated_at
+
+    def put(self, name: str, value: Strict, *, expected: datetime | None | object = ANY) -> Strict:
+        """Store the settings; with `expected` (from `read`) only over that state, else VersionConflict."""
+        condition = None
+        if expected is None:
+            condition = SettingsItem.pk.does_not_exist()
+        elif expected is not ANY:
+            condition = SettingsItem.updated_at == expected
+        with storage_errors():
+            try:
+                SettingsItem(keys.settings_pk(self.tenant_id), keys.settings_sk(name),
+                             data=value.model_dump(mode="json"), updated_at=utcnow()).save(condition=condition)
+            except PutError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    raise VersionConflict(f"the {name} settings changed meanwhile") from exc
+                raise
         return value
 
     def progress(self, job: str) -> str | None:

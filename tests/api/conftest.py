@@ -9,6 +9,7 @@ from moto import mock_aws
 from chalicelib.config import reset_settings
 from chalicelib.tables import create_table, reset_connections
 from chalicelib.tokens import mint_token
+from tests.api import openapi_check
 
 ENV = {
     "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -48,6 +49,10 @@ class Api:
         response = self.http.http.request(method, path, headers=h, body=data)
         response.data = json.loads(response.body) if response.body and \
             response.headers.get("Content-Type", "").startswith("application/json") else response.body
+        wrong = openapi_check.problems(method, path, response.status_code, response.headers.get("Content-Type"),
+                                       response.body)
+        if wrong:  # every answer a test gets must be one the OpenAPI document promises
+            pytest.fail("the answer disagrees with /v1/openapi.json:\n" + "\n".join(wrong), pytrace=False)
         return response
 
     def get(self, path, **kw):

@@ -67,6 +67,22 @@ def test_an_inactive_client_takes_no_new_or_reopened_project(api, acme):
     assert _project(api, "P-1", acme["id"], status="completed", value="10.00").status_code == 200
 
 
+@pytest.mark.parametrize("client_status", ["inactive", "archived"])
+def test_a_planned_project_cannot_become_active_for_an_inactive_or_archived_client(api, acme, client_status):
+    assert _project(api, "P-1", acme["id"], status="planned").status_code == 201
+    if client_status == "archived":
+        api.post(f"/v1/clients/{acme['id']}/archive")
+    else:
+        api.patch(f"/v1/clients/{acme['id']}", {"status": client_status})
+    moved = _project(api, "P-1", acme["id"], status="active")
+    assert moved.status_code == 409 and moved.data["error"]["code"] == "client_not_active"
+    stored = api.as_(roles=("integration",)).get("/v1/integrations/projects/P-1").data
+    assert stored["status"] == "planned"
+    # staying planned (a new value) is no move; closing the project is allowed too
+    assert _project(api, "P-1", acme["id"], status="planned", value="5.00").status_code == 200
+    assert _project(api, "P-1", acme["id"], status="completed").status_code == 200
+
+
 def test_bad_facts_are_refused_and_change_nothing(api, acme):
     checks = [
         (_invoice(api, "INV-X", "nope"), "client_id"),

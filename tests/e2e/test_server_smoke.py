@@ -13,4 +13,5 @@ def test_health_answers_ok(live_server):
 def test_an_unknown_route_is_a_json_404(live_server):
     response = requests.get(f"{live_server.base_url}/v1/no-such-thing?x=1", timeout=5)
     assert response.status_code == 404
-    assert response.json() == {"error": {"code": "not_found", "message": "No route for GET /v1/no-such-thing", "details": []}}
+    assert response.json() == {"error": {"code": "not_found", "message": "No route for GET /v1/no-such-thing",
+                                         "details": [], "request_id": response.headers["X-Request-Id"]}}

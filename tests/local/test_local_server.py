@@ -65,12 +65,16 @@ def test_an_unknown_route_answers_the_404_envelope_instead_of_a_403():
         assert requests.get(f"{base}/v1/health", timeout=5).json() == {"status": "ok"}
         for method in ("GET", "POST", "DELETE", "OPTIONS"):
             response = requests.request(method, f"{base}/v1/nothing/here?limit=5",
-                                        headers={"Authorization": "Bearer x"}, timeout=5)
+                                        headers={"Authorization": "Bearer x", "Origin": "https://spa.example"},
+                                        timeout=5)
             assert response.status_code == 404
             assert response.headers["Content-Type"].startswith("application/json")
+            request_id = response.headers["X-Request-Id"]  # contract §16: every answer, and its error envelope
             assert response.json() == {"error": {"code": "not_found",
                                                  "message": f"No route for {method} /v1/nothing/here",
-                                                 "details": []}}
+                                                 "details": [], "request_id": request_id}}
+            assert response.headers["Access-Control-Allow-Origin"] == "*"
+            assert "X-Request-Id" in response.headers["Access-Control-Expose-Headers"]
     finally:
         server.shutdown()
         server.server.server_close()

@@ -1,14 +1,21 @@
-"""The stream pump against a real DynamoDB Local stream: shape, latency, partial failures, retries, checkpoints."""
+"""The stream pump against a real DynamoDB Local stream: shape, latency, partial failures, retries, dead letters."""
 from __future__ import annotations
 
 import base64
 import json
+import logging
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 from chalice.app import DynamoDBEvent
 
+from chalicelib.local.dead_letters import DeadLetters, replay
 from chalicelib.local.stream_pump import StreamPump
+from tests.local.conftest import Recorder
+from tests.local.server_process import OWNED_ENV, PROJECT_DIR
 
 pytestmark = pytest.mark.ddb
 
@@ -16,7 +23,7 @@ LAMBDA_RECORD_KEYS = {"eventID", "eventName", "eventVersion", "eventSource", "aw
 
 
 def make_pump(table, handler, checkpoint_path, **kwargs) -> StreamPump:
-    options = dict(poll_interval=0.1, retry_delay=0, max_retries=2)
+    options = dict(poll_interval=0.1, retry_delay=0.001, max_retry_delay=0.005)
     options.update(kwargs)
     return StreamPump(handler, table_name=table.name, endpoint_url=table.endpoint, region="eu-west-1",
                       checkpoint_path=checkpoint_path, **options)
@@ -99,22 +106,178 @@ def test_an_unknown_item_identifier_retries_the_whole_batch(stream_table, tmp_pa
     assert [pks(e) for e in recorder.events] == [["a", "b"], ["a", "b"]]
 
 
-def test_a_raising_handler_gets_the_batch_again_then_the_pump_moves_on(stream_table, tmp_path, recorder, caplog):
-    stream_table.put("a")
+def delivered(recorder, ok) -> list[str]:
+    """The keys of the batches the handler accepted, in delivery order."""
+    return [pk for event, accepted in zip(recorder.events, ok) if accepted for pk in pks(event)]
 
+
+def checkpoint_seq(path) -> str:
+    ((shards),) = json.loads(path.read_text())["on_table_stream"].values()
+    ((entry),) = shards.values()
+    return entry["seq"]
+
+
+def dead_letters(tmp_path) -> list[dict]:
+    folder = tmp_path / "dead-letters" / "on_table_stream"
+    return [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))] if folder.exists() else []
+
+
+@pytest.mark.parametrize("failure", ["raises", "reports every record"])
+def test_a_handler_failing_many_times_then_recovering_gets_every_record_and_none_is_skipped(
+        stream_table, tmp_path, recorder, failure):
+    for pk in "abcde":
+        stream_table.put(pk)
+    ok = []
+
+    def fail_eight_times(event, call):
+        ok.append(call > 8)  # twice as many failures as the old pump tolerated before skipping
+        if call <= 8 and failure == "raises":
+            raise RuntimeError("DynamoDB is away")
+        if call <= 8:
+            return {"batchItemFailures": [{"itemIdentifier": n} for n in seqs(event)]}
+        return {"batchItemFailures": []}
+
+    recorder.reply = fail_eight_times
+    pump = make_pump(stream_table, recorder, tmp_path / "cp.json")
+    assert pump.poll_once() == 5
+    assert delivered(recorder, ok) == list("abcde")
+    assert dead_letters(tmp_path) == []
+    assert checkpoint_seq(tmp_path / "cp.json") == seqs(recorder.events[-1])[-1]
+
+
+@pytest.mark.parametrize("failure", ["raises", "reports the record"])
+def test_a_poison_record_is_dead_lettered_and_the_others_are_delivered(stream_table, tmp_path, recorder, failure):
+    for pk in "abcd":
+        stream_table.put(pk)
+    applied = []
+
+    def poison_b(event, call):
+        if "b" in pks(event) and failure == "raises":
+            raise ValueError("cannot decode b")
+        applied.extend(pk for pk in pks(event) if pk != "b")
+        if "b" not in pks(event):
+            return {"batchItemFailures": []}
+        logging.getLogger("chalicelib.handlers.stream").error("effect of b failed: cannot decode b")
+        by_pk = dict(zip(pks(event), seqs(event)))
+        return {"batchItemFailures": [{"itemIdentifier": by_pk["b"]}]}
+
+    recorder.reply = poison_b
+    pump = make_pump(stream_table, recorder, tmp_path / "cp.json")
+    assert pump.poll_once() == 4
+    assert list(dict.fromkeys(applied)) == ["a", "c", "d"]
+    if failure == "raises":  # bisected down to b alone, which then fails its first try and 10 retries
+        assert sum(1 for e in recorder.events if pks(e) == ["b"]) == 11
+    (letter,) = dead_letters(tmp_path)
+    assert set(letter["record"]) == LAMBDA_RECORD_KEYS
+    assert letter["record"]["dynamodb"]["Keys"] == {"pk": {"S": "b"}}
+    assert letter["attempts"] == 11 and letter["consumer"] == "on_table_stream"
+    assert "cannot decode b" in letter["error"]
+    by_pk = {pk: seq for e in recorder.events for pk, seq in zip(pks(e), seqs(e))}
+    assert (tmp_path / "dead-letters" / "on_table_stream" / f"{by_pk['b']}.json").exists()
+    assert checkpoint_seq(tmp_path / "cp.json") == by_pk["d"]
+    assert pump.poll_once() == 0  # nothing redelivered
+
+
+def test_the_checkpoint_does_not_pass_a_record_still_being_retried(stream_table, tmp_path, recorder):
+    for pk in "abc":
+        stream_table.put(pk)
+    checkpoint = tmp_path / "cp.json"
+    pump = make_pump(stream_table, recorder, checkpoint)
+
+    def stop_while_b_fails(event, call):
+        if "b" not in pks(event):
+            return None
+        if call == 4:
+            pump._stop.set()  # the process stops mid-retry
+        raise RuntimeError("b fails")
+
+    recorder.reply = stop_while_b_fails
+    pump.poll_once()
+    by_pk = {pk: seq for e in recorder.events for pk, seq in zip(pks(e), seqs(e))}
+    assert checkpoint_seq(checkpoint) == by_pk["a"]
+    assert dead_letters(tmp_path) == []
+
+    recorder.events.clear()
+    recorder.reply = lambda event, call: None
+    make_pump(stream_table, recorder, checkpoint).poll_once()  # the next run
+    assert [pks(e) for e in recorder.events] == [["b", "c"]]
+
+
+def test_a_failing_record_older_than_the_maximum_age_is_dead_lettered_at_once(stream_table, tmp_path, recorder):
+    stream_table.put("a")
+    recorder.reply = lambda event, call: {"batchItemFailures": [{"itemIdentifier": seqs(event)[0]}]}
+    make_pump(stream_table, recorder, tmp_path / "cp.json", max_record_age=0).poll_once()
+    assert len(recorder.events) == 1
+    assert [letter["attempts"] for letter in dead_letters(tmp_path)] == [1]
+
+
+def test_replay_delivers_dead_letters_once_the_handler_is_fixed_and_empties_the_folder(
+        stream_table, tmp_path, recorder):
+    for pk in "abcd":
+        stream_table.put(pk)
+    def fail_on_b_and_c(event, call):
+        if {"b", "c"} & set(pks(event)):
+            raise RuntimeError("bug")
+
+    recorder.reply = fail_on_b_and_c
+    make_pump(stream_table, recorder, tmp_path / "cp.json", max_retry_attempts=2).poll_once()
+    folder = tmp_path / "dead-letters"
+    assert [letter["record"]["dynamodb"]["Keys"]["pk"]["S"] for letter in dead_letters(tmp_path)] == ["b", "c"]
+
+    still_broken = Recorder(reply=lambda event, call: {"batchItemFailures": [{"itemIdentifier": seqs(event)[0]}]})
+    assert replay(DeadLetters(folder).list(), {"on_table_stream": still_broken}) == (0, 2)
+    assert len(dead_letters(tmp_path)) == 2  # kept for the next try
+
+    fixed = Recorder()
+    assert replay(DeadLetters(folder).list(), {"on_table_stream": fixed}) == (2, 0)
+    assert [pks(e) for e in fixed.events] == [["b"], ["c"]]  # stream order, one record per invocation
+    assert set(fixed.events[0]["Records"][0]) == LAMBDA_RECORD_KEYS
+    (parsed,) = list(DynamoDBEvent(fixed.events[0], fixed.contexts[0]))  # chalice reads it as in Lambda
+    assert parsed.keys == {"pk": {"S": "b"}}
+    assert dead_letters(tmp_path) == []
+
+
+STAND_IN_APP = """
+import json, os
+from chalice import Chalice
+app = Chalice(app_name="stand-in")
+
+@app.on_dynamodb_record(stream_arn="arn:aws:dynamodb:eu-west-1:000000000000:table/t/stream/s")
+def on_table_stream(event):
+    with open(os.path.join(os.environ["DATA_DIR"], "replayed.jsonl"), "a") as fh:
+        for record in event:
+            fh.write(json.dumps(record.keys) + "\\n")
+"""
+
+
+def test_the_replay_command_hands_dead_letters_to_the_apps_stream_handler(stream_table, tmp_path, recorder):
+    data = tmp_path / "data"
+    stream_table.put("a")
+    stream_table.put("b")
     def always_fail(event, call):
-        raise RuntimeError("boom")
+        raise RuntimeError("bug")
 
     recorder.reply = always_fail
-    pump = make_pump(stream_table, recorder, tmp_path / "cp.json", max_retries=2)
-    pump.poll_once()
-    assert [pks(e) for e in recorder.events] == [["a"], ["a"], ["a"]]  # first try + 2 retries
-    assert "skipping 1 record(s)" in caplog.text
+    make_pump(stream_table, recorder, data / "stream-checkpoints.json", max_retry_attempts=0).poll_once()
+    folder = data / "dead-letters" / "on_table_stream"
+    files = sorted(folder.glob("*.json"))
+    assert len(files) == 2
+    (tmp_path / "app.py").write_text(STAND_IN_APP)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in OWNED_ENV}
+    env.update(DATA_DIR=str(data), DYNAMODB_ENDPOINT=stream_table.endpoint, PYTHONPATH=str(PROJECT_DIR))
+    command = [sys.executable, "-m", "chalicelib.local", "replay"]
 
-    recorder.reply = lambda event, call: None
-    stream_table.put("b")
-    pump.poll_once()
-    assert pks(recorder.events[-1]) == ["b"]
+    done = subprocess.run([*command, "--file", str(files[1])], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in folder.glob("*.json")] == [files[0].name]
+    done = subprocess.run([*command, "--consumer", "on_table_stream"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "replayed 1" in done.stdout
+    assert list(folder.glob("*.json")) == []
+    replayed = [json.loads(line) for line in (data / "replayed.jsonl").read_text().splitlines()]
+    assert replayed == [{"pk": {"S": "b"}}, {"pk": {"S": "a"}}]
 
 
 def test_a_restarted_pump_resumes_after_its_checkpoint(stream_table, tmp_path, recorder):

@@ -27,7 +27,8 @@ JWKS_URL = "https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.js
 def local_auth(monkeypatch):
     monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
     monkeypatch.setenv("AUTH_ISSUER", ISSUER)
-    monkeypatch.delenv("AUTH_JWKS_URL", raising=False)
+    for name in ("AUTH_JWKS_URL", "AUTH_AUDIENCE", "PORTAL_TOKEN_SECRET", "CURSOR_SECRET"):
+        monkeypatch.delenv(name, raising=False)
     reset_settings()
     auth._jwks_client.cache_clear()
     yield
@@ -132,10 +133,12 @@ def test_a_token_not_yet_valid_is_unauthorized():
 
 def test_without_a_configured_secret_nothing_is_accepted(monkeypatch):
     token = hs()
+    portal_token = hs(roles=None, scope="portal", client_id="c1", sub="contact-1", iss="nexusrms-portal")
     monkeypatch.setenv("AUTH_JWT_SECRET", "")
     reset_settings()
-    with pytest.raises(Unauthorized):
-        verify_token(token)
+    for header in (token, portal_token):  # a 401 for each, not a ConfigurationError (a 500)
+        with pytest.raises(Unauthorized):
+            verify_token(header)
 
 
 # --- RS256 via a JWKS (Cognito) ----------------------------------------------------------------------
@@ -213,6 +216,128 @@ def test_a_local_hs256_token_is_refused_once_cognito_is_configured(cognito):
 def test_an_rs256_token_is_refused_when_only_the_local_secret_is_configured(rsa_keys):
     with pytest.raises(Unauthorized):
         verify_token(rs(rsa_keys[0]))
+
+
+# --- tokens shaped exactly like Cognito's, and AUTH_AUDIENCE --------------------------------------------
+
+POOL_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+SPA_CLIENT = "4kq2c1u9v8spa0client0id000"
+MODULE_CLIENT = "7h3m2m0integration0client00"
+
+
+@pytest.fixture
+def pool(cognito, monkeypatch):
+    """A user pool whose two app clients (the SPA and the integration modules) are the configured audience."""
+    monkeypatch.setenv("AUTH_ISSUER", POOL_ISSUER)
+    monkeypatch.setenv("AUTH_AUDIENCE", f"{SPA_CLIENT}, {MODULE_CLIENT}")
+    reset_settings()
+
+
+def id_token_claims(**over):
+    """What Cognito puts in an ID token of a staff user (custom attribute tenant_id, groups as roles)."""
+    now = int(time.time())
+    base = {"sub": "5f1e2d3c-aaaa-bbbb-cccc-0123456789ab", "cognito:groups": ["agent"], "email_verified": True,
+            "iss": POOL_ISSUER, "cognito:username": "ann", "origin_jti": "b1d2-origin", "aud": SPA_CLIENT,
+            "event_id": "e1f2-event", "token_use": "id", "auth_time": now - 30, "custom:tenant_id": "t7",
+            "exp": now + 3600, "iat": now - 30, "jti": "c3d4-jti", "email": "ann@example.com", "name": "Ann"}
+    base.update(over)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def access_token_claims(**over):
+    """A user's access token: the app client in `client_id`, no `aud`."""
+    now = int(time.time())
+    base = {"sub": "5f1e2d3c-aaaa-bbbb-cccc-0123456789ab", "cognito:groups": ["agent"], "iss": POOL_ISSUER,
+            "client_id": SPA_CLIENT, "origin_jti": "b1d2-origin", "event_id": "e1f2-event", "token_use": "access",
+            "scope": "aws.cognito.signin.user.admin", "auth_time": now - 30, "exp": now + 3600, "iat": now - 30,
+            "jti": "c3d4-jti", "username": "ann", "custom:tenant_id": "t7"}
+    base.update(over)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def module_token_claims(**over):
+    """A client-credentials access token of another NexusRMS module; `tenant_id` is added by the pool's
+    pre-token-generation trigger (V3)."""
+    now = int(time.time())
+    base = {"sub": MODULE_CLIENT, "token_use": "access", "scope": "nexus-client-management/integration",
+            "auth_time": now, "iss": POOL_ISSUER, "exp": now + 3600, "iat": now, "version": 2, "jti": "f5e6-jti",
+            "client_id": MODULE_CLIENT, "tenant_id": "t7"}
+    base.update(over)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def signed(private_key, claims_: dict) -> str:
+    return "Bearer " + jwt.encode(claims_, private_key, algorithm="RS256", headers={"kid": "kid-1"})
+
+
+def test_a_cognito_id_token_of_our_app_client_is_accepted(pool, rsa_keys):
+    p = verify_token(signed(rsa_keys[0], id_token_claims()))
+    assert (p.tenant_id, p.roles, p.name, p.is_portal) == ("t7", ("agent",), "Ann", False)
+
+
+def test_a_cognito_id_token_of_another_app_client_is_unauthorized(pool, rsa_keys):
+    with pytest.raises(Unauthorized):
+        verify_token(signed(rsa_keys[0], id_token_claims(aud="some-other-app-client")))
+
+
+def test_a_cognito_id_token_with_aud_is_accepted_when_no_audience_is_configured(cognito, rsa_keys, monkeypatch):
+    monkeypatch.setenv("AUTH_ISSUER", POOL_ISSUER)
+    reset_settings()
+    assert verify_token(signed(rsa_keys[0], id_token_claims(aud="whatever-client"))).tenant_id == "t7"
+
+
+def test_a_cognito_access_token_is_checked_by_its_client_id(pool, rsa_keys):
+    assert verify_token(signed(rsa_keys[0], access_token_claims())).roles == ("agent",)
+    with pytest.raises(Unauthorized):
+        verify_token(signed(rsa_keys[0], access_token_claims(client_id="some-other-app-client")))
+
+
+def test_an_access_token_naming_our_client_only_in_aud_is_unauthorized(pool, rsa_keys):
+    with pytest.raises(Unauthorized):
+        verify_token(signed(rsa_keys[0], access_token_claims(client_id=None, aud=SPA_CLIENT)))
+
+
+@pytest.mark.parametrize("use", [None, "refresh", "ID", ["id"]])
+def test_with_an_audience_configured_token_use_must_be_id_or_access(pool, rsa_keys, use):
+    with pytest.raises(Unauthorized):
+        verify_token(signed(rsa_keys[0], id_token_claims(token_use=use)))
+
+
+def test_a_wrong_audience_setting_refuses_a_token_that_the_right_one_accepts(pool, rsa_keys, monkeypatch):
+    token = signed(rsa_keys[0], id_token_claims())
+    monkeypatch.setenv("AUTH_AUDIENCE", "not-our-spa-client")
+    reset_settings()
+    with pytest.raises(Unauthorized):
+        verify_token(token)
+
+
+def test_a_module_token_with_the_integration_scope_may_call_integrations_only(pool, rsa_keys):
+    p = verify_token(signed(rsa_keys[0], module_token_claims()))
+    assert (p.sub, p.tenant_id, p.roles, p.is_portal, p.client_id) == (MODULE_CLIENT, "t7", ("integration",),
+                                                                        False, None)
+    authorize(p, "integration")
+    for need in [*LADDER, "portal"]:
+        with pytest.raises(Forbidden):
+            authorize(p, need)
+
+
+def test_a_module_token_without_a_tenant_claim_is_unauthorized(pool, rsa_keys):
+    with pytest.raises(Unauthorized):
+        verify_token(signed(rsa_keys[0], module_token_claims(tenant_id=None)))
+
+
+@pytest.mark.parametrize("scope", ["nexus-client-management/integration2", "other-api/integration",
+                                   "aws.cognito.signin.user.admin", "integration"])
+def test_only_the_exact_integration_scope_grants_the_integration_role(pool, rsa_keys, scope):
+    p = verify_token(signed(rsa_keys[0], module_token_claims(scope=scope)))
+    assert p.roles == ()
+    with pytest.raises(Forbidden):
+        authorize(p, "integration")
+
+
+def test_a_users_access_token_never_passes_its_app_client_off_as_a_crm_client(pool, rsa_keys):
+    p = verify_token(signed(rsa_keys[0], access_token_claims()))
+    assert (p.is_portal, p.client_id) == (False, None)
 
 
 # --- roles -------------------------------------------------------------------------------------------

@@ -97,3 +97,7 @@ def test_counter_shards_are_distinct_and_never_collide_with_client_entries():
     shards = {keys.count_sk(n) for n in range(keys.COUNT_SHARDS)}
     assert len(shards) == keys.COUNT_SHARDS > 1
     assert all(sk.startswith("#") for sk in shards)  # facet entries are keyed by ULIDs, which never start so
+
+
+def test_a_node_user_is_reserved_per_tenant_and_client():
+    assert keys.node_user_pk("t1", "c1", "u-1") == "T#t1#NODEUSER#c1#u-1"

@@ -1,6 +1,7 @@
 """Outbound mail: MIME building and the file outbox backend."""
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from email import message_from_bytes, policy
@@ -161,3 +162,21 @@ def test_only_bcc_recipients_still_builds_a_message(outbox):
 def test_importing_the_mail_module_loads_no_boto3():
     code = "import sys, chalicelib.mail; sys.exit('boto3' in sys.modules or 'botocore' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2]).returncode == 0
+
+
+def test_the_outbox_logs_recipients_subject_decoded_links_and_the_file(outbox, caplog):
+    # Long enough that quoted-printable folds it with `=` soft breaks and writes `=` as `=3D` in the .eml.
+    link = "http://127.0.0.1:8000/invitations/accept?token=" + "Ab_9-" * 30 + "&lang=de"
+    email = make_email(text=f"Grüße,\nIhr Zugang: {link}.\nHilfe: https://help.example/portal (Seite 2)\n",
+                       html=f'<a href="{link}">Zugang</a>', bcc=["hidden@agency.example"])
+
+    with caplog.at_level(logging.INFO, logger="chalicelib.mail"):
+        send(email)
+
+    (eml,) = outbox.glob("*.eml")
+    assert link.encode() not in eml.read_bytes()  # what the issue saw: the file holds it only encoded
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "chalicelib.mail"]
+    assert repr(email.subject) in message
+    assert "soren@client.example" in message and "hidden@agency.example" in message
+    assert str(eml) in message
+    assert message.splitlines()[1:] == [f"  link: {link}", "  link: https://help.example/portal"]

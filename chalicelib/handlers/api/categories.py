@@ -64,10 +64,18 @@ def delete_category(ctx: Ctx, category_id: str):
 
 
 @api(bp, "GET", ONE + "/descendants", summary="Every category below this one, flat, in tree order",
-     tag="categories", response=s.page_of(s.CategoryOut), list_response=True)
+     tag="categories", query=s.ListQuery, response=s.page_of(s.CategoryOut), list_response=True)
 def descendants(ctx: Ctx, category_id: str):
+    params = ctx.query()
     _, tree = cases.get_category(_store(ctx), category_id)
-    return {"items": [tree.view(c) for c in tree.descendants(category_id)], "next_cursor": None}
+
+    def position(c):  # tree order (depth first) is the order of the sibling keys from the root down
+        return [list(order_key(a)) for a in tree.ancestors(c.id)]
+
+    page, next_cursor = page_of_list(tree.descendants(category_id), position, tenant_id=ctx.tenant_id,
+                                     scope=query_scope(f"category-descendants:{category_id}", {}),
+                                     limit=params.limit, cursor=params.cursor)
+    return {"items": [tree.view(c) for c in page], "next_cursor": next_cursor}
 
 
 @api(bp, "POST", ONE + "/recount", summary="Recalculate clients_count now", need="manager", tag="categories",

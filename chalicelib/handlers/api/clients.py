@@ -6,7 +6,6 @@ from chalice import Blueprint
 from chalicelib.domain import client_cases as cases
 from chalicelib.domain.category_cases import tree_of, with_descendants
 from chalicelib.domain.clients import utcnow
-from chalicelib.domain.errors import BadRequest
 from chalicelib.handlers import schemas as s
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
@@ -24,14 +23,7 @@ def _repos(ctx: Ctx) -> tuple[ClientRepository, SettingsRepository]:
 
 
 def _expected_version(ctx: Ctx) -> int | None:
-    raw = ctx.header("if-match")
-    if raw is None:
-        return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise BadRequest("If-Match must be the client's version number",
-                         [{"field": "If-Match", "message": "must be an integer version"}])
-    return int(value)
+    return s.if_match_version(ctx.header("if-match"))
 
 
 @api(bp, "GET", "/v1/clients", summary="List clients", query=s.ClientListQuery,
@@ -53,7 +45,7 @@ def list_clients(ctx: Ctx):
         groups=plan.groups, sort=plan.sort, descending=plan.descending, q=plan.q,
         check=lambda c: cases.passes(plan, c),
         estimate=lambda group: sum(known.get(f, 0) for f in group),
-        after=decode_cursor(params.cursor, ctx.tenant_id, scope),
+        after=decode_cursor(params.cursor, ctx.tenant_id, scope, (str, str)),  # [sort value, client id]
     )
     page, after = clients.list(query, params.limit)
     return {"items": [c.public() for c in page],

@@ -8,9 +8,9 @@ from ulid import ULID
 from chalicelib.domain import communication_cases as cases
 from chalicelib.domain import inbound_cases as inbound
 from chalicelib.domain.threads import Thread
-from chalicelib.domain.values import utcnow
+from chalicelib.domain.values import iso, utcnow
 from chalicelib.handlers import schemas as s
-from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
+from chalicelib.handlers.pagination import decode_cursor, encode_cursor, page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
@@ -97,13 +97,20 @@ def follow_ups(ctx: Ctx):
 THREADS = "/v1/clients/{client_id}/threads"
 
 
+def _activity(thread: Thread) -> list[str]:
+    return [iso(thread.last_activity_at or thread.created_at), thread.id]
+
+
 @api(bp, "GET", THREADS, summary="List a client's threads, latest activity first", tag="communications",
-     response=s.page_of(s.ThreadOut), list_response=True)
+     query=s.ListQuery, response=s.page_of(s.ThreadOut), list_response=True)
 def list_threads(ctx: Ctx, client_id: str):
+    params = ctx.query()
     ClientRepository(ctx.tenant_id, ctx.actor).get(client_id)
-    threads = ThreadRepository(ctx.tenant_id).of_client(client_id)
-    threads.sort(key=lambda t: (t.last_activity_at or t.created_at), reverse=True)
-    return {"items": [t.public() for t in threads], "next_cursor": None}
+    threads = sorted(ThreadRepository(ctx.tenant_id).of_client(client_id), key=_activity, reverse=True)
+    page, next_cursor = page_of_list(threads, _activity, tenant_id=ctx.tenant_id, limit=params.limit,
+                                     scope=query_scope(f"threads:{client_id}", {}), cursor=params.cursor,
+                                     descending=True)
+    return {"items": [t.public() for t in page], "next_cursor": next_cursor}
 
 
 @api(bp, "POST", THREADS, summary="Start a thread", need="agent", tag="communications", body=s.ThreadCreate,
@@ -137,12 +144,15 @@ def update_thread(ctx: Ctx, client_id: str, thread_id: str):
     return repo.put(thread.model_copy(update={**changes, "updated_at": utcnow()})).public()
 
 
-@api(bp, "GET", "/v1/inbox/unmatched", summary="Inbound emails from unknown senders", tag="communications",
-     response=s.page_of(s.UnmatchedOut), list_response=True)
+@api(bp, "GET", "/v1/inbox/unmatched", summary="Inbound emails from unknown senders, newest first",
+     tag="communications", query=s.ListQuery, response=s.page_of(s.UnmatchedOut), list_response=True)
 def unmatched(ctx: Ctx):
-    items = InboxRepository(ctx.tenant_id).unmatched()
+    params = ctx.query()
+    scope = query_scope("inbox-unmatched", {})
+    items, after = InboxRepository(ctx.tenant_id).unmatched(params.limit,
+                                                             decode_cursor(params.cursor, ctx.tenant_id, scope))
     return {"items": [s.UnmatchedOut.model_validate(i, from_attributes=True).model_dump(mode="json") for i in items],
-            "next_cursor": None}
+            "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
 
 @api(bp, "POST", "/v1/inbox/unmatched/{item_id}/assign", summary="Log an unmatched email on a client",

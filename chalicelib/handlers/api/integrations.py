@@ -1,18 +1,17 @@
 """Integration routes: other NexusRMS modules push projects and invoices (role integration or admin)."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Optional
 
 from chalice import Blueprint
-from pydantic import AwareDatetime, Field, create_model, model_validator
+from pydantic import Field, create_model, model_validator
 
 from chalicelib.domain import integration_cases as cases
 from chalicelib.domain import integrations as di
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.values import money
 from chalicelib.handlers.routing import Ctx, api, json_response
-from chalicelib.handlers.schemas import Currency, Id, Money, Strict
+from chalicelib.handlers.schemas import Currency, Date, Id, Money, Strict, Timestamp
 
 bp = Blueprint(__name__)
 
@@ -21,8 +20,8 @@ class ProjectIn(Strict):
     client_id: Id
     contact_ids: Annotated[list[Id], Field(max_length=100)] = []
     status: di.ProjectStatus
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Date | None = None
+    end_date: Date | None = None
     value: Money | None = None
 
     @model_validator(mode="after")
@@ -37,9 +36,9 @@ class InvoiceIn(Strict):
     kind: di.InvoiceKind
     amount: Money
     currency: Currency | None = None
-    issued_at: AwareDatetime | None = None
-    due_date: date | None = None
-    paid_at: AwareDatetime | None = None
+    issued_at: Timestamp | None = None
+    due_date: Date | None = None
+    paid_at: Timestamp | None = None
     status: di.InvoiceStatus
 
 
@@ -66,7 +65,7 @@ def _register(kind: str, noun: str, body: type, out: type, upsert, read) -> None
     path = f"/v1/integrations/{kind}s/{{{param}}}"
 
     @api(bp, "PUT", path, summary=f"Create or replace {noun}", need="integration", tag="integrations", body=body,
-         response=out)
+         response=out, also={201: "Created: the first PUT of this id."})
     def put(ctx: Ctx, **ids: str):
         return _answer(*upsert(ctx.stores(), ids[param], ctx.body().model_dump(exclude_none=True)))
 

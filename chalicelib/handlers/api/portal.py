@@ -139,14 +139,24 @@ def communications(ctx: Ctx):
     return {"items": [dp.communication_view(c) for c in page], "next_cursor": next_cursor}
 
 
+def _page(params: Any, session: Session, name: str, items: list, position) -> tuple[list, str | None]:
+    """A page of one of the portal client's lists, already in newest-first order of `position`."""
+    return page_of_list(items, position, tenant_id=session.stores.tenant_id, limit=params.limit,
+                        cursor=params.cursor, scope=query_scope(f"portal-{name}", {"client": session.client_id}),
+                        descending=True)
+
+
 @api(bp, "GET", P + "/threads", summary="The client's conversation threads", need="portal", tag="portal",
-     response=page_of(ThreadOut), list_response=True)
+     query=ListQuery, response=page_of(ThreadOut), list_response=True)
 def threads(ctx: Ctx):
+    params = ctx.query()
     session = Session(ctx)
     dp.shown(session.settings, "show_communications", "communications")
     records = session.records()
+    page, next_cursor = _page(params, session, "threads", sorted(records.threads, key=dp.thread_order, reverse=True),
+                              dp.thread_order)
     session.log("view_threads")
-    return {"items": dp.thread_views(records.threads, records.communications), "next_cursor": None}
+    return {"items": dp.thread_views(page, records.communications), "next_cursor": next_cursor}
 
 
 @api(bp, "GET", P + "/threads/{thread_id}", summary="A thread with its messages", need="portal", tag="portal",
@@ -165,21 +175,26 @@ def thread(ctx: Ctx, thread_id: str):
             "messages": [dp.communication_view(c) for c in messages]}
 
 
+def _documents(params: Any, session: Session, name: str, kinds: tuple[str, ...]) -> dict:
+    page, next_cursor = _page(params, session, name, dp.issued(session.records().invoices, kinds), dp.issued_order)
+    session.log(f"view_{name}")
+    return {"items": dp.documents(page, kinds), "next_cursor": next_cursor}
+
+
 @api(bp, "GET", P + "/quotes", summary="The client's quotes", need="portal", tag="portal",
-     response=page_of(DocumentOut), list_response=True)
+     query=ListQuery, response=page_of(DocumentOut), list_response=True)
 def quotes(ctx: Ctx):
-    session = Session(ctx)
-    session.log("view_quotes")
-    return {"items": dp.documents(session.records().invoices, ("quote",)), "next_cursor": None}
+    params = ctx.query()
+    return _documents(params, Session(ctx), "quotes", ("quote",))
 
 
 @api(bp, "GET", P + "/invoices", summary="The client's invoices and credit notes", need="portal", tag="portal",
-     response=page_of(DocumentOut), list_response=True)
+     query=ListQuery, response=page_of(DocumentOut), list_response=True)
 def invoices(ctx: Ctx):
+    params = ctx.query()
     session = Session(ctx)
     dp.shown(session.settings, "show_invoices", "invoices")
-    session.log("view_invoices")
-    return {"items": dp.documents(session.records().invoices, ("invoice", "credit_note")), "next_cursor": None}
+    return _documents(params, session, "invoices", ("invoice", "credit_note"))
 
 
 @api(bp, "POST", P + "/quotes/{quote_id}/approve", summary="Approve an open quote", need="portal", tag="portal",

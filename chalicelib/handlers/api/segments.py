@@ -88,7 +88,8 @@ def list_members(ctx: Ctx, segment_id: str):
 
 
 @api(bp, "POST", ONE + "/members", summary="Add a client to a static segment (duplicates are skipped)",
-     need="manager", tag="segments", body=s.MemberIn, response=s.MemberOut, status=201)
+     need="manager", tag="segments", body=s.MemberIn, response=s.MemberOut, status=201,
+     also={200: "Already a member: the membership as it was, nothing changed."})
 def add_member(ctx: Ctx, segment_id: str):
     member, added = cases.add_member(_stores(ctx), segment_id, ctx.body().client_id, actor=ctx.actor)
     return json_response(member.public(), 201 if added else 200)
@@ -102,10 +103,14 @@ def remove_member(ctx: Ctx, segment_id: str, client_id: str):
 
 
 @api(bp, "GET", "/v1/clients/{client_id}/segments", summary="The segments a client belongs to", tag="segments",
-     response=s.page_of(s.SegmentOut), list_response=True)
+     query=s.ListQuery, response=s.page_of(s.SegmentOut), list_response=True)
 def client_segments(ctx: Ctx, client_id: str):
+    params = ctx.query()
     stores = _stores(ctx)
     stores.clients.get(client_id)
-    segments = stores.segments.get_many(stores.segments.segment_ids_of(client_id))
-    return {"items": [g.public() for g in sorted(segments, key=lambda g: (g.name.casefold(), g.id))],
-            "next_cursor": None}
+    segments = sorted(stores.segments.get_many(stores.segments.segment_ids_of(client_id)),
+                      key=lambda g: (g.name.casefold(), g.id))
+    page, next_cursor = page_of_list(segments, lambda g: [g.name.casefold(), g.id], tenant_id=ctx.tenant_id,
+                                     scope=query_scope(f"client-segments:{client_id}", {}), limit=params.limit,
+                                     cursor=params.cursor)
+    return {"items": [g.public() for g in page], "next_cursor": next_cursor}

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel
 
 from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef
-from chalicelib.domain.client_cases import change_client_settings
-from chalicelib.domain.scoring_cases import reclassify_all
+from chalicelib.domain import settings_cases
 from chalicelib.handlers.routing import Ctx, api
-from chalicelib.tables.clients import ClientRepository
+from chalicelib.handlers.schemas import patch_of
 from chalicelib.tables.inbox import claim_address
 from chalicelib.tables.settings import SettingsRepository
 
@@ -16,23 +15,13 @@ bp = Blueprint(__name__)
 
 
 def _partial(model: type[BaseModel]) -> type[BaseModel]:
-    """The PATCH body of a settings resource: the same fields, all optional."""
-    return create_model(f"{model.__name__}Patch", __config__=model.model_config,
-                        **{n: (f.annotation | None, None) for n, f in model.model_fields.items()})
+    """The PATCH body of a settings resource: the same fields, all optional, null only where the model takes it."""
+    return patch_of(f"{model.__name__}Patch", model)
 
 
-def _store(ctx: Ctx, name: str, value: BaseModel) -> dict:
-    repo = SettingsRepository(ctx.tenant_id)
-    if name == "client":  # clients may move between the high-value and new facets
-        previous = repo.get("client").inbound_address
-        if value.inbound_address:
-            claim_address(ctx.tenant_id, value.inbound_address, previous)
-        stored = change_client_settings(ClientRepository(ctx.tenant_id, ctx.actor), repo, value)
-    else:
-        stored = repo.put(name, value)
-    if name == "lead-score-thresholds":  # every client's class follows the new thresholds
-        reclassify_all(ctx.stores())
-    return stored.model_dump(mode="json")
+def _claim(ctx: Ctx):
+    """Route mail for a new inbound address to this tenant (409 when another tenant has it)."""
+    return lambda address, previous: claim_address(ctx.tenant_id, address, previous)
 
 
 def _register(name: str, model: type[BaseModel]) -> None:
@@ -46,17 +35,13 @@ def _register(name: str, model: type[BaseModel]) -> None:
     @api(bp, "PUT", path, summary=f"Replace the {name} settings (fields left out return to defaults)",
          need="admin", tag="settings", body=model, response=model)
     def replace(ctx: Ctx):
-        return _store(ctx, name, ctx.body())
+        return settings_cases.replace_settings(ctx.stores(), name, ctx.body(), _claim(ctx)).model_dump(mode="json")
 
     @api(bp, "PATCH", path, summary=f"Change the named {name} settings", need="admin", tag="settings",
          body=patch_model, response=model)
     def patch(ctx: Ctx):
         changes = ctx.body().model_dump(exclude_unset=True, mode="json")
-        current = SettingsRepository(ctx.tenant_id).get(name).model_dump(mode="json")
-        for key, value in changes.items():
-            current[key] = {**current[key], **value} if isinstance(value, dict) else value
-        merged = model.model_validate({k: v for k, v in current.items() if v is not None or k in changes})
-        return _store(ctx, name, merged)
+        return settings_cases.patch_settings(ctx.stores(), name, changes, _claim(ctx)).model_dump(mode="json")
 
 
 class CustomFieldList(BaseModel):

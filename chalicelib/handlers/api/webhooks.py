@@ -1,7 +1,7 @@
-"""Node platform webhooks: Standard Webhooks signatures, replay protection, then the event's effect."""
+"""Node platform webhooks: Standard Webhooks signatures, then the event applied once per webhook id."""
 from __future__ import annotations
 
-import json
+from typing import Literal
 
 from chalice import Blueprint
 from pydantic import BaseModel
@@ -18,7 +18,7 @@ bp = Blueprint(__name__)
 
 
 class WebhookAnswer(BaseModel):
-    status: str
+    status: Literal["processed", "duplicate", "accepted"]
 
 
 def verify(raw: bytes, headers: dict) -> None:
@@ -34,23 +34,16 @@ def verify(raw: bytes, headers: dict) -> None:
 
 
 @api(bp, "POST", "/v1/webhooks/node", summary="Receive a Node platform event (Standard Webhooks signed)",
-     need="public", tag="webhooks", body=node_sync.NodeEvent, response=WebhookAnswer)
+     need="public", tag="webhooks", body=node_sync.NodeEvent, response=WebhookAnswer,
+     also={202: "Accepted: an unknown type (ignored) or a Node client not linked yet (held for it).",
+           409: "`webhook_in_progress`: a delivery of this `webhook-id` is being applied; retry later."})
 def node_webhook(ctx: Ctx):
     raw = ctx.request.raw_body or b""
     verify(raw, ctx.request.headers)
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise InvalidJson("the body is not valid JSON") from None
+    data = ctx.json()  # the one body parser: UTF-8, depth-bounded, 400 invalid_json otherwise
     if not isinstance(data, dict):
         raise InvalidJson("the body must be a JSON object")
     event = node_sync.NodeEvent.model_validate(data)
-    webhook_id = ctx.header("webhook-id")
-    tenant = event.tenant_id
-    node = NodeRepository(tenant)
-    if node.seen(webhook_id):
-        return {"status": "duplicate"}
-    stores = Stores(tenant)
-    status = node_sync.apply(stores, node, webhook_id, event)
-    node.mark_seen(webhook_id)
-    return json_response({"status": "processed" if status == 200 else "accepted"}, status)
+    outcome = node_sync.receive(Stores(event.tenant_id), NodeRepository(event.tenant_id), ctx.header("webhook-id"),
+                                event)
+    return json_response({"status": outcome}, 202 if outcome == "accepted" else 200)

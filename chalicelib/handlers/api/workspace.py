@@ -1,18 +1,14 @@
 """Routes of a client's follow-up tasks and of its links to other clients (associations)."""
 from __future__ import annotations
 
-import re
-from datetime import date
-from typing import Annotated
-
 from chalice import Blueprint, Response
-from pydantic import BeforeValidator, create_model
+from pydantic import create_model
 
 from chalicelib.domain import associations as da
 from chalicelib.domain import tasks as dt
 from chalicelib.handlers.pagination import page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api, json_response
-from chalicelib.handlers.schemas import Id, ListQuery, Strict, _optional, _text, page_of
+from chalicelib.handlers.schemas import Date, Id, ListQuery, Strict, _text, page_of, patch_of
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.workspace import AssociationRepository, TaskRepository
 
@@ -21,24 +17,14 @@ TASKS = "/v1/clients/{client_id}/tasks"
 LINKS = "/v1/clients/{client_id}/associations"
 
 
-def _iso_date(value):
-    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("must be a date as YYYY-MM-DD")
-    return value
-
-
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-
-
 class TaskCreate(Strict):
     title: _text(200, 1)
-    due_date: IsoDate | None = None
+    due_date: Date | None = None
     assignee_id: Id | None = None
     status: dt.TaskStatus = "open"
 
 
-TaskUpdate = create_model("TaskUpdate", __base__=Strict,
-                          **{name: (_optional(f), None) for name, f in TaskCreate.model_fields.items()})
+TaskUpdate = patch_of("TaskUpdate", TaskCreate, not_null=dt.NOT_NULL)
 TASK_READ_ONLY = frozenset({"id", "client_id", "completed_at", "created_by", "created_at", "updated_at"})
 TaskOut = create_model("Task", **{name: (f.annotation, ...) for name, f in dt.Task.model_fields.items()
                                   if not f.exclude})
@@ -86,14 +72,19 @@ def update_task(ctx: Ctx, client_id: str, task_id: str):
 
 
 @api(bp, "GET", LINKS, summary="The clients linked to this one, by name", tag="associations",
-     response=page_of(AssociationOut), list_response=True)
+     query=ListQuery, response=page_of(AssociationOut), list_response=True)
 def list_associations(ctx: Ctx, client_id: str):
+    params = ctx.query()
     views = da.links_of(AssociationRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id)
-    return {"items": [v.model_dump(mode="json") for v in views], "next_cursor": None}
+    page, next_cursor = page_of_list(views, lambda v: [v.related_name.casefold(), v.related_id],
+                                     tenant_id=ctx.tenant_id, scope=query_scope(f"associations:{client_id}", {}),
+                                     limit=params.limit, cursor=params.cursor)
+    return {"items": [v.model_dump(mode="json") for v in page], "next_cursor": next_cursor}
 
 
 @api(bp, "POST", LINKS, summary="Link a client to another (posting an existing link again sets its role)",
-     need="agent", tag="associations", body=AssociationIn, response=AssociationOut, status=201, idempotent=True)
+     need="agent", tag="associations", body=AssociationIn, response=AssociationOut, status=201, idempotent=True,
+     also={200: "Already linked: the link, with the role posted now."})
 def link_clients(ctx: Ctx, client_id: str):
     body = ctx.body()
     view, created = da.link(AssociationRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id,

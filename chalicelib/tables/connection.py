@@ -1,0 +1,138 @@
+"""The table's botocore connection: per-attempt timeouts, retries bounded by a time budget, and unknown outcomes."""
+from __future__ import annotations
+
+import contextlib
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Iterator
+
+from botocore.exceptions import BotoCoreError, HTTPClientError, SSLError
+from pynamodb.connection import Connection, TableConnection
+
+# Operations that change the table: when one of them may have reached the database, its outcome is unknown.
+WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+# botocore backs off at most 2**i seconds before retry i+1 (throttling; other errors wait 25 ms * 2**i).
+_BACKOFF_BASE = 2.0
+_SENT = "nexus_may_have_applied"  # key in botocore's per-call context: an attempt of this call may have landed
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-attempt timeouts and the number of attempts of one database call."""
+
+    connect: float
+    read: float
+    attempts: int
+
+    @property
+    def attempt_seconds(self) -> float:
+        """The longest one attempt can take."""
+        return self.connect + self.read
+
+    @classmethod
+    def within(cls, budget: float, connect: float, read: float) -> "Limits":
+        """As many attempts as fit in `budget` with their worst-case backoff (at least one)."""
+        attempts = 1
+        while (attempts + 1) * (connect + read) + sum(_BACKOFF_BASE ** i for i in range(attempts)) <= budget:
+            attempts += 1
+        return cls(connect, read, attempts)
+
+
+class BudgetSpent(BotoCoreError):
+    """Raised instead of an attempt that could not end before the request's database deadline."""
+
+    fmt = "the database did not answer within this request's time budget"
+
+
+@dataclass
+class _Budget:
+    deadline: float  # time.monotonic()
+    failed: bool = False  # an attempt of this request failed: from now on every attempt must fit the deadline
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("database_budget", default=None)
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Every database call inside shares one deadline `seconds` from now (an enclosing one is never extended).
+
+    A healthy database is never cut off; once an attempt has failed, no retry or further call starts unless it
+    can end (connect + read timeout) before the deadline, so a request facing a frozen database answers in time.
+    """
+    outer = _budget.get()
+    deadline = time.monotonic() + seconds
+    inner = _Budget(min(deadline, outer.deadline) if outer else deadline, failed=bool(outer and outer.failed))
+    token = _budget.set(inner)
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+        if outer and inner.failed:
+            outer.failed = True
+
+
+def may_have_applied(exception: BaseException | None, status_code: int | None = None) -> bool:
+    """Whether an attempt that ended so may have been applied: only a failure before sending is certain."""
+    if exception is None:
+        return status_code is not None and status_code >= 500
+    if isinstance(exception, BotoCoreError):
+        # HTTPClientError: sent, the answer did not come (read timeout, connection closed); SSLError: can't tell.
+        # Other botocore errors (connection refused, connect timeout, no credentials) come before sending.
+        return isinstance(exception, (HTTPClientError, SSLError))
+    return True  # not botocore's own: nothing tells that it was not sent
+
+
+def _install(events, limits: Limits) -> None:
+    def before_attempt(request, **_) -> None:  # request-created: each attempt, after botocore's backoff
+        budget = _budget.get()
+        if budget is None:
+            return
+        if request.context.get("retries", {}).get("attempt", 1) > 1:
+            budget.failed = True
+        if budget.failed and time.monotonic() + limits.attempt_seconds > budget.deadline:
+            raise BudgetSpent()
+
+    def after_attempt(context, exception=None, response_dict=None, **_) -> None:  # response-received
+        status = response_dict["status_code"] if response_dict else None
+        budget = _budget.get()
+        if budget is not None and (exception is not None or (status or 0) >= 500):
+            budget.failed = True
+        if may_have_applied(exception, status):
+            context[_SENT] = True
+
+    def after_call_error(exception, context, event_name, **_) -> None:  # after-call-error: the call failed
+        # PynamoDB keeps this exception as `.cause` (or `__cause__`): storage_errors reads the verdict there.
+        exception.outcome_unknown = event_name.rsplit(".", 1)[-1] in WRITES and bool(context.get(_SENT))
+
+    events.register("request-created.dynamodb", before_attempt)
+    events.register("response-received.dynamodb", after_attempt)
+    events.register("after-call-error.dynamodb", after_call_error)
+
+
+class _BoundedConnection(Connection):
+    """PynamoDB's connection with our limits; every botocore client it creates carries the budget hooks."""
+
+    def __init__(self, limits: Limits, **kwargs) -> None:
+        super().__init__(connect_timeout_seconds=limits.connect, read_timeout_seconds=limits.read,
+                         max_retry_attempts=limits.attempts - 1, **kwargs)
+        self.limits = limits
+        self._hooked = None
+
+    @property
+    def client(self):
+        client = super().client  # PynamoDB may replace its client (empty credentials): hook each new one
+        if client is not self._hooked:
+            _install(client.meta.events, self.limits)
+            self._hooked = client
+        return client
+
+
+def table_connection(model, limits: Limits) -> TableConnection:
+    """A PynamoDB table connection for `model`'s table (region, host from its Meta) bounded by `limits`."""
+    meta_table = model._get_connection().get_meta_table()  # PynamoDB derives the key schema from the model
+    table = TableConnection(model.Meta.table_name, meta_table=meta_table)
+    table.connection = _BoundedConnection(limits, region=model.Meta.region, host=model.Meta.host)
+    table.connection.add_meta_table(meta_table)
+    return table
