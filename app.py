@@ -9,6 +9,7 @@ from chalice import Chalice, Rate
 from chalicelib.handlers import cors, errors, events, stream
 from chalicelib.handlers.api import (categories, clients, communications, contacts, integrations, overview, scores,
                                      portal, segments, service, settings, webhooks, workspace)
+from chalicelib.tables.base import request_budget
 
 app = Chalice(app_name="nexus-client-management")
 app.api.binary_types = []  # every answer is text (JSON, CSV, HTML)
@@ -31,6 +32,13 @@ def edge(event, get_response):
     except Exception as exc:  # never a bare 500 without the envelope, the request id or CORS
         response = errors.unexpected(exc)
     return cors.with_cors(errors.normalise(response, request_id), event.headers.get("origin"))
+
+
+@app.middleware("http")
+def database_budget(event, get_response):
+    """The database calls of one request share DB_RETRY_BUDGET, so it answers before API Gateway gives up."""
+    with request_budget():
+        return get_response(event)
 
 
 # The stream ARN is only known once the table exists; the packaged template fills it in (see README).

@@ -231,7 +231,8 @@ def merge_template(stage: str) -> dict:
             "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]}},
         # Other NexusRMS modules: the client-credentials grant of their own app client, for the integration scope.
         "StaffUserPoolDomain": {"Type": "AWS::Cognito::UserPoolDomain", "Properties": {
-            "UserPoolId": {"Ref": "StaffUserPool"}, "Domain": sub("nexus-client-management-${Stage}-${AWS::AccountId}")}},
+            "UserPoolId": {"Ref": "StaffUserPool"},
+            "Domain": sub("nexus-client-management-${Stage}-${AWS::AccountId}")}},
         "IntegrationResourceServer": {"Type": "AWS::Cognito::UserPoolResourceServer", "Properties": {
             "UserPoolId": {"Ref": "StaffUserPool"}, "Identifier": RESOURCE_SERVER, "Name": "Client Management API",
             "Scopes": [{"ScopeName": "integration", "ScopeDescription": "push facts to /v1/integrations"}]}},

@@ -11,6 +11,7 @@ from chalicelib.domain import clients as dc
 from chalicelib.domain.category_cases import CategoryStore, check_assignable, tree_of
 from chalicelib.domain.errors import StaleVersion, VersionConflict
 from chalicelib.domain.retry import retrying
+from chalicelib.domain.scoring import Inputs, score
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
 
 
@@ -36,8 +37,10 @@ def _check_categories(categories: CategoryStore, wanted: list[str] | None, alrea
 
 def create_client(clients: ClientStore, settings: SettingsStore, data: dict[str, Any], *, tenant_id: str,
                   actor: str | None, categories: CategoryStore, now: datetime | None = None) -> dc.Client:
-    """Create a client; a number already taken (two creates in one second) is drawn again."""
+    """Create a client, scored as a later read shows it; a number already taken (two creates in one second) is
+    drawn again."""
     client_settings: ClientSettings = settings.get("client")
+    thresholds = settings.get("lead-score-thresholds")
     defs = settings.custom_fields()
     _check_categories(categories, data.get("category_ids"), [])
 
@@ -45,6 +48,8 @@ def create_client(clients: ClientStore, settings: SettingsStore, data: dict[str,
         at = now or dc.utcnow()
         client = dc.new_client(data, tenant_id=tenant_id, client_id=str(ULID.from_datetime(at)),
                                settings=client_settings, custom_fields=defs, actor=actor, now=at)
+        # The scoring the stream runs, over no records yet: the answer carries no placeholder figures.
+        client = client.model_copy(update=score(Inputs(client, [], [], [], [], [], at), thresholds).client_fields)
         return clients.create(client, dc.FacetRules.of(client_settings, at))
     return retrying(attempt, "the client numbers")
 

@@ -8,6 +8,7 @@ from ulid import ULID
 
 from chalicelib.domain import communications as dm
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.response_times import response_times
 from chalicelib.domain.values import utcnow
 
 DEFAULT_SENDER = "no-reply@nexusrms.io"
@@ -67,9 +68,18 @@ def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, acto
         comm = _deliver(stores, comm.model_copy(update={"status": "draft"}), send, now)
     elif comm.status == "sent" and comm.sent_at is None:
         comm = comm.model_copy(update={"sent_at": comm.occurred_at})
-    stored = stores.communications.add(comm)
+    stored = stores.communications.add(with_response_time(stores, comm))
     _remember(stores, stored)
     return stored
+
+
+def with_response_time(stores: Any, comm: dm.Communication) -> dm.Communication:
+    """An inbound item logged after its answer (a past `occurred_at`, an email assigned late) is answered already:
+    its response time is known at creation, computed as the stream computes it, so the answer shows it."""
+    if comm.direction != "inbound":
+        return comm
+    times, _ = response_times([*stores.communications.of_client(comm.client_id), comm])
+    return comm.model_copy(update={"response_time_minutes": times[comm.id]})
 
 
 def _remember(stores: Any, comm: dm.Communication) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from ulid import ULID
 
 from chalicelib.domain import communications as dm
+from chalicelib.domain.communication_cases import with_response_time
 from chalicelib.domain.threads import Thread
 from chalicelib.domain.values import utcnow
 from chalicelib.inbound_mime import ParsedEmail, all_reply_ids, normalise_subject
@@ -67,7 +68,7 @@ def log_inbound(stores: Any, client_id: str, contact_id: str | None, parsed: Par
         to_email=to_email, cc=parsed.cc, attachments=attachments, message_id=parsed.message_id,
         client_contact_id=contact_id, thread_id=_thread_for(stores, client_id, parsed, now), occurred_at=occurred,
         delivered_at=now, created_by="inbound-email", created_at=now, updated_at=now)
-    return stores.communications.add(comm)
+    return stores.communications.add(with_response_time(stores, comm))
 
 
 def sender_contact(stores: Any, parsed: ParsedEmail) -> tuple[str, str] | None:

@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from chalicelib.domain.clients import AT_RISK_CHURN, NEW_CLIENT_HEALTH, Client
 from chalicelib.domain.communications import Communication
@@ -240,3 +241,23 @@ def classify(total: int, thresholds: LeadScoreThresholds) -> str:
     if total >= thresholds.hot:
         return "hot"
     return "warm" if total >= thresholds.warm else "cold"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What scoring gives one client: health, lead score, and the fields they set on the client record."""
+
+    health: Health
+    lead: LeadScore
+    client_fields: dict[str, Any]
+
+
+def score(inputs: Inputs, thresholds: LeadScoreThresholds) -> Scored:
+    """Health, lead score and the client's derived fields (revenue figures, health, risk, churn, lead class);
+    one function for a client being created (no records yet) and for every later rescore, so they agree."""
+    figs, h, lead = figures(inputs.projects, inputs.invoices), health(inputs), lead_score(inputs)
+    return Scored(h, lead, {
+        "lifetime_revenue": figs.lifetime_revenue, "outstanding_balance": figs.outstanding_balance,
+        "projects_count": figs.projects_count, "last_project_at": figs.last_project_at,
+        "health_score": h.health_score, "risk_level": h.risk_level, "churn_probability": h.churn_probability,
+        "lead_classification": classify(lead.total_score, thresholds)})

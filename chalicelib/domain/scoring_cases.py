@@ -10,9 +10,8 @@ from ulid import ULID
 
 from chalicelib.domain import client_cases
 from chalicelib.domain.clients import Client
-from chalicelib.domain.integrations import figures
 from chalicelib.domain.retry import retrying
-from chalicelib.domain.scoring import Inputs, classify, health, lead_score
+from chalicelib.domain.scoring import Inputs, classify, score
 from chalicelib.domain.values import iso, utcnow
 
 HEALTH, LEAD = "health", "lead"  # the two stored breakdowns of a client
@@ -34,8 +33,8 @@ def _rescore_once(stores: Any, client_id: str, now: datetime) -> Client:
     records = stores.facts.client_records(client_id)
     inputs = Inputs(records.client, records.contacts, records.communications, records.projects, records.invoices,
                     [f.rating for f in records.feedback], now)
-    figs, h, lead = figures(records.projects, records.invoices), health(inputs), lead_score(inputs)
-    thresholds = stores.settings.get("lead-score-thresholds")
+    scored = score(inputs, stores.settings.get("lead-score-thresholds"))
+    h, lead = scored.health, scored.lead
     health_data = {"health_score": h.health_score, "risk_level": h.risk_level,
                    "churn_probability": h.churn_probability, "at_risk": h.at_risk,
                    "feedback_adjustment": h.feedback_adjustment, "factors": [asdict(f) for f in h.factors]}
@@ -51,11 +50,8 @@ def _rescore_once(stores: Any, client_id: str, now: datetime) -> Client:
                    "change": lead.total_score - (old_total or 0), "recorded_at": now,
                    "change_reason": change_reason(previous, lead_data)}
     stores.facts.save_scores(client_id, records.scores, health_data, lead_data, history, now)
-    return client_cases.save_derived(stores.clients, stores.settings, records.client, lambda c: {
-        "lifetime_revenue": figs.lifetime_revenue, "outstanding_balance": figs.outstanding_balance,
-        "projects_count": figs.projects_count, "last_project_at": figs.last_project_at,
-        "health_score": h.health_score, "risk_level": h.risk_level, "churn_probability": h.churn_probability,
-        "lead_classification": classify(lead.total_score, thresholds)}, now)
+    return client_cases.save_derived(stores.clients, stores.settings, records.client,
+                                     lambda c: scored.client_fields, now)
 
 
 def rescore_all(stores: Any, *, deadline: Any = None, page: int = 100, now: datetime | None = None

@@ -37,6 +37,8 @@ ERRORS = {
     409: ("Conflict", "`conflict` or a specific rule code: the request breaks a business rule."),
     412: ("VersionConflict", "`version_conflict`: the `If-Match` version is stale."),
     413: ("PayloadTooLarge", "`payload_too_large`: the body is larger than 1 MiB."),
+    415: ("UnsupportedMediaType", "`unsupported_media_type`: the body's `Content-Type` is not one the operation "
+                                  "takes (`application/json`)."),
     422: ("ValidationError", "`validation_error`: field validation failed; `details` names each field."),
     503: ("Unavailable", "`unavailable`: the database cannot be reached. The message says whether nothing was "
                          "written or the outcome is unknown; retrying with the same `Idempotency-Key` is safe."),
@@ -80,6 +82,7 @@ def _error_statuses(doc: RouteDoc) -> list[int]:
         409: writes and doc.need != "public",
         412: _versioned(doc),
         413: writes,
+        415: doc.body is not None,
         422: doc.body is not None,
         503: doc.path not in NO_DATABASE,
     }

@@ -87,7 +87,7 @@ def _key_value(value: Any) -> bool:
 def _scalar(value: Any) -> bool:
     if type(value) is int:
         return -2 ** 63 <= value < 2 ** 63
-    return _text(value, 0, _MAX_KEY_BYTES // 2)
+    return _text(value, 1, _MAX_KEY_BYTES // 2)  # a sort key's limit; every position ends in an id
 
 
 def _text(value: Any, shortest: int, longest: int) -> bool:

@@ -186,7 +186,7 @@ def _run(view: Callable, ctx: Ctx, params: dict, status: int) -> Response:
 
 def _idempotent(ctx: Ctx, run: Callable[[], Response]) -> Response:
     """Same key, same tenant, within 24 h: answer the first response again and create nothing."""
-    from chalicelib.tables.idempotency import IdempotencyStore
+    from chalicelib.tables.idempotency import IdempotencyStore, Replay, holding
 
     key = ctx.header("idempotency-key") or ""
     if len(key) > 255:
@@ -195,17 +195,18 @@ def _idempotent(ctx: Ctx, run: Callable[[], Response]) -> Response:
     fingerprint = hashlib.sha256(f"{ctx.doc.method} {ctx.request.context.get('resourcePath', ctx.doc.path)} "
                                  f"{ctx.request.uri_params} ".encode() + (ctx.request.raw_body or b"")).hexdigest()
     store = IdempotencyStore(ctx.tenant_id)
-    replay = store.claim(key, fingerprint)
-    if replay is not None:
-        return Response(body=replay[1], status_code=replay[0],
+    claim = store.claim(key, fingerprint)
+    if isinstance(claim, Replay):
+        return Response(body=claim.body, status_code=claim.status_code,
                         headers={"Content-Type": errors.JSON, "Idempotent-Replayed": "true"})
     try:
-        response = run()
+        with holding(claim):  # the request's transactions mark the key: a retry after a lost answer knows
+            response = run()
     except BaseException:
-        store.release(key)
+        store.release(claim)  # never raises a storage failure: this error stays the answer
         raise
     if response.status_code >= 500:
-        store.release(key)
+        store.release(claim)
     else:
-        store.complete(key, response.status_code, response.body)
+        store.complete(claim, response.status_code, response.body)
     return response

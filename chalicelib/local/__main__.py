@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
-import json
 import logging
 import os
 import shlex
@@ -81,7 +80,11 @@ def sign_webhook(secret: str, body: bytes, webhook_id: str | None = None,
 
 
 def _webhook(args: argparse.Namespace) -> int:
-    body = Path(args.file).read_bytes()
+    try:
+        body = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
     headers = {"Content-Type": "application/json", **sign_webhook(local_secret("NODE_WEBHOOK_SECRET"), body, args.id)}
     host = os.environ.get("HOST") or "127.0.0.1"
     host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # serving on every interface: post to this one

@@ -23,10 +23,10 @@ from chalicelib.local.polling import Poller
 
 log = logging.getLogger("nexus.local.stream")
 
-# As the template's event source mapping: retries of a failing record before it goes to the OnFailure destination,
-# and the age after which a failing record is given up on (DynamoDB streams keep records for 24 hours).
+# As the template's stream mapping (deploy/package.py; a test keeps them equal): the retries of a failing record,
+# and the age after which it is given up on, before it goes to the OnFailure destination.
 MAX_RETRY_ATTEMPTS = 10
-MAX_RECORD_AGE_S = 24 * 60 * 60
+MAX_RECORD_AGE_S = 6 * 60 * 60
 
 
 def _lambda_value(value: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Storage: the single DynamoDB table, its keys and the repositories over it."""
 from __future__ import annotations
 
-from chalicelib.tables.base import TableItem, configure, reset_connections
+from chalicelib.tables.base import TableItem, configure, health_connection, reset_connections
 
 __all__ = ["create_table", "reset_connections", "table_reachable"]
 
@@ -19,10 +19,9 @@ def create_table() -> None:
 
 
 def table_reachable() -> bool:
-    """True when the table answers a DescribeTable (the health check)."""
-    configure()
+    """True when the table answers a DescribeTable (the health check: one short attempt)."""
     try:
-        TableItem.describe_table()
+        health_connection().describe_table()
         return True
     except Exception:
         return False

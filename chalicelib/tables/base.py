@@ -7,7 +7,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.config import get_settings
-from chalicelib.tables.connection import Limits, table_connection
+from chalicelib.tables.connection import Limits, table_connection, time_budget
 
 
 class ByName(GlobalSecondaryIndex):
@@ -124,6 +124,11 @@ def configure() -> None:
         model._connection = shared
     _health = None
     _configured_for = target
+
+
+def request_budget():
+    """The time budget one API request's database calls share (DB_RETRY_BUDGET; see connection.time_budget)."""
+    return time_budget(get_settings().db_retry_budget)
 
 
 def health_connection() -> TableConnection:

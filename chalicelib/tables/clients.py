@@ -20,6 +20,7 @@ from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
 from chalicelib.tables.items import ClientItem, ClientNumberItem, FacetCount, FacetEntry
 from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.idempotency import fence
 from chalicelib.tables.records import fields_of, record_from
 from chalicelib.tables.tenants import register_tenant
 
@@ -76,6 +77,7 @@ def commit(build: Callable[[TransactWrite], None]) -> None:
         try:
             with storage_errors(), TransactWrite(connection=TableItem._get_connection().connection) as tx:
                 build(tx)
+                fence(tx)  # inside an Idempotency-Key request: mark the key in the same transaction
         except TransactWriteError as exc:
             if "TransactionConflict" in reason_codes(exc) and "ConditionalCheckFailed" not in reason_codes(exc):
                 raise TransactionRace("another transaction held an item") from exc

@@ -7,11 +7,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterator
 
-from botocore.exceptions import BotoCoreError, HTTPClientError, SSLError
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection, TableConnection
 
-# Operations that change the table: when one of them may have reached the database, its outcome is unknown.
-WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+from chalicelib.tables.errors import WRITES, may_have_applied, unavailable
+
 # botocore backs off at most 2**i seconds before retry i+1 (throttling; other errors wait 25 ms * 2**i).
 _BACKOFF_BASE = 2.0
 _SENT = "nexus_may_have_applied"  # key in botocore's per-call context: an attempt of this call may have landed
@@ -49,9 +49,21 @@ class BudgetSpent(BotoCoreError):
 class _Budget:
     deadline: float  # time.monotonic()
     failed: bool = False  # an attempt of this request failed: from now on every attempt must fit the deadline
+    wrote: bool = False  # a write of this request landed: a later failure leaves the request's outcome open
 
 
 _budget: ContextVar[_Budget | None] = ContextVar("database_budget", default=None)
+_bookkeeping: ContextVar[bool] = ContextVar("database_bookkeeping", default=False)
+
+
+@contextlib.contextmanager
+def bookkeeping() -> Iterator[None]:
+    """Writes inside are about the request, not its effects (an idempotency claim): never "may have written"."""
+    token = _bookkeeping.set(True)
+    try:
+        yield
+    finally:
+        _bookkeeping.reset(token)
 
 
 @contextlib.contextmanager
@@ -63,25 +75,20 @@ def time_budget(seconds: float) -> Iterator[None]:
     """
     outer = _budget.get()
     deadline = time.monotonic() + seconds
-    inner = _Budget(min(deadline, outer.deadline) if outer else deadline, failed=bool(outer and outer.failed))
+    inner = _Budget(min(deadline, outer.deadline) if outer else deadline, failed=bool(outer and outer.failed),
+                    wrote=bool(outer and outer.wrote))
     token = _budget.set(inner)
     try:
         yield
     finally:
         _budget.reset(token)
-        if outer and inner.failed:
-            outer.failed = True
+        if outer:
+            outer.failed, outer.wrote = outer.failed or inner.failed, outer.wrote or inner.wrote
 
 
-def may_have_applied(exception: BaseException | None, status_code: int | None = None) -> bool:
-    """Whether an attempt that ended so may have been applied: only a failure before sending is certain."""
-    if exception is None:
-        return status_code is not None and status_code >= 500
-    if isinstance(exception, BotoCoreError):
-        # HTTPClientError: sent, the answer did not come (read timeout, connection closed); SSLError: can't tell.
-        # Other botocore errors (connection refused, connect timeout, no credentials) come before sending.
-        return isinstance(exception, (HTTPClientError, SSLError))
-    return True  # not botocore's own: nothing tells that it was not sent
+def _counts(operation: str) -> bool:
+    """Whether a call of `operation` changes what the request answers for (a write, not bookkeeping)."""
+    return operation in WRITES and not _bookkeeping.get()
 
 
 def _install(events, limits: Limits) -> None:
@@ -95,18 +102,24 @@ def _install(events, limits: Limits) -> None:
             raise BudgetSpent()
 
     def after_attempt(context, exception=None, response_dict=None, **_) -> None:  # response-received
-        status = response_dict["status_code"] if response_dict else None
+        failed_on_server = bool(response_dict) and response_dict["status_code"] >= 500
         budget = _budget.get()
-        if budget is not None and (exception is not None or (status or 0) >= 500):
+        if budget is not None and (exception is not None or failed_on_server):
             budget.failed = True
-        if may_have_applied(exception, status):
+        if failed_on_server or exception is not None and may_have_applied(exception):
             context[_SENT] = True
 
     def after_call_error(exception, context, event_name, **_) -> None:  # after-call-error: the call failed
-        # PynamoDB keeps this exception as `.cause` (or `__cause__`): storage_errors reads the verdict there.
-        exception.outcome_unknown = event_name.rsplit(".", 1)[-1] in WRITES and bool(context.get(_SENT))
+        # The verdict over every attempt travels on the exception (PynamoDB may wrap it: `.cause`, `__cause__`).
+        exception.outcome_unknown = _counts(event_name.rsplit(".", 1)[-1]) and bool(context.get(_SENT))
+
+    def after_call(http_response, event_name, **_) -> None:  # after-call: an answer came
+        budget = _budget.get()
+        if budget is not None and http_response.status_code < 300 and _counts(event_name.rsplit(".", 1)[-1]):
+            budget.wrote = True
 
     events.register("request-created.dynamodb", before_attempt)
+    events.register("after-call.dynamodb", after_call)
     events.register("response-received.dynamodb", after_attempt)
     events.register("after-call-error.dynamodb", after_call_error)
 
@@ -119,6 +132,18 @@ class _BoundedConnection(Connection):
                          max_retry_attempts=limits.attempts - 1, **kwargs)
         self.limits = limits
         self._hooked = None
+
+    def _make_api_call(self, operation_name: str, operation_kwargs: dict) -> dict:
+        # The one funnel of every call: a database out of reach is Unavailable here, before PynamoDB wraps it
+        # (its `cause_response_code` even fails on botocore's timeouts, whose `response` is None).
+        try:
+            return super()._make_api_call(operation_name, operation_kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            budget = _budget.get()
+            failure = unavailable(exc, write=_counts(operation_name), wrote_before=bool(budget and budget.wrote))
+            if failure is None:
+                raise
+            raise failure from exc
 
     @property
     def client(self):

@@ -13,9 +13,10 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import get_settings
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.errors import Conflict, Unavailable
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
+from chalicelib.tables.connection import bookkeeping
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.items import IdempotencyItem
 
@@ -91,7 +92,7 @@ class IdempotencyStore:
                                lease_until=claim.lease_until, expires_at=int(now) + TTL_SECONDS)
         abandoned = ((IdempotencyItem.state == "pending") & (IdempotencyItem.fingerprint == fingerprint)
                      & _lapsed(now) & IdempotencyItem.wrote.does_not_exist())
-        with storage_errors():
+        with bookkeeping(), storage_errors():
             try:
                 item.save(condition=IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < now)
                           | abandoned)
@@ -104,6 +105,8 @@ class IdempotencyStore:
             except DoesNotExist:  # expired and removed meanwhile
                 raise Conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running") \
                     from None
+        if existing.owner == claim.token:
+            return claim  # an attempt whose answer was lost landed: botocore's retry then failed the condition
         if existing.fingerprint != fingerprint:
             raise Conflict("idempotency_key_reused", "this Idempotency-Key was used with another request")
         if existing.state == "done":
@@ -114,23 +117,32 @@ class IdempotencyStore:
         raise Conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running")
 
     def complete(self, claim: Claim, status_code: int, body: str) -> None:
-        """Store the answer for replays (unless another request took the key over after this one's lease)."""
+        """Store the answer for replays. Never fails the request: its answer is true even if it cannot be stored
+        (then a retry after the lease answers idempotency_answer_lost)."""
         item = IdempotencyItem(claim.pk, keys.UNIQUE_SK)
-        with storage_errors():
-            if not _if_held(item.update, claim, actions=[IdempotencyItem.state.set("done"),
-                                                         IdempotencyItem.status_code.set(status_code),
-                                                         IdempotencyItem.body.set(body)]):
-                log.warning("idempotency key %s was taken over before its answer was stored", claim.pk)
+        try:
+            with bookkeeping(), storage_errors():
+                if not _if_held(item.update, claim, actions=[IdempotencyItem.state.set("done"),
+                                                             IdempotencyItem.status_code.set(status_code),
+                                                             IdempotencyItem.body.set(body)]):
+                    log.warning("idempotency key %s was taken over before its answer was stored", claim.pk)
+        except Unavailable as exc:
+            log.error("answer for idempotency key %s not stored: %s", claim.pk, exc.message)
 
     def release(self, claim: Claim) -> None:
-        """The request failed: free the key so a retry can run; if its writes landed, end the lease instead.
+        """The request failed: free the key so a retry can run; if its writes landed, end the lease instead
+        (a retry then answers idempotency_answer_lost at once rather than running the request twice).
 
-        Then a retry answers idempotency_answer_lost at once rather than running the request a second time.
+        Never fails: the request's own error is its answer, and if the database cannot be reached the lease
+        frees the key after the function's timeout anyway.
         """
         item = IdempotencyItem(claim.pk, keys.UNIQUE_SK)
-        with storage_errors():
-            if not _if_held(item.delete, claim, IdempotencyItem.wrote.does_not_exist()):
-                _if_held(item.update, claim, actions=[IdempotencyItem.lease_until.set(0)])
+        try:
+            with bookkeeping(), storage_errors():
+                if not _if_held(item.delete, claim, IdempotencyItem.wrote.does_not_exist()):
+                    _if_held(item.update, claim, actions=[IdempotencyItem.lease_until.set(0)])
+        except Unavailable as exc:
+            log.error("idempotency key %s not released (its lease frees it): %s", claim.pk, exc.message)
 
 
 def _if_held(write: Callable, claim: Claim, condition=None, **kwargs) -> bool:

@@ -1,22 +1,34 @@
 """One page of a query: the items and the exclusive start key of the next page (None at the end)."""
 from __future__ import annotations
 
+import re
 from typing import Iterable, TypeVar
 
+from pynamodb.exceptions import QueryError
+
+from chalicelib.domain.errors import InvalidCursor
 from chalicelib.tables.errors import storage_errors
 
 T = TypeVar("T")
+_START_KEY = re.compile(r"start(ing)? key", re.IGNORECASE)
 
 
 def one_page(source: Iterable[T], limit: int, key: tuple[str, ...] = ("pk", "sk")) -> tuple[list[T], dict | None]:
     """Up to `limit` items of `source`; when more follow, the position after the last one, made of the `key`
     attributes (the table's and, for an index query, the index's)."""
     items: list[T] = []
-    with storage_errors():
-        for item in source:
-            items.append(item)
-            if len(items) > limit:
-                break
+    try:
+        with storage_errors():
+            for item in source:
+                items.append(item)
+                if len(items) > limit:
+                    break
+    except QueryError as exc:
+        # A well-formed start key this query cannot resume from (another partition, other key attributes):
+        # DynamoDB says so only in the message of a ValidationException.
+        if exc.cause_response_code == "ValidationException" and _START_KEY.search(exc.cause_response_message or ""):
+            raise InvalidCursor("the cursor is not valid", [{"field": "cursor", "message": "is not valid"}]) from None
+        raise
     if len(items) <= limit:
         return items, None
     last = items[limit - 1]

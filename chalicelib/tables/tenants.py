@@ -8,6 +8,7 @@ from pynamodb.exceptions import PutError
 from chalicelib.domain.clients import utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.base import RESET_HOOKS, configure
+from chalicelib.tables.connection import bookkeeping
 from chalicelib.tables.items import TenantItem
 from chalicelib.tables.errors import storage_errors
 
@@ -19,7 +20,7 @@ def register_tenant(tenant_id: str) -> None:
     if tenant_id in _known:
         return
     configure()
-    with storage_errors():
+    with bookkeeping(), storage_errors():  # the directory entry is no effect of the request that adds it
         try:
             TenantItem(keys.TENANT_DIRECTORY_PK, tenant_id, first_seen_at=utcnow()).save(
                 condition=TenantItem.sk.does_not_exist())

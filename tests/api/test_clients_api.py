@@ -70,6 +70,13 @@ def test_create_answers_201_with_every_contract_field_and_the_defaults(api):
     assert client["created_at"].endswith("Z") and client["updated_at"] == client["created_at"]
 
 
+def test_a_created_client_answers_its_scores_as_the_rescore_computes_them(api):
+    client = create(api, "Acme Events", email="info@acme.test", industry="events")
+    assert (client["churn_probability"], client["lead_classification"]) == (0.0474, "cold")
+    assert api.post(f"/v1/clients/{client['id']}/lead-score/recalculate").status_code == 200
+    assert api.get(f"/v1/clients/{client['id']}").data == client  # the stream's rescore changes nothing
+
+
 def test_client_number_carries_the_creation_year_and_time(api):
     client = create(api)
     match = NUMBER.match(client["client_number"])

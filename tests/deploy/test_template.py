@@ -1,5 +1,6 @@
 """The packaged template (`make package`): cfn-lint and the SAM translator accept it, and it declares every
-trigger, the table, the buckets, SES, Cognito and one least-privilege policy per function."""
+trigger, the table, the buckets, SES, Cognito, CORS, the secrets' sources, the stream's dead letters and one
+least-privilege policy per function."""
 from __future__ import annotations
 
 import json
@@ -10,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.handlers.auth import INTEGRATION_SCOPE
+from chalicelib.handlers.cors import ALLOW_HEADERS, EXPOSE_HEADERS
 from deploy.package import FUNCTIONS, package
 
 pytestmark = pytest.mark.slow
 
-DATA_SERVICES = ("dynamodb:", "s3:", "ses:")
+DATA_SERVICES = ("dynamodb:", "s3:", "ses:", "sqs:", "secretsmanager:")
+ERROR_RESPONSES = ("MISSING_AUTHENTICATION_TOKEN", "UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX")
 
 
 @pytest.fixture(scope="module", params=["prod"])
@@ -54,7 +58,7 @@ def test_the_sam_translator_accepts_it(template, monkeypatch):
     uploaded = json.loads(json.dumps(template))
     for resource in _res(uploaded, "AWS::Serverless::Function").values():
         resource["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"  # what `cloudformation package` does
-    out = transform(uploaded, {"PortalTokenSecret": "p" * 32, "NodeWebhookSecret": "n" * 16}, NoManagedPolicies())
+    out = transform(uploaded, {}, NoManagedPolicies())  # every parameter has a default, and none is a secret
     kinds = [r["Type"] for r in out["Resources"].values()]
     assert kinds.count("AWS::Lambda::Function") == 5 and "AWS::Lambda::EventSourceMapping" in kinds
 
@@ -133,3 +137,128 @@ def test_the_lambda_package_holds_only_what_the_runtime_lacks(built):
     assert "app.py" in names and any(n.startswith("pydantic/") for n in names)
     assert not any(n.startswith(("botocore/", "boto3/", "chalicelib/local/", "tests/")) for n in names)
     assert zipped.stat().st_size < 15_000_000
+
+
+def _paths(template) -> dict:
+    return template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+
+
+def _listed(value: str) -> set[str]:
+    return {v.strip().lower() for v in value.strip("'").split(",")}
+
+
+def test_every_route_path_answers_cors_preflights_through_the_function_without_a_token(template):
+    paths = _paths(template)
+    assert len(paths) > 40
+    for path, methods in paths.items():
+        options = methods.get("options")
+        assert options is not None, path
+        assert "security" not in options, path  # a browser's preflight carries no credentials
+        integration = options["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy" and "APIHandler.Arn" in json.dumps(integration["uri"]), path
+
+
+def test_only_staff_routes_pass_the_gateways_authorizer_integration_routes_are_verified_by_the_app(template):
+    import app  # noqa: F401
+    from chalicelib.handlers.routing import ROUTES
+
+    paths = _paths(template)
+    for route in ROUTES:
+        operation = paths[route.path][route.method.lower()]
+        if route.need in ("public", "portal", "integration"):
+            assert "security" not in operation, (route.method, route.path)
+        else:
+            assert operation["security"] == [{"staff": []}], (route.method, route.path)
+    assert any(r.need == "integration" for r in ROUTES)
+
+
+def test_gateway_responses_carry_the_envelope_cors_and_the_request_id(template):
+    responses = {r["Properties"]["ResponseType"]: r["Properties"]
+                 for r in _res(template, "AWS::ApiGateway::GatewayResponse").values()}
+    assert set(ERROR_RESPONSES) <= responses.keys()
+    for kind, props in responses.items():
+        headers = props["ResponseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == {
+            "Fn::If": ["AnyOrigin", "'*'", "method.request.header.origin"]}, kind
+        assert _listed(headers["gatewayresponse.header.Access-Control-Expose-Headers"]) == _listed(EXPOSE_HEADERS)
+        assert headers["gatewayresponse.header.X-Request-Id"] == "context.requestId", kind
+        body = props["ResponseTemplates"]["application/json"]
+        assert '"request_id": "$context.requestId"' in body and '"details": []' in body, kind
+        rendered = json.loads(body.replace("$context.error.messageString", '"m"').replace("$context.requestId", "r"))
+        assert set(rendered["error"]) == {"code", "message", "details", "request_id"}, kind
+    assert template["Conditions"]["AnyOrigin"] == {"Fn::Equals": [{"Ref": "CorsAllowOrigins"}, "*"]}
+
+
+def test_allowed_origins_are_a_stage_parameter_and_prod_does_not_allow_every_origin(template):
+    env = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert env["CORS_ALLOW_ORIGINS"] == {"Ref": "CorsAllowOrigins"}
+    default = template["Parameters"]["CorsAllowOrigins"]["Default"]
+    assert "*" not in default and all(o.startswith("https://") for o in default.split(","))
+    assert {"authorization", "content-type", "idempotency-key", "if-match"} <= _listed(ALLOW_HEADERS)
+
+
+def test_every_secret_has_a_real_source_and_none_is_a_plain_value(template):
+    resources, parameters = template["Resources"], template["Parameters"]
+    env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    for name, secret in (("CURSOR_SECRET", "CursorSecret"), ("PORTAL_TOKEN_SECRET", "PortalTokenSecret")):
+        assert env[name] == {"Fn::Sub": f"{{{{resolve:secretsmanager:${{{secret}}}:SecretString}}}}"}, name
+        props = resources[secret]["Properties"]
+        assert resources[secret]["Type"] == "AWS::SecretsManager::Secret" and "SecretString" not in props
+        assert props["GenerateSecretString"]["PasswordLength"] >= 32
+    # Shared with Node: a secret the operator stores; the template names it and never holds its value.
+    node = {"Fn::Sub": "{{resolve:secretsmanager:${NodeWebhookSecretName}:SecretString}}"}
+    assert env["NODE_WEBHOOK_SECRET"] == node
+    assert parameters["NodeWebhookSecretName"]["Default"] == "nexusrms/prod/node-webhook-secret"  # a name
+    assert not [p for p in parameters.values() if str(p.get("Default", "")).startswith("whsec_")]
+    assert not [p for p in parameters.values() if p.get("NoEcho")]
+    for function in FUNCTIONS:
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert "AUTH_JWT_SECRET" not in variables, function  # never a derived or local key in AWS
+        for name, value in variables.items():
+            if name.endswith("SECRET"):
+                assert function == "APIHandler" and "resolve:secretsmanager" in json.dumps(value), (function, name)
+
+
+def test_the_token_audience_is_the_user_pool_clients_and_modules_get_the_client_credentials_grant(template):
+    resources = template["Resources"]
+    env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert env["AUTH_AUDIENCE"] == {"Fn::Sub": "${StaffUserPoolClient},${IntegrationUserPoolClient}"}
+    for client in ("StaffUserPoolClient", "IntegrationUserPoolClient"):
+        assert resources[client]["Type"] == "AWS::Cognito::UserPoolClient"
+        assert resources[client]["Properties"]["UserPoolId"] == {"Ref": "StaffUserPool"}
+    modules = resources["IntegrationUserPoolClient"]["Properties"]
+    assert modules["AllowedOAuthFlows"] == ["client_credentials"] and modules["GenerateSecret"] is True
+    assert modules["AllowedOAuthScopes"] == [INTEGRATION_SCOPE]
+    server = resources["IntegrationResourceServer"]["Properties"]
+    assert [f"{server['Identifier']}/{s['ScopeName']}" for s in server["Scopes"]] == [INTEGRATION_SCOPE]
+    assert resources["StaffUserPoolDomain"]["Properties"]["UserPoolId"] == {"Ref": "StaffUserPool"}
+
+
+def test_the_stream_retries_a_bounded_number_of_times_then_leaves_the_batch_in_a_dead_letter_queue(template):
+    resources = template["Resources"]
+    source = resources["OnTableStream"]["Properties"]["Events"]["OnTableStreamDynamodbEventSource"]["Properties"]
+    assert source["BisectBatchOnFunctionError"] is True
+    assert 0 < source["MaximumRetryAttempts"] <= 10
+    assert 60 <= source["MaximumRecordAgeInSeconds"] <= 24 * 3600  # the stream keeps records 24 h
+    queue_arn = {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
+    assert source["DestinationConfig"] == {"OnFailure": {"Type": "SQS", "Destination": queue_arn}}
+    queue = resources["StreamFailureQueue"]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    senders = {function: s["Resource"] for function, role in FUNCTIONS.items()
+               for s in resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+               if "sqs:SendMessage" in s["Action"]}
+    assert senders == {"OnTableStream": [queue_arn]}
+
+
+def test_each_function_knows_its_timeout_and_events_wait_longer_for_the_database(template):
+    for function in FUNCTIONS:
+        props = template["Resources"][function]["Properties"]
+        variables = props["Environment"]["Variables"]
+        assert variables["FUNCTION_TIMEOUT"] == str(props["Timeout"]), function
+        if function == "APIHandler":
+            assert props["Timeout"] <= 30 and "DB_RETRY_BUDGET" not in variables  # the API keeps 2 s / 5 s / 20 s
+        else:
+            assert float(variables["DB_READ_TIMEOUT"]) == 10
+            assert float(variables["DB_RETRY_BUDGET"]) == 60 < props["Timeout"], function

@@ -13,7 +13,7 @@ import pytest
 from chalice.app import DynamoDBEvent
 
 from chalicelib.local.dead_letters import DeadLetters, replay
-from chalicelib.local.stream_pump import StreamPump
+from chalicelib.local.stream_pump import MAX_RECORD_AGE_S, MAX_RETRY_ATTEMPTS, StreamPump
 from tests.local.conftest import Recorder
 from tests.local.server_process import OWNED_ENV, PROJECT_DIR
 
@@ -235,6 +235,26 @@ def test_replay_delivers_dead_letters_once_the_handler_is_fixed_and_empties_the_
     (parsed,) = list(DynamoDBEvent(fixed.events[0], fixed.contexts[0]))  # chalice reads it as in Lambda
     assert parsed.keys == {"pk": {"S": "b"}}
     assert dead_letters(tmp_path) == []
+
+
+def test_the_pump_gives_up_where_the_templates_stream_mapping_does():
+    from deploy.package import merge_template
+
+    mapping = merge_template("dev")["Resources"]["OnTableStream"]["Properties"]["Events"][
+        "OnTableStreamDynamodbEventSource"]["Properties"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == MAX_RETRY_ATTEMPTS
+    assert mapping["MaximumRecordAgeInSeconds"] == MAX_RECORD_AGE_S
+    assert "OnFailure" in mapping["DestinationConfig"]
+
+
+def test_a_starting_pump_says_that_dead_letters_wait(stream_table, tmp_path, recorder, caplog):
+    stream_table.put("a")
+    recorder.reply = lambda event, call: {"batchItemFailures": [{"itemIdentifier": seqs(event)[0]}]}
+    make_pump(stream_table, recorder, tmp_path / "cp.json", max_retry_attempts=0).poll_once()
+    pump = make_pump(stream_table, Recorder(), tmp_path / "cp.json").start()
+    pump.stop()
+    assert "1 dead-lettered record(s) of on_table_stream wait in" in caplog.text
 
 
 STAND_IN_APP = """

@@ -149,8 +149,9 @@ def test_a_start_key_position_is_given_back_as_it_was():
 
 
 @pytest.mark.parametrize("position", [
-    None, [], "T#t1", 7, ["a", "b"], {"pk": {"S": "a"}}, {"pk": {"S": "a"}, "sk": 1}, {"pk": {"S": 1}, "sk": {"S": "b"}},
-    {"pk": {"N": "1"}, "sk": {"S": "b"}}, {"pk": {"S": "a", "N": "1"}, "sk": {"S": "b"}}, {"pk": {"S": ""}, "sk": {"S": "b"}},
+    None, [], "T#t1", 7, ["a", "b"], {"pk": {"S": "a"}}, {"pk": {"S": "a"}, "sk": 1},
+    {"pk": {"S": 1}, "sk": {"S": "b"}}, {"pk": {"N": "1"}, "sk": {"S": "b"}},
+    {"pk": {"S": "a", "N": "1"}, "sk": {"S": "b"}}, {"pk": {"S": ""}, "sk": {"S": "b"}},
     {"pk": {"S": "a"}, "sk": {"S": "b" * 3000}}, {"pk": {"S": "a"}, "sk": {"S": "\ud800"}},
     {"pk": {"S": "a"}, "sk": {"S": "b"}, "Bad Name": {"S": "c"}},
     {"pk": {"S": "a"}, "sk": {"S": "b"}, "x1": {"S": "c"}, "x2": {"S": "c"}, "x3": {"S": "c"}},
