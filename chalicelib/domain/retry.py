@@ -1,13 +1,14 @@
 """The one retry of optimistic writes: re-run a read-modify-write that lost a race, with jittered backoff."""
 from __future__ import annotations
 
+import time
+from contextvars import ContextVar
 from typing import Callable, TypeVar
-
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_before_delay, wait_random_exponential
 
 from chalicelib.domain.errors import Contention, VersionConflict
 
 T = TypeVar("T")
+_deadline: ContextVar[float | None] = ContextVar("retry_deadline", default=None)  # of the outermost retry
 
 FIRST_WAIT = 0.01  # seconds; the window doubles after every lost race ("full jitter": a random wait inside it)
 MAX_WAIT = 0.5
@@ -28,11 +29,22 @@ def retrying(attempt: Callable[[], T], what: str = "the record", *, seconds: flo
     is not a VersionConflict and ends at once, as does any other error. When the budget runs out the last
     attempt's write was refused, so nothing was written: Contention, 503 `unavailable`.
     """
+    # Imported at first use: every Lambda of the app imports app.py, and with it this module.
+    from tenacity import RetryError, Retrying, retry_if_exception_type, stop_before_delay, wait_random_exponential
+
+    now = time.monotonic()
+    deadline = now + (budget() if seconds is None else seconds)
+    outer = _deadline.get()
+    if outer is not None:  # nested (a use case around a transaction): one budget however the retries nest
+        deadline = min(deadline, outer)
     retryer = Retrying(retry=retry_if_exception_type(VersionConflict),
                        wait=wait_random_exponential(multiplier=FIRST_WAIT, max=MAX_WAIT),
-                       stop=stop_before_delay(budget() if seconds is None else seconds))
+                       stop=stop_before_delay(max(deadline - now, 0)))
+    token = _deadline.set(deadline)
     try:
         return retryer(attempt)
     except RetryError as exc:
         raise Contention(f"{what} kept changing under concurrent writes; nothing was written, try again") \
             from exc.last_attempt.exception()
+    finally:
+        _deadline.reset(token)

@@ -21,7 +21,7 @@ def headers_for(origin: str | None) -> dict[str, str]:
         return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": EXPOSE_HEADERS}
     # The answer depends on the Origin header: caches must keep one copy per origin.
     headers = {"Vary": "Origin"}
-    if origin and origin in allowed:
+    if origin and origin in {o.rstrip("/") for o in allowed}:  # an Origin never ends in "/"; a setting may
         headers.update({"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSE_HEADERS})
     return headers
 

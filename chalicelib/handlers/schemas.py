@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Optional, get_args
+from typing import Annotated, Any, Literal, Optional, Union, get_args
 
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field,
                       StringConstraints, create_model, field_validator)
@@ -153,19 +153,25 @@ def _no_default(schema: dict) -> None:
     schema.pop("default", None)  # left out means "unchanged"; there is no null default to show
 
 
+def _nullable(annotation: Any) -> bool:
+    return type(None) in get_args(annotation)
+
+
 def patch_of(name: str, source: type[BaseModel], *, not_null: tuple[str, ...] | None = None,
              skip: tuple[str, ...] = ()) -> type[BaseModel]:
     """A PATCH body over `source`'s fields: every one optional, only the named ones written. Null (clearing a
     field) is taken except for `not_null` (by default the fields `source` refuses null for): those refuse it
     here, so the OpenAPI document marks nullable exactly what is accepted."""
     if not_null is None:
-        not_null = tuple(n for n, f in source.model_fields.items() if type(None) not in get_args(f.annotation))
+        not_null = tuple(n for n, f in source.model_fields.items() if not _nullable(f.annotation))
     fields: dict[str, Any] = {}
     for n, f in source.model_fields.items():
         if n in skip:
             continue
         if n in not_null:
-            kind = Annotated[f.annotation, *f.metadata] if f.metadata else f.annotation
+            kinds = [a for a in get_args(f.annotation) if a is not type(None)] if _nullable(f.annotation) else []
+            kind = Union[tuple(kinds)] if kinds else f.annotation  # noqa: UP007 (built at run time)
+            kind = Annotated[kind, *f.metadata] if f.metadata else kind
             fields[n] = (kind, Field(None, description=f.description, json_schema_extra=_no_default))
         else:
             fields[n] = (_optional(f), Field(None, description=f.description))
@@ -341,8 +347,14 @@ class CommunicationCreate(CommunicationFields):
     occurred_at: Annotated[Timestamp, AfterValidator(_since_epoch)] | None = None  # its ULID id starts in 1970
 
 
-class CommunicationUpdate(CommunicationFields):
+class _CommunicationChange(CommunicationFields):
     status: dm.Status | None = None
+
+
+# Null clears what a communication may hold empty; the rest (direction, lists, flags, status) refuse it.
+CommunicationUpdate = patch_of("CommunicationUpdate", _CommunicationChange, not_null=tuple(
+    n for n, f in dm.Communication.model_fields.items()
+    if n in _CommunicationChange.model_fields and not _nullable(f.annotation)))
 
 
 COMMUNICATION_READ_ONLY = frozenset({

@@ -96,14 +96,20 @@ def item_types() -> list[type[TableItem]]:
     return found
 
 
-def limits() -> Limits:
-    """Timeouts and attempts of every database call: DB_CONNECT_TIMEOUT, DB_READ_TIMEOUT within DB_RETRY_BUDGET."""
+def retry_budget() -> float:
+    """DB_RETRY_BUDGET, cut so that it ends one attempt and a second before the function's timeout."""
     s = get_settings()
-    return Limits.within(s.db_retry_budget, s.db_connect_timeout, s.db_read_timeout)
+    return max(0.0, min(s.db_retry_budget, s.function_timeout - s.db_connect_timeout - s.db_read_timeout - 1))
+
+
+def limits() -> Limits:
+    """Timeouts and attempts of every database call: DB_CONNECT_TIMEOUT, DB_READ_TIMEOUT within the budget."""
+    s = get_settings()
+    return Limits.within(retry_budget(), s.db_connect_timeout, s.db_read_timeout)
 
 
 def configure() -> None:
-    """Bind every model to the configured table and endpoint, all on one bounded connection; cheap after the first call."""
+    """Bind every model to the configured table and endpoint on one bounded connection; cheap after the first call."""
     global _configured_for, _health
     s = get_settings()
     bounds = limits()
@@ -127,8 +133,8 @@ def configure() -> None:
 
 
 def request_budget():
-    """The time budget one API request's database calls share (DB_RETRY_BUDGET; see connection.time_budget)."""
-    return time_budget(get_settings().db_retry_budget)
+    """The time budget one API request's database calls share (see retry_budget and connection.time_budget)."""
+    return time_budget(retry_budget())
 
 
 def health_connection() -> TableConnection:

@@ -36,7 +36,7 @@ def preflight(api, path: str, method: str, origin: str = SPA):
 
 @pytest.fixture
 def only_our_origins(monkeypatch):
-    monkeypatch.setenv("CORS_ALLOW_ORIGINS", f"{SPA}, https://portal.nexusrms.example")
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", f"{SPA}/, https://portal.nexusrms.example")  # "/" as people write it
     reset_settings()
     get_settings()  # read now: the test client patches the stage's variables into the environment during a request
 

@@ -8,6 +8,7 @@ from chalice.test import Client
 
 from chalicelib.config import reset_settings
 from chalicelib.tables import reset_connections
+from chalicelib.tables.errors import NOTHING_WRITTEN
 from chalicelib.tokens import mint_token
 
 
@@ -36,3 +37,13 @@ def test_an_unreachable_database_is_a_503_unavailable(http, method, path, body):
     response = http.http.request(method, path, headers=headers, body=json.dumps(body) if body else None)
     assert response.status_code == 503
     assert json.loads(response.body)["error"]["code"] == "unavailable"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Idempotency-Key": "refused-1"}])
+def test_a_database_refusing_connections_says_nothing_was_written(http, headers):
+    # Connection refused: no request ever reached the database, so this is certain.
+    headers = {"Authorization": "Bearer " + mint_token("t1", ["admin"]), "Content-Type": "application/json",
+               **headers}
+    response = http.http.request("POST", "/v1/clients", headers=headers, body=json.dumps({"name": "Acme"}))
+    assert response.status_code == 503
+    assert json.loads(response.body)["error"]["message"] == NOTHING_WRITTEN

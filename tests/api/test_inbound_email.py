@@ -89,8 +89,10 @@ def test_mail_without_from_or_for_an_unknown_recipient_is_rejected_with_a_reason
 def test_an_email_assigned_after_its_answer_answers_its_response_time(api, inbox):
     client = api.post("/v1/clients", {"name": "Acme"}).data
     deliver(inbox, "u.eml", reply("<u2@else.test>", "<x@x>", subject="Hello", sender="who@else.test"))  # 10:30
-    api.post(f"/v1/clients/{client['id']}/communications",
-             {"type": "phone", "direction": "outbound", "occurred_at": "2026-03-02T11:15:00Z"})
+    thread = api.post(f"/v1/clients/{client['id']}/threads", {"subject": "Hello", "type": "email"}).data
+    api.post(f"/v1/clients/{client['id']}/communications", {"type": "phone", "direction": "outbound",
+                                                             "thread_id": thread["id"],
+                                                             "occurred_at": "2026-03-02T11:15:00Z"})
     [item] = api.get("/v1/inbox/unmatched").data["items"]
     assigned = api.post(f"/v1/inbox/unmatched/{item['id']}/assign", {"client_id": client["id"]})
     assert assigned.status_code == 200 and assigned.data["response_time_minutes"] == 45

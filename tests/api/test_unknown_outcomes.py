@@ -99,3 +99,13 @@ def test_a_claim_that_landed_though_its_answer_was_lost_still_belongs_to_its_req
     assert seen["PutItem"] >= 2
     assert created.status_code == 201
     assert clients(api) == ["Acme"]
+
+
+def test_a_key_serves_another_request_once_its_24_hours_are_over(api, monkeypatch):
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(IdempotencyStore, "clock", staticmethod(lambda: now[0]))
+    key = {"Idempotency-Key": "a-day"}
+    assert api.post("/v1/clients", ACME, headers=key).status_code == 201
+    now[0] += 24 * 3600 + 1
+    assert api.post("/v1/clients", {"name": "Other"}, headers=key).status_code == 201
+    assert sorted(clients(api)) == ["Acme", "Other"]

@@ -254,3 +254,16 @@ def test_parallel_patches_of_a_category_and_a_segment_all_land(live):
     assert {f: stored[f] for f in changes} == changes and stored["sort_order"] == 7
     stored = live.ok("GET", f"/v1/segments/{segment['id']}")
     assert {f: stored[f] for f in changes} == changes
+
+
+def test_a_deleted_node_contact_frees_its_node_user_for_a_new_contact(live):
+    client_id = linked_client(live)
+    live.ok("POST", f"/v1/clients/{client_id}/contacts", {"full_name": "Pat", "email": "pat@acme.test"}, status=201)
+    assert live.webhook("w-1", "user.upserted", {"node_client_id": "n-1", "user": USER}).ok
+    first = next(c for c in contacts(live, client_id) if c["node_user_id"] == "u-1")
+    assert live.call("DELETE", f"/v1/clients/{client_id}/contacts/{first['id']}").status_code == 204
+    later = {**USER, "updated_at": "2026-11-02T10:00:00Z"}
+    answer = live.webhook("w-2", "user.upserted", {"node_client_id": "n-1", "user": later})
+    assert (answer.status_code, answer.json()) == (200, {"status": "processed"})
+    synced = [c for c in contacts(live, client_id) if c["node_user_id"] == "u-1"]
+    assert len(synced) == 1 and synced[0]["id"] != first["id"]

@@ -11,7 +11,13 @@ from chalicelib.domain import client_cases as cases
 from chalicelib.domain import retry
 from chalicelib.domain import clients as dc
 from chalicelib.domain.errors import Conflict, Unavailable, ValidationFailed
-from chalicelib.domain.settings import ClientSettings, CustomFieldDef, TierMultipliers, validate_custom_fields
+from chalicelib.domain.settings import (
+    SETTINGS_MODELS,
+    ClientSettings,
+    CustomFieldDef,
+    TierMultipliers,
+    validate_custom_fields,
+)
 
 NOW = datetime(2025, 3, 4, 13, 45, 1, 123000, tzinfo=timezone.utc)
 NUMBER = re.compile(r"^CLT-(\d{4})-(\d{6})([0-9a-f]{4})$")
@@ -64,7 +70,7 @@ class _NumbersTakenOnce:
 
 class _Settings:
     def get(self, name):
-        return ClientSettings()
+        return SETTINGS_MODELS[name]()  # every resource at its defaults
 
     def custom_fields(self):
         return []

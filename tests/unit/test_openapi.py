@@ -174,3 +174,109 @@ def test_docs_page_lists_every_operation_without_external_assets():
     assert 'id="schema-ClientCreate"' in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
     assert "@import" not in page and "url(" not in page
+
+
+def _success_schemas(op, statuses):
+    return [op["responses"][s]["content"]["application/json"]["schema"] for s in statuses]
+
+
+def test_routes_document_every_status_they_answer(doc):
+    for kind in ("projects", "invoices"):  # the first PUT of an id creates
+        op = doc["paths"][f"/v1/integrations/{kind}/{{{kind[:-1]}_id}}"]["put"]
+        first, again = _success_schemas(op, ("201", "200"))
+        assert first == again
+    for path in ("/v1/segments/{segment_id}/members", "/v1/clients/{client_id}/associations"):
+        op = doc["paths"][path]["post"]  # posting a duplicate changes nothing and answers 200
+        created, duplicate = _success_schemas(op, ("201", "200"))
+        assert created == duplicate
+    webhook = doc["paths"]["/v1/webhooks/node"]["post"]["responses"]
+    assert {"200", "202", "409"} <= set(webhook)
+    assert webhook["409"] == {"$ref": "#/components/responses/Conflict"}
+    assert doc["paths"]["/v1/clients"]["post"]["responses"]["415"] == {
+        "$ref": "#/components/responses/UnsupportedMediaType"}
+
+
+def _nullable(prop):
+    return any(option.get("type") == "null" for option in prop.get("anyOf", [prop]))
+
+
+def test_patch_bodies_are_nullable_exactly_where_their_model_takes_null(doc):
+    patches = [r for r in ROUTES if r.method == "PATCH" and r.body is not None]
+    assert len(patches) >= 10
+    for route in patches:
+        schema = doc["components"]["schemas"][route.body.__name__]
+        for name, prop in schema["properties"].items():
+            try:
+                route.body.model_validate({name: None})
+                takes_null = True
+            except ValueError:
+                takes_null = False
+            assert _nullable(prop) == takes_null, (route.path, name)
+            assert "default" not in prop or prop["default"] is None and takes_null, (route.path, name)
+    names = {"ClientUpdate": "name", "ContactUpdate": "full_name", "TaskUpdate": "title",
+             "CategoryUpdate": "name", "PortalSettingsPatch": "enabled", "ClientSettingsPatch": "default_currency"}
+    for model, field in names.items():
+        assert not _nullable(doc["components"]["schemas"][model]["properties"][field]), model
+    assert _nullable(doc["components"]["schemas"]["ClientUpdate"]["properties"]["email"])
+
+
+def test_if_match_is_declared_as_the_version_plain_or_quoted(doc):
+    [param] = [p for p in doc["paths"]["/v1/clients/{client_id}"]["patch"]["parameters"] if p["name"] == "If-Match"]
+    pattern = re.compile(param["schema"]["pattern"])
+    assert all(pattern.fullmatch(v) for v in ("3", '"3"', 'W/"3"'))
+    assert not any(pattern.fullmatch(v) for v in ("three", '"3', "3.0", "-3", "", "²"))
+
+
+def test_list_parameters_are_comma_lists_of_their_values(doc):
+    params = {p["name"]: p for p in doc["paths"]["/v1/clients"]["get"]["parameters"]}
+    assert params["status"]["schema"]["items"]["enum"] == ["lead", "trial", "active", "inactive", "archived"]
+    assert params["risk_level"]["schema"]["items"]["enum"] == ["low", "medium", "high"]
+    comm = {p["name"]: p for p in doc["paths"]["/v1/clients/{client_id}/communications"]["get"]["parameters"]}
+    assert comm["type"]["schema"]["items"]["enum"] == ["email", "phone", "sms", "meeting", "note"]
+    arrays = [p for item in doc["paths"].values() for op in item.values() for p in op.get("parameters", [])
+              if p["in"] == "query" and p["schema"].get("type") == "array"]
+    assert len(arrays) >= 5
+    assert all((p["style"], p["explode"]) == ("form", False) and "enum" in p["schema"]["items"] for p in arrays)
+
+
+def test_custom_field_keys_carry_their_pattern(doc):
+    schemas = doc["components"]["schemas"]
+    pattern = schemas["CustomFieldDef"]["properties"]["key"]["pattern"]
+    assert re.fullmatch(pattern, "venue_size") and not re.fullmatch(pattern, "Venue size")
+    [values] = [o for o in schemas["ClientCreate"]["properties"]["custom_fields"]["anyOf"] if o["type"] == "object"]
+    assert values["propertyNames"] == {"pattern": pattern} and "patternProperties" not in values
+
+
+def test_path_parameters_are_bounded_like_ids(doc):
+    for item in doc["paths"].values():
+        for op in item.values():
+            for p in op.get("parameters", []):
+                if p["in"] == "path":
+                    assert p["schema"] == {"type": "string", "minLength": 1, "maxLength": 128}
+
+
+def test_the_error_envelope_may_carry_the_request_id(doc):
+    error = doc["components"]["schemas"]["Error"]["properties"]["error"]
+    assert "request_id" in error["properties"] and "request_id" not in error["required"]
+
+
+def test_the_answer_check_refuses_what_the_document_does_not_promise():
+    from tests.api import openapi_check as check
+
+    json_type = "application/json; charset=utf-8"
+    error = json.dumps({"error": {"code": "not_found", "message": "x", "details": []}})
+    assert check.template_of("/v1/clients/chips?x=1") == "/v1/clients/chips"
+    assert check.template_of("/v1/clients/abc") == "/v1/clients/{client_id}"
+    assert check.problems("GET", "/v1/clients/abc", 404, json_type, error) == []
+    assert check.problems("GET", "/v1/health", 200, json_type, '{"status": "ok"}') == []
+    assert check.problems("GET", "/v1/nowhere", 404, json_type, error) == []
+    assert check.problems("DELETE", "/v1/clients", 405, json_type, error.replace("not_found", "x")) == []
+    wrong = [
+        check.problems("GET", "/v1/nowhere", 200, json_type, "{}"),  # no such route, yet an answer
+        check.problems("GET", "/v1/clients/abc", 500, json_type, error),  # undocumented status
+        check.problems("GET", "/v1/health", 200, json_type, '{"status": "fine"}'),  # not the documented body
+        check.problems("GET", "/v1/health", 200, "text/plain", "ok"),  # not the documented content type
+        check.problems("GET", "/v1/clients/abc", 404, json_type, '{"error": {"code": "x"}}'),  # not the envelope
+        check.problems("DELETE", "/v1/clients/abc/contacts/c", 204, None, "gone"),  # a body where none is
+    ]
+    assert all(wrong), wrong

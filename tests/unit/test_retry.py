@@ -76,3 +76,18 @@ def test_the_budget_is_well_inside_the_functions_timeout(monkeypatch):
     finally:
         monkeypatch.delenv("FUNCTION_TIMEOUT")
         reset_settings()
+
+
+def test_nested_retries_share_the_outer_budget():
+    inner_calls = []
+
+    def outer() -> str:
+        inner = Losing(times=10**9)
+        inner_calls.append(inner)
+        return retry.retrying(inner, "the counters")  # would take its own full budget if nested ones did not share
+
+    started = time.monotonic()
+    with pytest.raises(Contention, match="the counters"):
+        retry.retrying(outer, "the client", seconds=0.3)
+    assert time.monotonic() - started < 2.0
+    assert len(inner_calls) == 1  # an inner Contention is not a lost race: the outer does not run it again
