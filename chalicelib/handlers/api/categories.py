@@ -68,14 +68,12 @@ def delete_category(ctx: Ctx, category_id: str):
 def descendants(ctx: Ctx, category_id: str):
     params = ctx.query()
     _, tree = cases.get_category(_store(ctx), category_id)
-
-    def position(c):  # tree order (depth first) is the order of the sibling keys from the root down
-        return [list(order_key(a)) for a in tree.ancestors(c.id)]
-
-    page, next_cursor = page_of_list(tree.descendants(category_id), position, tenant_id=ctx.tenant_id,
+    # Tree order has no key of its own: a page resumes after the n-th category of it.
+    numbered = list(enumerate(tree.descendants(category_id)))
+    page, next_cursor = page_of_list(numbered, lambda n: [n[0], n[1].id], tenant_id=ctx.tenant_id,
                                      scope=query_scope(f"category-descendants:{category_id}", {}),
                                      limit=params.limit, cursor=params.cursor)
-    return {"items": [tree.view(c) for c in page], "next_cursor": next_cursor}
+    return {"items": [tree.view(c) for _, c in page], "next_cursor": next_cursor}
 
 
 @api(bp, "POST", ONE + "/recount", summary="Recalculate clients_count now", need="manager", tag="categories",
