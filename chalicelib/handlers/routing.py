@@ -19,44 +19,52 @@ from chalicelib.handlers.schemas import ListQuery
 
 MAX_BODY = 1024 * 1024
 MAX_JSON_DEPTH = 64  # contract §16; also far below the recursion limit of json and pydantic
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON can spell a lone surrogate, which UTF-8 cannot carry
 
 
 def _not_json(constant: str) -> None:
     raise ValueError(f"{constant} is not JSON")
 
 
-def _unfit(value: Any) -> str | None:
-    """Why a parsed body cannot be taken (nested too deep, or a string no UTF-8 can carry), or None. A loop,
-    not recursion, so no body can exhaust the stack."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, str) and _SURROGATE.search(node):
-            return "holds a lone surrogate, which UTF-8 cannot carry"
-        if isinstance(node, (dict, list)):
-            if depth > MAX_JSON_DEPTH:
-                return f"is nested deeper than {MAX_JSON_DEPTH} levels"
-            if isinstance(node, dict):
-                stack.extend((key, depth) for key in node)
-            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return None
+def _too_deep(value: Any) -> bool:
+    """Whether containers nest deeper than MAX_JSON_DEPTH, level by level: a loop, not recursion, so no body can
+    exhaust the stack."""
+    level, depth = ([value] if isinstance(value, (dict, list)) else []), 1
+    while level:
+        if depth > MAX_JSON_DEPTH:
+            return True
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+        depth += 1
+    return False
+
+
+def _lone_surrogate(text: str, value: Any) -> bool:
+    if not _ESCAPED_SURROGATE.search(text):
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # a pair became one character; a lone one fails
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def parse_json(raw: bytes) -> Any:
     """A request body as JSON, or 400 `invalid_json`: strictly UTF-8 (no BOM, no UTF-16, which json.loads would
     otherwise guess from bytes), no NaN or Infinity, nested at most MAX_JSON_DEPTH deep."""
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_constant=_not_json)
     except UnicodeDecodeError:
         raise InvalidJson("the body is not UTF-8") from None
     except RecursionError:
         raise InvalidJson(f"the body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError:
         raise InvalidJson("the body is not valid JSON") from None
-    problem = _unfit(value)
-    if problem:
-        raise InvalidJson(f"the body {problem}")
+    if _too_deep(value):
+        raise InvalidJson(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+    if _lone_surrogate(text, value):
+        raise InvalidJson("the body holds a lone surrogate (\\ud800-\\udfff), which is not UTF-8 text")
     return value
 
 

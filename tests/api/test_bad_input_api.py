@@ -18,6 +18,7 @@ import app  # noqa: F401 - registers every route in ROUTES
 from chalicelib.config import get_settings, reset_settings
 from chalicelib.domain.contacts import invitation_token
 from chalicelib.handlers.routing import MAX_JSON_DEPTH, ROUTES
+from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.inbox import InboxRepository
 from chalicelib.tables.items import UnmatchedItem
 from tests.api.conftest import Api
@@ -120,6 +121,10 @@ def world(api, tmp_path, unmatched):
         made(api.put(f"/v1/integrations/invoices/{number}", {"client_id": acme["id"], "kind": kind,
                                                             "amount": "10.00", "status": "open"}))
     made(api.put("/v1/integrations/projects/P-1", {"client_id": acme["id"], "status": "active"}))
+    ActivityRepository("t1").write([  # the timeline is written from the table's stream, which moto does not run
+        {"client_id": acme["id"], "id": f"event-{n}", "at": datetime(2026, 1, n, tzinfo=timezone.utc),
+         "actor": "user-1", "action": "updated", "entity_type": "client", "entity_id": acme["id"], "changes": {}}
+        for n in (1, 2)])
     accepted = api.call("POST", "/v1/portal/invitations/accept", {"token": _invitation_link_token(tmp_path)},
                         headers={"Authorization": ""})
     user = PortalUser(api.http, made(accepted)["access_token"])

@@ -395,7 +395,8 @@ def test_a_cursor_is_bound_to_its_filters(api):
 def test_an_inbound_item_logged_after_its_answer_is_created_answered(api):
     client = api.post("/v1/clients", {"name": "Acme"}).data
     base = f"/v1/clients/{client['id']}/communications"
-    api.post(base, {"type": "sms", "direction": "outbound", "body": "On our way", "occurred_at": "2026-03-02T09:20:00Z"})
+    api.post(base, {"type": "sms", "direction": "outbound", "body": "On our way",
+                    "occurred_at": "2026-03-02T09:20:00Z"})
     asked = api.post(base, {"type": "phone", "direction": "inbound", "occurred_at": "2026-03-02T09:00:00Z"})
     assert asked.status_code == 201 and asked.data["response_time_minutes"] == 20
     later = api.post(base, {"type": "phone", "direction": "inbound", "occurred_at": "2026-03-02T10:00:00Z"}).data
