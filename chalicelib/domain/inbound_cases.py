@@ -51,7 +51,8 @@ def log_inbound(stores: Any, client_id: str, contact_id: str | None, parsed: Par
                 put_attachment: Store) -> dm.Communication | None:
     """Log the email on the client; None when its Message-ID was logged already."""
     now = utcnow()
-    occurred = parsed.date or now
+    # A Date: header before 1970 is bogus and has no ULID (ids are ULIDs of the moment): take the arrival time.
+    occurred = parsed.date if parsed.date and parsed.date.timestamp() >= 0 else now
     comm_id = str(ULID.from_datetime(occurred))
     if parsed.message_id and not stores.inbox.remember_message_id(parsed.message_id, client_id, comm_id):
         log.info("inbound %s already logged", parsed.message_id)

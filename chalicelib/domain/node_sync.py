@@ -12,7 +12,7 @@ from chalicelib.domain import contacts as dk
 from chalicelib.domain.client_cases import update_client
 from chalicelib.domain.errors import InProgress, ValidationFailed
 from chalicelib.domain.retry import retrying
-from chalicelib.domain.values import utcnow
+from chalicelib.domain.values import MAX_ID_LENGTH, utcnow
 
 NODE_URL = "https://nodes.nexusrms.io/clients/{}"
 
@@ -30,7 +30,7 @@ class NodeEvent(_Model):
 
 class ClientLinked(_Model):
     node_client_id: str = Field(min_length=1, max_length=100)
-    client_id: str = Field(min_length=1, max_length=64)
+    client_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
 
 
 class NodeUser(_Model):

@@ -8,6 +8,7 @@ import jwt
 
 from chalicelib.config import ConfigurationError, get_settings
 from chalicelib.domain.errors import Forbidden, Unauthorized
+from chalicelib.domain.values import is_key_id
 from chalicelib.tokens import PORTAL_ISSUER
 
 STAFF_ROLES = ("viewer", "agent", "manager", "admin")
@@ -105,7 +106,7 @@ def _portal_claims(token: str) -> dict | None:
 
 def _principal(claims: dict) -> Principal:
     tenant = claims.get("tenant_id") or claims.get("custom:tenant_id")
-    if not isinstance(tenant, str) or not tenant or "#" in tenant:
+    if not is_key_id(tenant):  # it leads every key: no `#`, within DynamoDB's key size
         raise Unauthorized("the token has no tenant_id")
     roles = claims.get("roles", claims.get("cognito:groups", [])) or []
     if not isinstance(roles, list):

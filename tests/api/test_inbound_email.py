@@ -48,6 +48,16 @@ def test_a_reply_is_logged_threaded_under_the_email_it_answers(api, inbox):
     assert "Yes please" in logged["body"]
 
 
+def test_an_email_dated_before_1970_is_logged_at_its_arrival(api, inbox):
+    client = api.post("/v1/clients", {"name": "Acme"}).data
+    api.post(f"/v1/clients/{client['id']}/contacts", {"full_name": "Jane Doe", "email": "jane@acme.test"})
+    raw = reply("<old@acme.test>", "<none@x>").replace("Mon, 02 Mar 2026", "Wed, 31 Dec 1969")
+    result = deliver(inbox, "old.eml", raw)
+    assert result["status"] == "logged"
+    logged = api.get(f"/v1/clients/{client['id']}/communications/{result['communication_id']}").data
+    assert logged["occurred_at"] >= "2026"
+
+
 def test_the_same_message_delivered_twice_is_logged_once(api, inbox):
     client = api.post("/v1/clients", {"name": "Acme"}).data
     api.post(f"/v1/clients/{client['id']}/contacts", {"full_name": "Jane Doe", "email": "jane@acme.test"})

@@ -115,7 +115,7 @@ def test_a_token_without_sub_is_unauthorized():
         verify_token(hs(sub=None))
 
 
-@pytest.mark.parametrize("tenant", [None, "", 42, "t1#CLIENT", ["t1"]])
+@pytest.mark.parametrize("tenant", [None, "", 42, "t1#CLIENT", ["t1"], "t" * 129])
 def test_a_token_without_a_usable_tenant_is_unauthorized(tenant):
     with pytest.raises(Unauthorized):
         verify_token(hs(tenant_id=tenant))
