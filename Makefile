@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 STAGE ?= dev
 
-.PHONY: install run test token webhook ddb package
+.PHONY: install run test lint token webhook ddb package
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -28,8 +28,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PYTHON) -m chalicelib.local run
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 # make token TENANT=demo ROLE=agent,viewer   |   make token CLIENT_ID=<client id> SUB=<contact id>  (portal)
 token: $(STAMP)

@@ -166,7 +166,8 @@ def parse_invitation_token(token: str) -> tuple[str, str, str, str] | None:
     its parts must be ids that can name a stored key (a tenant `a#b` would otherwise reach the key builder)."""
     try:
         where, secret = token.split(".", 1)
-        tenant_id, client_id, contact_id = base64.urlsafe_b64decode(where + "=" * (-len(where) % 4)).decode().split("\n")
+        decoded = base64.urlsafe_b64decode(where + "=" * (-len(where) % 4)).decode()
+        tenant_id, client_id, contact_id = decoded.split("\n")
     except ValueError:  # bad base64 (binascii.Error), bad UTF-8 (UnicodeDecodeError), or not three parts
         return None
     if not (secret and all(is_key_id(part) for part in (tenant_id, client_id, contact_id))):

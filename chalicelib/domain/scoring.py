@@ -126,7 +126,8 @@ def _outstanding_balance_ratio(i: Inputs) -> tuple[float | None, int]:
 
 
 def _days_since_last_project(i: Inputs) -> tuple[float | None, int]:
-    """Days since the latest non-cancelled start (future = 0): <=30 -> 100, <=90 -> 80, <=180 -> 60, <=365 -> 35, else 10."""
+    """Days since the latest non-cancelled start (future = 0):
+    <=30 -> 100, <=90 -> 80, <=180 -> 60, <=365 -> 35, else 10."""
     starts = [p.start_date for p in i.live_projects() if p.start_date is not None]
     if not starts:
         return None, NEUTRAL

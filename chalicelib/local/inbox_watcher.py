@@ -106,7 +106,8 @@ class InboxWatcher(Poller):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         data = target.read_bytes()
-        event = s3_put_event(self.bucket, key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest(), self.region)
+        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        event = s3_put_event(self.bucket, key, len(data), etag, self.region)
         try:
             self.handler(event, lambda_context(self.function_name))
         except Exception as exc:

@@ -1,4 +1,4 @@
-"""The one table: its PynamoDB base model, indexes and lazy connection settings (item types: items.py, work_items.py)."""
+"""The one table: its PynamoDB base model, indexes and lazy connection (item types: items.py, work_items.py)."""
 from __future__ import annotations
 
 from pynamodb.attributes import DiscriminatorAttribute, UnicodeAttribute

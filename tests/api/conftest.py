@@ -76,3 +76,17 @@ def api(aws):
 
     with Client(app_module.app) as http:
         yield Api(http)
+
+
+class PortalUser(Api):
+    """A contact signed in to the portal with the token the accept call answered."""
+
+    def __init__(self, http, token):
+        self.http, self.token = http, token
+
+
+@pytest.fixture
+def local_mail(monkeypatch):
+    """Mail and portal links as the local run makes them: the outbox under DATA_DIR, the default portal URL."""
+    for name in ("OUTBOX_DIR", "EMAIL_SENDER", "PORTAL_URL", "PORTAL_TOKEN_SECRET"):
+        monkeypatch.delenv(name, raising=False)

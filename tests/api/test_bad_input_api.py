@@ -21,7 +21,7 @@ from chalicelib.handlers.routing import MAX_JSON_DEPTH, ROUTES
 from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.inbox import InboxRepository
 from chalicelib.tables.items import UnmatchedItem
-from tests.api.conftest import Api
+from tests.api.conftest import Api, PortalUser
 
 LONG = "x" * 129  # one over the longest id (128)
 DEEP = "[" * 1000 + "]" * 1000
@@ -34,15 +34,7 @@ def _name(doc) -> str:
     return f"{doc.method} {doc.path}"
 
 
-@pytest.fixture(autouse=True)
-def _local_mail(monkeypatch):
-    for name in ("OUTBOX_DIR", "EMAIL_SENDER", "PORTAL_URL", "PORTAL_TOKEN_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-
-
-class PortalUser(Api):
-    def __init__(self, http, token):
-        self.http, self.token = http, token
+pytestmark = pytest.mark.usefixtures("local_mail")  # invitations go to the outbox of DATA_DIR
 
 
 def _error(response, status: int, code: str) -> dict:

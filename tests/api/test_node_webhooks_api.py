@@ -85,7 +85,8 @@ def test_an_older_update_is_ignored_and_a_newer_one_applied(node):
                                        "user": {**USER, "full_name": "Old Name", "updated_at": "2026-10-01T00:00:00Z"}})
     assert node.contacts(client["id"])[0]["full_name"] == "Nora Node"
     node.send("w-3", "user.upserted", {"node_client_id": "n-1",
-                                       "user": {**USER, "full_name": "Nora Newer", "updated_at": "2026-11-02T00:00:00Z"}})
+                                       "user": {**USER, "full_name": "Nora Newer",
+                                                "updated_at": "2026-11-02T00:00:00Z"}})
     assert node.contacts(client["id"])[0]["full_name"] == "Nora Newer"
 
 

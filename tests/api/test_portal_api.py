@@ -13,23 +13,13 @@ import pytest
 
 import app  # noqa: F401 - registers every route in ROUTES
 from chalicelib.handlers.routing import ROUTES
-from tests.api.conftest import Api
+from tests.api.conftest import PortalUser
 
 PORTAL_ROUTES = [r for r in ROUTES if r.need == "portal"]
 STAFF_ROUTES = [r for r in ROUTES if r.need not in ("portal", "public")]
 
 
-@pytest.fixture(autouse=True)
-def _local_mail(monkeypatch):
-    for name in ("OUTBOX_DIR", "EMAIL_SENDER", "PORTAL_URL", "PORTAL_TOKEN_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-
-
-class PortalUser(Api):
-    """A contact signed in to the portal with the token the accept call answered."""
-
-    def __init__(self, http, token):
-        self.http, self.token = http, token
+pytestmark = pytest.mark.usefixtures("local_mail")  # invitations go to the outbox of DATA_DIR
 
 
 def _invite(api, tmp_path: Path, client_id: str, name: str, address: str) -> tuple[dict, str]:
@@ -170,7 +160,8 @@ def test_a_contact_edits_its_own_phone_but_nothing_else(world):
 def test_edited_or_foreign_claims_are_401(api, world):
     token = world["user"].token
     claims = jwt.decode(token, options={"verify_signature": False})
-    forged = jwt.encode({**claims, "client_id": world["bolt"]["id"]}, "not-the-secret-but-long-enough-for-hs256", algorithm="HS256")
+    forged = jwt.encode({**claims, "client_id": world["bolt"]["id"]}, "not-the-secret-but-long-enough-for-hs256",
+                        algorithm="HS256")
     assert PortalUser(api.http, forged).get("/v1/portal/me").status_code == 401
     header, payload, signature = token.split(".")
     tampered = jwt.utils.base64url_encode(json.dumps({**claims, "client_id": world["bolt"]["id"]}).encode()).decode()

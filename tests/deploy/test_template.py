@@ -88,7 +88,8 @@ def test_the_table_has_its_keys_indexes_stream_ttl_and_recovery(template):
     table = template["Resources"]["ClientTable"]
     props = table["Properties"]
     assert table["DeletionPolicy"] == "Retain" and props["BillingMode"] == "PAY_PER_REQUEST"
-    assert props["KeySchema"] == [{"KeyType": "HASH", "AttributeName": "pk"}, {"KeyType": "RANGE", "AttributeName": "sk"}]
+    assert props["KeySchema"] == [{"KeyType": "HASH", "AttributeName": "pk"},
+                                  {"KeyType": "RANGE", "AttributeName": "sk"}]
     indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in props["GlobalSecondaryIndexes"]}
     assert indexes == {"by_created": ["pk", "s_created"], "by_health": ["pk", "s_health"], "by_name": ["pk", "s_name"],
                        "gsi1": ["gsi1pk", "gsi1sk"], "gsi2": ["gsi2pk", "gsi2sk"]}
@@ -102,7 +103,8 @@ def test_buckets_ses_and_cognito_are_declared(template):
     assert {"InboundEmailBucket", "AttachmentsBucket", "SenderIdentity", "StaffUserPool", "StaffUserPoolClient"} \
         <= resources.keys()
     rule = resources["InboundRule"]["Properties"]["Rule"]
-    assert rule["Actions"] == [{"S3Action": {"BucketName": {"Ref": "InboundEmailBucket"}, "ObjectKeyPrefix": "inbound/"}}]
+    assert rule["Actions"] == [{"S3Action": {"BucketName": {"Ref": "InboundEmailBucket"},
+                                             "ObjectKeyPrefix": "inbound/"}}]
     env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert env["TABLE_NAME"] == {"Ref": "ClientTable"} and "jwks.json" in json.dumps(env["AUTH_JWKS_URL"])
     body = resources["RestAPI"]["Properties"]["DefinitionBody"]

@@ -81,7 +81,8 @@ def test_data_survives_a_restart_of_the_server(tmp_path):
     from tests.local.server_process import mint
 
     # No DYNAMODB_ENDPOINT: the server starts its own file-backed DynamoDB Local under DATA_DIR, as `make run` does.
-    env = {"DYNAMODB_LOCAL_PORT": str(free_port()), "TABLE_NAME": "restart-table", "AUTH_JWT_SECRET": "restart-secret-" + uuid.uuid4().hex,
+    env = {"DYNAMODB_LOCAL_PORT": str(free_port()), "TABLE_NAME": "restart-table",
+           "AUTH_JWT_SECRET": "restart-secret-" + uuid.uuid4().hex,
            "AUTH_ISSUER": "nexusrms-local"}
     h = {"Authorization": "Bearer " + mint(env["AUTH_JWT_SECRET"], "nexusrms-local", "demo", ["admin"])}
     first = ServerProcess(tmp_path, env=env).start()
