@@ -32,6 +32,8 @@ def mint_token(tenant_id: str, roles: list[str] | None = None, *, sub: str | Non
     now = int(time.time())
     claims = {"iss": s.auth_issuer, "sub": sub or f"user-{uuid.uuid4().hex[:8]}", "tenant_id": tenant_id,
               "iat": now, "exp": now + ttl}
+    if s.audiences:  # shaped like a Cognito ID token of the first app client, so AUTH_AUDIENCE accepts it
+        claims.update(aud=s.audiences[0], token_use="id")
     if roles is not None:
         claims["roles"] = roles
     if name:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 import uuid
 from contextvars import ContextVar
@@ -13,7 +14,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import get_settings
-from chalicelib.domain.errors import Conflict, Unavailable
+from chalicelib.domain.errors import Conflict, InProgress, Unavailable
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.connection import bookkeeping
@@ -103,8 +104,7 @@ class IdempotencyStore:
             try:
                 existing = IdempotencyItem.get(pk, keys.UNIQUE_SK, consistent_read=True)
             except DoesNotExist:  # expired and removed meanwhile
-                raise Conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running") \
-                    from None
+                raise _in_progress(now, None) from None
         if existing.owner == claim.token:
             return claim  # an attempt whose answer was lost landed: botocore's retry then failed the condition
         if existing.fingerprint != fingerprint:
@@ -114,7 +114,7 @@ class IdempotencyStore:
         if existing.wrote and (existing.lease_until or 0) < now:
             raise Conflict("idempotency_answer_lost", "the request with this Idempotency-Key was applied but its "
                                                       "answer was lost; read the resource instead of creating it")
-        raise Conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running")
+        raise _in_progress(now, existing.lease_until)
 
     def complete(self, claim: Claim, status_code: int, body: str) -> None:
         """Store the answer for replays. Never fails the request: its answer is true even if it cannot be stored
@@ -155,3 +155,10 @@ def _if_held(write: Callable, claim: Claim, condition=None, **kwargs) -> bool:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
         return False
+
+
+def _in_progress(now: float, lease_until: float | None) -> InProgress:
+    """409 `idempotency_in_progress`, with Retry-After: when the running request's lease lapses (at most)."""
+    error = InProgress("idempotency_in_progress", "a request with this Idempotency-Key is still running")
+    error.retry_after = max(1, math.ceil((lease_until or now) - now))
+    return error

@@ -74,6 +74,7 @@ def test_a_claim_left_pending_blocks_retries_within_its_lease_then_lets_one_run(
     now[0] += 30  # FUNCTION_TIMEOUT is 30 s: the lease (30 s + margin) still holds
     blocked = api.post("/v1/clients", ACME, headers=key)
     assert (blocked.status_code, blocked.data["error"]["code"]) == (409, "idempotency_in_progress")
+    assert blocked.headers["Retry-After"] == "5"  # when the lease lapses
 
     now[0] += 10  # past the lease: the request that held it is gone
     assert api.post("/v1/clients", ACME, headers=key).status_code == 201

@@ -413,3 +413,10 @@ def test_a_verified_portal_token_carries_its_client_and_scope():
     assert (p.is_portal, p.client_id, p.sub) == (True, "c1", "contact-1")
     with pytest.raises(Forbidden):
         authorize(p, "viewer")
+
+
+def test_a_locally_minted_token_passes_a_configured_audience(monkeypatch):
+    monkeypatch.setenv("AUTH_AUDIENCE", "spa-client,module-client")
+    reset_settings()
+    p = verify_token("Bearer " + mint_token("t1", ["agent"], sub="u-9"))
+    assert (p.sub, p.tenant_id, p.roles) == ("u-9", "t1", ("agent",))
