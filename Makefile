@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 STAGE ?= dev
 
-.PHONY: install run test lint token webhook ddb package
+.PHONY: install run test lint bench token webhook ddb package
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# make bench [BENCH=bulk,export]: benchmarks on DynamoDB Local (not part of make test); figures in docs/BENCHMARKS.md
+bench: $(STAMP)
+	$(PYTHON) -m bench $(if $(BENCH),--only $(BENCH))
 
 # make token TENANT=demo ROLE=agent,viewer   |   make token CLIENT_ID=<client id> SUB=<contact id>  (portal)
 token: $(STAMP)

@@ -1,0 +1,28 @@
+"""`make bench [BENCH=bulk,export,import]`: run the benchmarks and print their rows for docs/BENCHMARKS.md."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+
+import bench
+from bench.common import HEADER, running_app
+
+
+def main() -> None:
+    names = sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules(bench.__path__)
+                   if m.name.startswith("bench_"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(names), help=f"comma list of {', '.join(names) or 'none yet'}")
+    args = parser.parse_args()
+    print(HEADER)
+    for name in [n for n in args.only.split(",") if n]:
+        module = importlib.import_module(f"bench.bench_{name}")
+        with running_app() as b:  # each benchmark on its own empty table
+            module.run(b)
+            for figure in b.figures:
+                print(figure.row(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
