@@ -26,8 +26,8 @@ GENERATED_SECRETS: dict[str, tuple[str, Callable[[], str]]] = {
 }
 
 
-def data_dir(environ: MutableMapping[str, str] = os.environ) -> Path:
-    return Path(environ.get("DATA_DIR") or "var")
+def data_dir(environ: MutableMapping[str, str] | None = None) -> Path:
+    return Path((os.environ if environ is None else environ).get("DATA_DIR") or "var")
 
 
 def persisted_secret(path: Path, make: Callable[[], str]) -> str:
@@ -52,12 +52,13 @@ def chalice_config(project_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def apply_local_defaults(environ: MutableMapping[str, str] = os.environ) -> Path:
+def apply_local_defaults(environ: MutableMapping[str, str] | None = None) -> Path:
     """Fill in what the local run needs; variables already set win. Returns DATA_DIR.
 
     Unlike `chalice local`, the stage variables of .chalice/config.json are not applied: they describe a deployed
     stage (EMAIL_SENDER=ses, the stage's issuer and buckets), which is not what a laptop should use.
     """
+    environ = os.environ if environ is None else environ
     base = data_dir(environ)
     environ["DATA_DIR"] = str(base)
     base.mkdir(parents=True, exist_ok=True)
@@ -74,8 +75,9 @@ def apply_local_defaults(environ: MutableMapping[str, str] = os.environ) -> Path
     return base
 
 
-def use_fake_aws_credentials(environ: MutableMapping[str, str] = os.environ) -> None:
+def use_fake_aws_credentials(environ: MutableMapping[str, str] | None = None) -> None:
     """The local run must never reach real AWS; DynamoDB Local accepts only letters and digits as access key."""
+    environ = os.environ if environ is None else environ
     environ["AWS_ACCESS_KEY_ID"] = "local"
     environ["AWS_SECRET_ACCESS_KEY"] = "local"
     for key in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):

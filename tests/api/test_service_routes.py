@@ -71,3 +71,16 @@ def test_docs_page_loads_nothing_from_the_internet(http):
 def test_service_routes_ignore_a_bad_token(http):
     response = http.get("/v1/openapi.json", headers={"Authorization": "Bearer not-a-token"})
     assert response.status_code == 200
+
+
+def test_requests_from_several_threads_leave_the_process_environment_in_place(http, monkeypatch):
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    environ = os.environ
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: http.get("/v1/openapi.json").status_code, range(64)))
+    assert statuses == [200] * 64
+    assert os.environ is environ  # not a stale copy: what a later test sets still reaches os.getenv
+    monkeypatch.setenv("NEXUS_PROBE", "set-after-the-requests")
+    assert os.getenv("NEXUS_PROBE") == "set-after-the-requests"
