@@ -7,15 +7,19 @@ import uuid
 from chalice import Chalice, Rate
 
 from chalicelib.handlers import cors, errors, events, stream
-from chalicelib.handlers.api import (categories, clients, communications, contacts, integrations, overview, scores,
-                                     portal, segments, service, settings, webhooks, workspace)
+from chalicelib.handlers.api import (bulk, categories, clients, communications, contacts, exports, imports,
+                                     integrations, overview, portal, scores, segments, service, settings, webhooks,
+                                     workspace)
 from chalicelib.tables.base import request_budget
 
 app = Chalice(app_name="nexus-client-management")
-app.api.binary_types = []  # every answer is text (JSON, CSV, HTML)
+# CSV travels as bytes: an imported file in any encoding arrives intact (base64 through API Gateway), and an export
+# answer is returned as bytes too (API Gateway decodes it for callers whose Accept names text/csv).
+app.api.binary_types = ["text/csv", "application/csv", "application/vnd.ms-excel", "application/octet-stream"]
 
-for blueprint in (service.bp, clients.bp, contacts.bp, communications.bp, categories.bp, segments.bp, scores.bp,
-                  overview.bp, workspace.bp, integrations.bp, portal.bp, settings.bp, webhooks.bp):
+for blueprint in (service.bp, bulk.bp, exports.bp, imports.bp, clients.bp, contacts.bp, communications.bp,
+                  categories.bp, segments.bp, scores.bp, overview.bp, workspace.bp, integrations.bp, portal.bp,
+                  settings.bp, webhooks.bp):
     app.register_blueprint(blueprint)
 
 
