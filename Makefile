@@ -52,6 +52,11 @@ webhook: $(STAMP)
 package: $(STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} $(PYTHON) deploy/package.py --stage $(STAGE)
 
+# make jobs [ARGS="retry <id> --tenant demo --kind rescore"]: the local jobs (list by default), see README "Jobs"
+.PHONY: jobs
+jobs: $(STAMP)
+	@$(PYTHON) -m chalicelib.local jobs $(if $(ARGS),$(ARGS),list)
+
 # Fetch DynamoDB Local into .cache/dynamodb-local/ (and check for Java) without starting anything.
 ddb: $(STAMP)
 	$(PYTHON) -m chalicelib.local ddb

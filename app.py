@@ -6,7 +6,7 @@ import uuid
 
 from chalice import Chalice, Rate
 
-from chalicelib.handlers import cors, errors, events, stream
+from chalicelib.handlers import cors, errors, events, jobs, stream
 from chalicelib.handlers.api import (bulk, categories, clients, communications, contacts, exports, imports,
                                      integrations, overview, portal, scores, segments, service, settings, webhooks,
                                      workspace)
@@ -56,14 +56,24 @@ def on_table_stream(event):
     return stream.handle_stream_batch(list(event))
 
 
+# The schedules only fan out: one job per tenant, with ids fixed by the schedule's time (a duplicate starts nothing).
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def refresh_segments(event):
-    return events.refresh_segments(getattr(event.context, "get_remaining_time_in_millis", None))
+    return events.refresh_segments(getattr(event.context, "get_remaining_time_in_millis", None),
+                                   events.scheduled_at(event.to_dict()))
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))
 def recalculate_scores(event):
-    return events.recalculate_scores(getattr(event.context, "get_remaining_time_in_millis", None))
+    return events.recalculate_scores(getattr(event.context, "get_remaining_time_in_millis", None),
+                                     events.scheduled_at(event.to_dict()))
+
+
+# The job runner's worker: one message (one bounded step of a job) per invocation; the packaged template declares
+# the queue, its dead-letter queue and the trigger's concurrency.
+@app.on_sqs_message(queue=os.environ.get("JOBS_QUEUE_NAME", "nexus-client-management-jobs"), batch_size=1)
+def run_jobs(event):
+    return jobs.run_jobs(list(event), event.context)
 
 
 # A plain Lambda: its S3 trigger on INBOUND_EMAIL_BUCKET is declared in deploy/resources.json, because CloudFormation

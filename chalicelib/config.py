@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     data_dir: str = "var"
     outbox_dir: str = ""
     s3_local_dir: str | None = None
+    # A larger export goes to S3 behind a link: Lambda answers at most 6 MB, and the CSV travels base64 (+1/3).
+    export_inline_max_bytes: int = Field(4 * 1024 * 1024, ge=0)
+    jobs_queue_url: str | None = None  # the jobs queue (SQS); unset: the folder queue under DATA_DIR/jobs/
     # Database calls: per-attempt timeouts and a total budget that ends well inside the function's timeout.
     db_connect_timeout: float = Field(2.0, gt=0)
     db_read_timeout: float = Field(5.0, gt=0)

@@ -20,8 +20,12 @@ sys.path.insert(0, str(ROOT))
 
 FUNCTIONS = {  # chalice's logical ids: function -> its role
     "APIHandler": "ApiHandlerRole", "OnTableStream": "OnTableStreamRole", "RefreshSegments": "RefreshSegmentsRole",
-    "RecalculateScores": "RecalculateScoresRole", "OnInboundEmail": "OnInboundEmailRole",
+    "RecalculateScores": "RecalculateScoresRole", "OnInboundEmail": "OnInboundEmailRole", "RunJobs": "RunJobsRole",
 }
+ENQUEUERS = ("APIHandler", "RefreshSegments", "RecalculateScores", "RunJobs")  # functions that start job steps
+JOBS_MAX_RECEIVES = 5  # chalicelib.queue.MAX_RECEIVES: the worker fails a job at its last receive
+JOBS_VISIBILITY_TIMEOUT = 1800  # six times the worker's timeout (300 s), as AWS advises for Lambda triggers
+JOBS_MAX_CONCURRENCY = 50  # workers at once: a fan-out of 1,000 tenants must not take the API's concurrency
 # The Lambda Python runtime ships these; leaving them out keeps the package small and the runtime's copy current.
 # Named, not referenced: the bucket's notification needs the function, so the function may not need the bucket.
 INBOUND_BUCKET = "nexus-client-management-inbound-${Stage}-${AWS::AccountId}"
@@ -82,16 +86,21 @@ def policies(function: str) -> list[dict]:
     send = statement("SendMail", ["ses:SendRawEmail"],
                      [sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderDomain}")])
     attachments = statement("Attachments", ["s3:GetObject", "s3:PutObject"], [sub("${AttachmentsBucket.Arn}/*")])
+    enqueue = statement("EnqueueJobs", ["sqs:SendMessage"], [{"Fn::GetAtt": ["JobsQueue", "Arn"]}])
+    exports = statement("Exports", ["s3:GetObject", "s3:PutObject"], [sub("${AttachmentsBucket.Arn}/exports/*")])
     per_function = {
         "APIHandler": [items, statement("TableHealth", ["dynamodb:DescribeTable"], table_arns[:1]), send,
-                       attachments],
+                       attachments, exports, enqueue],
         "OnTableStream": [items, statement("TableStream", ["dynamodb:DescribeStream", "dynamodb:GetRecords",
                                                            "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
                                            [{"Fn::GetAtt": ["ClientTable", "StreamArn"]}]),
                           statement("StreamFailures", ["sqs:SendMessage"],
                                     [{"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}])],
-        "RefreshSegments": [items],
-        "RecalculateScores": [items],
+        "RefreshSegments": [items, enqueue],
+        "RecalculateScores": [items, enqueue],
+        "RunJobs": [items, enqueue, attachments, statement(
+            "WorkJobs", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                         "sqs:ChangeMessageVisibility"], [{"Fn::GetAtt": ["JobsQueue", "Arn"]}])],
         "OnInboundEmail": [items, statement("InboundMail", ["s3:GetObject"],
                                                      [sub(f"arn:${{AWS::Partition}}:s3:::{INBOUND_BUCKET}/inbound/*")]),
                            attachments],
@@ -120,6 +129,8 @@ def environment(function: str) -> dict:
     variables: dict[str, Any] = {
         "TABLE_NAME": {"Ref": "ClientTable"}, "INBOUND_EMAIL_BUCKET": sub(INBOUND_BUCKET),
         "ATTACHMENTS_BUCKET": {"Ref": "AttachmentsBucket"}, "EMAIL_SENDER": "ses", "PORTAL_URL": {"Ref": "PortalUrl"}}
+    if function in ENQUEUERS:
+        variables["JOBS_QUEUE_URL"] = {"Ref": "JobsQueue"}
     if function == "APIHandler":
         variables.update({
             "AUTH_ISSUER": issuer,
@@ -177,6 +188,36 @@ def gateway_responses() -> dict:
     }
 
 
+def dead_letter_alarm(queue: str, what: str) -> dict:
+    """An alarm as soon as a message waits in a dead-letter queue (something failed for good and needs a look)."""
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": f"{what}: see README (Jobs / stream dead letters) for how to inspect and replay them",
+        "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+        "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
+        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}]}}
+
+
+def job_queue() -> dict:
+    """The job runner's queue, its dead-letter queue, the worker's trigger on it, and the alarms."""
+    return {
+        "JobsDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {
+            "MessageRetentionPeriod": 14 * 24 * 3600, "SqsManagedSseEnabled": True}},
+        "JobsQueue": {"Type": "AWS::SQS::Queue", "Properties": {
+            "VisibilityTimeout": JOBS_VISIBILITY_TIMEOUT, "MessageRetentionPeriod": 4 * 24 * 3600,
+            "SqsManagedSseEnabled": True,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+                              "maxReceiveCount": JOBS_MAX_RECEIVES}}},
+        "RunJobs": {"Properties": {"Events": {"RunJobsSqsEventSource": {"Properties": {
+            "BatchSize": 1, "ScalingConfig": {"MaximumConcurrency": JOBS_MAX_CONCURRENCY}}}}}},
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {
+            "DisplayName": {"Fn::Sub": "nexus-client-management ${Stage} alarms"}}},
+        "JobsDeadLetterAlarm": dead_letter_alarm("JobsDeadLetterQueue", "a job step failed 5 times"),
+        "StreamFailureAlarm": dead_letter_alarm("StreamFailureQueue", "a stream record failed for good"),
+    }
+
+
 def merge_template(stage: str) -> dict:
     """What `chalice package --merge-template` adds to (and overrides in) the generated template."""
     parameters = {
@@ -195,7 +236,10 @@ def merge_template(stage: str) -> dict:
     }
     resources: dict[str, Any] = {
         "ClientTable": table(),
-        "AttachmentsBucket": bucket("nexus-client-management-attachments-${Stage}-${AWS::AccountId}"),
+        # CSV exports too large for an answer are written under exports/ and linked for a short while: kept a day.
+        "AttachmentsBucket": bucket("nexus-client-management-attachments-${Stage}-${AWS::AccountId}",
+                                    LifecycleConfiguration={"Rules": [{"Id": "ExpireExports", "Status": "Enabled",
+                                                                       "Prefix": "exports/", "ExpirationInDays": 1}]}),
         "InboundEmailBucket": {**bucket(
             INBOUND_BUCKET,
             NotificationConfiguration={"LambdaConfigurations": [{
@@ -256,6 +300,7 @@ def merge_template(stage: str) -> dict:
             "DestinationConfig": {"OnFailure": {"Type": "SQS",
                                                 "Destination": {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}}}}}}}},
     }
+    resources.update(job_queue())
     for function, role in FUNCTIONS.items():
         resources.setdefault(function, {}).setdefault("Properties", {})["Environment"] = environment(function)
         resources[role] = {"Properties": {"Policies": policies(function)}}
@@ -268,6 +313,9 @@ def merge_template(stage: str) -> dict:
                         "TokenEndpoint": {"Value": sub("https://${StaffUserPoolDomain}.auth.${AWS::Region}"
                                                        ".amazoncognito.com/oauth2/token")},
                         "StreamFailureQueueUrl": {"Value": {"Ref": "StreamFailureQueue"}},
+                        "JobsQueueUrl": {"Value": {"Ref": "JobsQueue"}},
+                        "JobsDeadLetterQueueUrl": {"Value": {"Ref": "JobsDeadLetterQueue"}},
+                        "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
                         "InboundEmailBucketName": {"Value": {"Ref": "InboundEmailBucket"}}}}
 
 
@@ -299,6 +347,12 @@ def add_function_timeouts(template: dict) -> None:
         props["Environment"]["Variables"]["FUNCTION_TIMEOUT"] = str(props["Timeout"])
 
 
+def point_jobs_trigger(template: dict) -> None:
+    """Chalice names the worker's queue by JOBS_QUEUE_NAME (an ARN it builds); the trigger is this stack's queue."""
+    trigger = template["Resources"]["RunJobs"]["Properties"]["Events"]["RunJobsSqsEventSource"]["Properties"]
+    trigger["Queue"] = {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+
+
 def shrink(zip_path: Path) -> None:
     """Drop what the Lambda runtime provides (botocore alone is 16 MB compressed) and the local-only runtime."""
     kept = zip_path.with_suffix(".tmp")
@@ -326,6 +380,7 @@ def package(stage: str, out: Path) -> Path:
     template = json.loads(template_path.read_text())
     add_cognito_authorizer(template)
     add_function_timeouts(template)
+    point_jobs_trigger(template)
     template_path.write_text(json.dumps(template, indent=1))
     shrink(out / "deployment.zip")
     return template_path

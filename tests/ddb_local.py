@@ -55,10 +55,12 @@ def _reset_app_caches() -> None:
 
 
 @pytest.fixture
-def ddb_env(ddb_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point settings and PynamoDB at DynamoDB Local under a fresh TABLE_NAME (yielded); the table is not created."""
+def ddb_env(ddb_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[str]:
+    """Point settings and PynamoDB at DynamoDB Local under a fresh TABLE_NAME (yielded); the table is not created.
+    Local files (the folder job queue, outbox, exports) go to the test's own DATA_DIR, never the repository's var/."""
     table_name = f"test-{uuid.uuid4().hex[:12]}"
-    for key, value in {**FAKE_AWS, "DYNAMODB_ENDPOINT": ddb_endpoint, "TABLE_NAME": table_name}.items():
+    env = {**FAKE_AWS, "DYNAMODB_ENDPOINT": ddb_endpoint, "TABLE_NAME": table_name, "DATA_DIR": str(tmp_path)}
+    for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, BinaryIO, Callable, Iterator, Protocol
 
 from ulid import ULID
 
 from chalicelib.domain import clients as dc
-from chalicelib.domain.category_cases import CategoryStore, check_assignable, tree_of
+from chalicelib.domain.category_cases import CategoryStore, check_assignable, tree_of, with_descendants
+from chalicelib.domain.client_csv import CsvWriter
 from chalicelib.domain.errors import StaleVersion, VersionConflict
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.scoring import Inputs, score
@@ -46,26 +47,42 @@ def create_client(clients: ClientStore, settings: SettingsStore, data: dict[str,
 
     def attempt() -> dc.Client:
         at = now or dc.utcnow()
-        client = dc.new_client(data, tenant_id=tenant_id, client_id=str(ULID.from_datetime(at)),
-                               settings=client_settings, custom_fields=defs, actor=actor, now=at)
-        # The scoring the stream runs, over no records yet: the answer carries no placeholder figures.
-        client = client.model_copy(update=score(Inputs(client, [], [], [], [], [], at), thresholds).client_fields)
+        client = build_client(data, tenant_id=tenant_id, actor=actor, client_settings=client_settings,
+                              thresholds=thresholds, defs=defs, at=at)
         return clients.create(client, dc.FacetRules.of(client_settings, at))
     return retrying(attempt, "the client numbers")
 
 
-def update_client(clients: ClientStore, settings: SettingsStore, client_id: str, changes: dict[str, Any], *,
+def build_client(data: dict[str, Any], *, tenant_id: str, actor: str | None, client_settings: ClientSettings,
+                 thresholds: Any, defs: list[CustomFieldDef], at: datetime, scored: bool = True) -> dc.Client:
+    """A new client from validated create fields, not stored yet (create_client, imports); ValidationFailed for
+    bad custom fields or pricing. `scored=False` leaves the derived figures out (an import's dry run)."""
+    client = dc.new_client(data, tenant_id=tenant_id, client_id=str(ULID.from_datetime(at)),
+                           settings=client_settings, custom_fields=defs, actor=actor, now=at)
+    if not scored:
+        return client
+    # The scoring the stream runs, over no records yet: the answer carries no placeholder figures.
+    return client.model_copy(update=score(Inputs(client, [], [], [], [], [], at), thresholds).client_fields)
+
+
+def update_client(clients: ClientStore, settings: SettingsStore, client_id: str,
+                  changes: dict[str, Any] | Callable[[dc.Client], dict[str, Any]], *,
                   expected_version: int | None, categories: CategoryStore) -> dc.Client:
-    """Write the named fields. With `expected_version` a stale read is 412; without, a race is retried."""
+    """Write the named fields. With `expected_version` a stale read is 412; without, a race is retried.
+
+    `changes` may be a function of the client as read (a bulk's add_tag): a retry recomputes it from the state
+    that won, so a concurrent change is never overwritten with figures from a stale read.
+    """
     client_settings: ClientSettings = settings.get("client")
-    defs = settings.custom_fields() if "custom_fields" in changes else []
+    defs = settings.custom_fields() if not callable(changes) and "custom_fields" in changes else []
 
     def attempt() -> dc.Client:
         current = clients.get(client_id)
         if expected_version is not None and expected_version != current.version:
             raise StaleVersion(f"the client is at version {current.version}, not {expected_version}")
-        _check_categories(categories, changes.get("category_ids"), current.category_ids)
-        updated = dc.apply_changes(current, changes, settings=client_settings, custom_fields=defs, now=dc.utcnow())
+        wanted = changes(current) if callable(changes) else changes
+        _check_categories(categories, wanted.get("category_ids"), current.category_ids)
+        updated = dc.apply_changes(current, wanted, settings=client_settings, custom_fields=defs, now=dc.utcnow())
         if updated.model_copy(update={"updated_at": current.updated_at}) == current:
             return current  # nothing changes: no write, no new version
         # A race lost here (maybe only to derived figures) is read again and If-Match checked again.
@@ -157,6 +174,58 @@ def passes(plan: ListPlan, client: dc.Client) -> bool:
     if plan.revenue_at_least is not None and client.lifetime_revenue < plan.revenue_at_least:
         return False
     return True
+
+
+@dataclass
+class ListQuery:
+    """A client list request resolved into facet groups: each group is a union of facet partitions."""
+
+    groups: list[list[tuple[str, str]]]
+    sort: str = "name"
+    descending: bool = False
+    q: str | None = None
+    check: Callable[[dc.Client], bool] = lambda c: True
+    estimate: Callable[[list[tuple[str, str]]], int] = lambda g: 0
+    after: list[str] | None = None  # [sort value, client id] of the last client already answered
+
+
+EXPORT_PAGE = 100  # clients read per page of an export: one BatchGetItem's worth
+
+
+def list_query(stores: Any, filters: dict[str, Any], *, after: list[str] | None = None,
+               now: datetime | None = None) -> ListQuery:
+    """The list's filters (GET /v1/clients without cursor and limit) as the query the repository answers: a
+    category with its descendants, plan_list's facet groups, and the counters that let the smallest group drive."""
+    filters = dict(filters)
+    category_id = filters.get("category_id")
+    if category_id:
+        tree = tree_of(stores.categories)
+        filters["category_ids"] = with_descendants(tree, category_id) if category_id in tree else [category_id]
+    plan = plan_list(filters, stores.settings.get("client"), now or dc.utcnow())
+    known = stores.clients.counts([f for g in plan.groups for f in g if f[0] in dc.COUNTED_FACETS])
+    return ListQuery(groups=plan.groups, sort=plan.sort, descending=plan.descending, q=plan.q,
+                     check=lambda c: passes(plan, c), estimate=lambda group: sum(known.get(f, 0) for f in group),
+                     after=after)
+
+
+def list_clients(stores: Any, filters: dict[str, Any], limit: int,
+                 after: list[str] | None = None) -> tuple[list[dc.Client], list[str] | None]:
+    """One page of the filtered, sorted list and the position the next page starts after (None at the end)."""
+    return stores.clients.list(list_query(stores, filters, after=after), limit)
+
+
+def iter_clients(stores: Any, filters: dict[str, Any], page_size: int | None = None) -> Iterator[list[dc.Client]]:
+    """The whole filtered list in the list's order, a page at a time (each page read like one page of the list)."""
+    return stores.clients.iter_clients(list_query(stores, filters), page_size or EXPORT_PAGE)
+
+
+def export_clients(stores: Any, filters: dict[str, Any], out: BinaryIO) -> int:
+    """Write the filtered list to `out` as CSV (header, then page after page: never the whole list in memory);
+    returns the number of clients written."""
+    writer = CsvWriter(out, [d.key for d in stores.settings.custom_fields()])
+    for page in iter_clients(stores, filters):
+        writer.write(page)
+    return writer.rows
 
 
 def chip_counts(counts: dict[tuple[str, str], int], new_count: int) -> dict[str, int]:

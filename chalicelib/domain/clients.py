@@ -94,6 +94,7 @@ class Client(Record):
     archived_at: datetime | None = None
     created_by: str | None = None
     updated_by: str | None = Field(default=None, exclude=True)  # who made the last change (the timeline's actor)
+    import_id: str | None = None  # the import that created the client (read-only; revert undoes only those)
 
     @property
     def at_risk(self) -> bool:
@@ -238,6 +239,19 @@ def facets(client: Client, rules: FacetRules) -> set[tuple[str, str]]:
 
 
 COUNTED_FACETS = frozenset({"live", "status", "type", "tier", "risk", "atrisk", "highvalue"})
+
+LOOKUP_NAMES = {"email": "email", "vat_number": "vat"}  # duplicate keys of an import -> lookup key names
+
+
+def lookup_keys(client: Client) -> set[tuple[str, str]]:
+    """The keys a live client is found by when an import looks for duplicates: ("email", normalised address),
+    ("vat", normalised VAT number). Archived clients hold none."""
+    if client.is_archived:
+        return set()
+    from chalicelib.domain.client_import import duplicate_keys  # it builds on client_csv, which imports this module
+
+    return {(LOOKUP_NAMES[name], value)
+            for name, value in duplicate_keys({"email": client.email, "vat_number": client.vat_number})}
 
 
 def search_text(client: Client) -> str:

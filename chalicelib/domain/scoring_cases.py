@@ -60,17 +60,23 @@ def rescore_all(stores: Any, *, deadline: Any = None, page: int = 100, now: date
     after = stores.settings.progress("rescore")
     done = 0
     while True:
-        entries = list(itertools.islice(stores.clients.entries(("live", "1"), after=after), page))
-        for entry in entries:
-            rescore(stores, entry.client_id, now)
-        done += len(entries)
-        if len(entries) < page:
-            stores.settings.set_progress("rescore", None)
-            return done, True
-        after = entries[-1].sk
+        count, after = rescore_page(stores, after, page=page, now=now)
+        done += count
         stores.settings.set_progress("rescore", after)
+        if after is None:
+            return done, True
         if deadline is not None and deadline():
             return done, False
+
+
+def rescore_page(stores: Any, after: str | None, *, page: int = 100, now: datetime | None = None
+                 ) -> tuple[int, str | None]:
+    """One page of the pass in list order from the cursor `after`: (clients scored, the cursor to resume from;
+    None once the pass is over). A page done twice writes nothing new (equal scores write nothing)."""
+    entries = list(itertools.islice(stores.clients.entries(("live", "1"), after=after), page))
+    for entry in entries:
+        rescore(stores, entry.client_id, now)
+    return len(entries), (entries[-1].sk if len(entries) == page else None)
 
 
 def change_reason(previous: dict | None, current: dict) -> str:

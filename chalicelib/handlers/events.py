@@ -1,17 +1,20 @@
-"""Event handlers behind app.py's Lambda entry points: the schedules and inbound mail."""
+"""Event handlers behind app.py's Lambda entry points: the schedules (fan-outs to jobs) and inbound mail."""
 from __future__ import annotations
 
+import itertools
 import logging
-import time
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from ulid import ULID
 
 from chalicelib.config import get_settings
 from chalicelib.domain import inbound_cases as inbound
-from chalicelib.domain import scoring_cases, segment_cases
+from chalicelib.domain import job_cases, scoring_cases, segment_cases
 from chalicelib.domain.clients import new_client_cutoff, utcnow
+from chalicelib.domain.jobs import Job, StepResult
+from chalicelib.domain.values import iso, ulid_bound
+from chalicelib.handlers.jobs import deadline
 from chalicelib.tables.items import UnmatchedItem
 from chalicelib.tables.inbox import tenant_of_address
 from chalicelib.tables.stores import Stores
@@ -20,52 +23,89 @@ from chalicelib.tables.tenants import all_tenants
 log = logging.getLogger(__name__)
 
 
-def refresh_segments(remaining_ms: Callable[[], int] | None = None, now: datetime | None = None,
-                     reserve_ms: int = 60_000) -> dict:
-    """Refresh every due segment of every tenant, stopping a minute before the Lambda's time runs out.
-
-    A segment cut off keeps its progress and stays due, so the next run resumes it.
-    """
-    deadline = _deadline(remaining_ms, reserve_ms)
-    finished = unfinished = 0
-    for tenant_id in all_tenants():
-        try:
-            done, left = segment_cases.refresh_due(Stores(tenant_id), deadline=deadline, now=now)
-        except Exception:
-            log.exception("refreshing the segments of tenant %s failed", tenant_id)
-            continue
-        finished, unfinished = finished + done, unfinished + left
-    return {"refreshed": finished, "unfinished": unfinished}
+# --- schedules: fan-outs to one job per tenant -------------------------------------------------------------------
+# A schedule starts one fan-out job (the tenants' directory paged, a page per step) and runs it while it has time;
+# the fan-out starts one job per tenant, each with an id fixed by its period, so a schedule delivered twice (or a
+# fan-out step redone) starts nothing twice. The tenants' jobs run on the queue in parallel.
+SYSTEM_TENANT = "~system"  # the fan-out jobs' partition: no tenant id starts with "~"
+TENANTS_PER_STEP = 200
+PAGES_PER_STEP = 20  # rescore: pages of 100 clients per step, so progress is saved every 2,000 clients at most
+FAN_OUT = {"refresh_segments": "refresh_segments_fanout", "rescore": "rescore_fanout"}
 
 
-def recalculate_scores(remaining_ms: Callable[[], int] | None = None, now: datetime | None = None,
-                       reserve_ms: int = 60_000) -> dict:
-    """Daily: rescore every client of every tenant (days since the last project move on by themselves) and prune
-    the `new` list facet; a tenant cut off by the Lambda's time limit resumes where it stopped the next day."""
-    now = now or utcnow()
-    deadline = _deadline(remaining_ms, reserve_ms)
-    pruned = scored = unfinished = 0
-    for tenant_id in all_tenants():
-        stores = Stores(tenant_id)
-        pruned += stores.clients.prune_new(new_client_cutoff(stores.settings.get("client"), now))
-        if deadline():
-            unfinished += 1
-            continue
-        try:
-            count, finished = scoring_cases.rescore_all(stores, deadline=deadline, now=now)
-        except Exception:
-            log.exception("rescoring the clients of tenant %s failed", tenant_id)
-            continue
-        scored, unfinished = scored + count, unfinished + (not finished)
-    return {"pruned_new_entries": pruned, "rescored": scored, "unfinished_tenants": unfinished}
+def refresh_segments(remaining_ms: Callable[[], int] | None = None, now: datetime | None = None) -> dict:
+    """Hourly: one `refresh_segments` job per tenant for the hour of `now` (the schedule's time)."""
+    at = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
+    return _fan_out("refresh_segments", at, remaining_ms, as_of=now or utcnow())
 
 
-def _deadline(remaining_ms: Callable[[], int] | None, reserve_ms: int) -> Callable[[], bool]:
-    """True once less than `reserve_ms` of the Lambda's time is left (14 minutes when not told)."""
-    if remaining_ms is None:
-        end = time.monotonic() + 14 * 60
-        remaining_ms = lambda: int((end - time.monotonic()) * 1000)  # noqa: E731
-    return lambda: remaining_ms() < reserve_ms
+def recalculate_scores(remaining_ms: Callable[[], int] | None = None, now: datetime | None = None) -> dict:
+    """Daily: one `rescore` job per tenant for the day of `now`: prune the `new` list, rescore every client."""
+    at = (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
+    return _fan_out("rescore", at, remaining_ms, as_of=now or utcnow())
+
+
+def scheduled_at(event: dict) -> datetime | None:
+    """The time EventBridge scheduled the run for (the same in a duplicate delivery); None when absent."""
+    try:
+        return datetime.fromisoformat(event["time"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _fan_out(kind: str, period: datetime, remaining_ms: Callable[[], int] | None,
+             as_of: datetime | None = None) -> dict:
+    stores = Stores(SYSTEM_TENANT)
+    job = job_cases.start_job(stores, FAN_OUT[kind], {"kind": kind, "period": iso(period),
+                                                      "at": iso(as_of or period)},
+                              job_id=ulid_bound(period), enqueue=False)
+    job = job_cases.run_inline(stores, job, deadline(remaining_ms))
+    return {"fan_out_job": job.id, "kind": kind, "status": job.status,
+            "tenant_jobs": job.result.get("tenant_jobs", 0)}
+
+
+def fan_out_step(stores: Any, job: Job, stop: Callable[[], bool]) -> StepResult:
+    """One page of the tenant directory: start the kind's job of each tenant (its id: the period's)."""
+    after = job.state.get("after")
+    tenants = list(itertools.islice(all_tenants(after=after), TENANTS_PER_STEP))
+    period = datetime.fromisoformat(job.params["period"])
+    for tenant_id in tenants:
+        job_cases.start_job(Stores(tenant_id), job.params["kind"], {"at": job.params["at"]},
+                            job_id=ulid_bound(period))
+    return StepResult(state={"after": tenants[-1] if tenants else after}, processed=len(tenants),
+                      result={"tenant_jobs": len(tenants)}, done=len(tenants) < TENANTS_PER_STEP)
+
+
+def refresh_step(stores: Any, job: Job, stop: Callable[[], bool]) -> StepResult:
+    """The tenant's due segments, until `stop()`: each segment saves its progress page by page, so the next step
+    (or a redelivery) resumes it; finished segments are no longer due."""
+    finished, unfinished = segment_cases.refresh_due(stores, deadline=stop,
+                                                     now=datetime.fromisoformat(job.params["at"]))
+    return StepResult(state={}, processed=finished, result={"segments_refreshed": finished},
+                      done=unfinished == 0)
+
+
+def rescore_step(stores: Any, job: Job, stop: Callable[[], bool]) -> StepResult:
+    """Prune the `new` list (first step), then rescore clients page by page from the saved cursor."""
+    now = datetime.fromisoformat(job.params["at"])
+    state, result = dict(job.state), {}
+    if not state.get("pruned"):
+        result["pruned_new_entries"] = stores.clients.prune_new(new_client_cutoff(stores.settings.get("client"), now))
+        state["pruned"] = True
+    scored, after = 0, state.get("after")
+    for _ in range(PAGES_PER_STEP):
+        count, after = scoring_cases.rescore_page(stores, after, now=now)
+        scored += count
+        if after is None or stop():
+            break
+    state["after"] = after
+    return StepResult(state=state, processed=scored, result={**result, "rescored": scored}, done=after is None)
+
+
+job_cases.register_kind("refresh_segments_fanout", fan_out_step)
+job_cases.register_kind("rescore_fanout", fan_out_step)
+job_cases.register_kind("refresh_segments", refresh_step)
+job_cases.register_kind("rescore", rescore_step)
 
 
 def handle_s3_records(event: dict) -> dict:

@@ -109,7 +109,8 @@ def _schemas(routes: list[RouteDoc]) -> tuple[dict, dict]:
     """One pydantic pass over every model: (model, mode) -> `$ref`, and the component schemas."""
     pairs: list[tuple[type[BaseModel], str]] = []
     for doc in routes:
-        for model, mode in ((doc.body, "validation"), (doc.query, "validation"), (doc.response, "serialization")):
+        for model, mode in ((doc.body, "validation"), (doc.query, "validation"), (doc.response, "serialization"),
+                            *((m, "serialization") for m in doc.also_bodies.values())):
             if model is not None and (model, mode) not in pairs:
                 pairs.append((model, mode))
     if not pairs:
@@ -164,14 +165,20 @@ def _success(doc: RouteDoc, refs: dict, status: int, description: str | None = N
     out: dict = {"description": description or ("No content." if status == 204 else "Success.")}
     if status == 204:
         return out
-    if doc.response is not None:
-        schema = refs[(doc.response, "serialization")]
+    if status in doc.also_bodies:  # an answer of its own shape (an export's link instead of its CSV)
+        out["content"] = {"application/json": {"schema": refs[(doc.also_bodies[status], "serialization")]}}
     else:
-        schema = {"type": "object"} if "json" in doc.content_type else {"type": "string"}
-    out["content"] = {doc.content_type: {"schema": schema}}
+        if doc.response is not None:
+            schema = refs[(doc.response, "serialization")]
+        else:
+            schema = {"type": "object"} if "json" in doc.content_type else {"type": "string"}
+        out["content"] = {doc.content_type: {"schema": schema}}
+    if 300 <= status < 400:
+        out["headers"] = {"Location": {"description": "Where the answer is to be fetched.", "required": True,
+                                       "schema": {"type": "string", "format": "uri-reference"}}}
     if doc.idempotent:
-        out["headers"] = {"Idempotent-Replayed": {"description": "`true` when this answers a repeated key.",
-                                                  "schema": {"type": "string", "enum": ["true"]}}}
+        out.setdefault("headers", {})["Idempotent-Replayed"] = {
+            "description": "`true` when this answers a repeated key.", "schema": {"type": "string", "enum": ["true"]}}
     return out
 
 

@@ -11,7 +11,8 @@ from typing import Any, Callable
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.domain.errors import BadRequest, DomainError, InvalidJson, NotFound, PayloadTooLarge
+from chalicelib.domain.errors import (BadRequest, DomainError, InvalidJson, NotFound, PayloadTooLarge,
+                                      UnsupportedMediaType)
 from chalicelib.domain.values import MAX_ID_LENGTH
 from chalicelib.handlers import errors
 from chalicelib.handlers.auth import Principal, authorize, verify_token
@@ -85,6 +86,8 @@ class RouteDoc:
     idempotent: bool = False
     content_type: str = "application/json"
     also: dict[int, str] = field(default_factory=dict)  # further statuses the route answers, with their meaning
+    also_bodies: dict[int, type[BaseModel]] = field(default_factory=dict)  # those of `also` answered in JSON
+    accepts: list[str] = field(default_factory=list)  # media types of a body that is not JSON (an import's CSV)
 
 
 ROUTES: list[RouteDoc] = []
@@ -146,11 +149,17 @@ def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "vie
         body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None, status: int = 200, list_response: bool = False,
         idempotent: bool = False, content_types: list[str] | None = None,
-        read_only: frozenset[str] = frozenset(), also: dict[int, str] | None = None) -> Callable:
+        read_only: frozenset[str] = frozenset(), also: dict[int, str] | None = None,
+        content_type: str = "application/json", also_bodies: dict[int, type[BaseModel]] | None = None,
+        max_body: int = MAX_BODY) -> Callable:
     """Register a view on `bp`; `need` is a role, `integration`, `portal` or `public`; `also` documents the
-    statuses it answers besides `status` and the errors every route may give."""
+    statuses it answers besides `status` and the errors every route may give. `content_type` is the success
+    answer's media type; `also_bodies` names the JSON model of an `also` status whose body differs from it.
+    `content_types` (media types of the body other than JSON) are checked after authentication: another is 415.
+    `max_body` bytes at most (a larger body is 413)."""
     doc = RouteDoc(method, path, summary, need, tag, body, query, response, status, list_response, idempotent,
-                   also=also or {})
+                   content_type=content_type, also=also or {}, also_bodies=also_bodies or {},
+                   accepts=list(content_types or []))
     if list_response and not (query and issubclass(query, ListQuery)):
         raise TypeError(f"{method} {path}: a list pages like every list (query=ListQuery or a subclass)")
     ROUTES.append(doc)
@@ -166,8 +175,13 @@ def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "vie
                     authorize(principal, need)
                 if any(len(value) > MAX_ID_LENGTH for value in params.values()):  # no such id can exist
                     raise NotFound(f"not found: ids are at most {MAX_ID_LENGTH} characters")
-                if len(request.raw_body or b"") > MAX_BODY:
-                    raise PayloadTooLarge("the body is larger than 1 MiB")
+                if content_types and _media_type(request.headers.get("content-type")) not in content_types:
+                    raise UnsupportedMediaType(
+                        f"the body must be {' or '.join(content_types)}, not "
+                        f"{request.headers.get('content-type') or 'without a Content-Type'}",
+                        [{"field": "Content-Type", "message": f"must be one of {', '.join(content_types)}"}])
+                if len(request.raw_body or b"") > max_body:
+                    raise PayloadTooLarge(f"the body is larger than {max_body / 2 ** 20:g} MiB")
                 ctx = Ctx(request, principal, doc)
                 if idempotent and ctx.header("idempotency-key"):
                     return _idempotent(ctx, lambda: _run(view, ctx, params, status))
@@ -181,10 +195,15 @@ def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "vie
 
         # Chalice keys views by name: derive a unique one from the route itself.
         handler.__name__ = re.sub(r"\W+", "_", f"{method}_{path}").strip("_").lower()
-        bp.route(path, methods=[method], content_types=content_types or ["application/json"])(handler)
+        # Other media types are refused by the handler, after authentication (Chalice's own check comes first).
+        bp.route(path, methods=[method], content_types=["*/*"] if content_types else ["application/json"])(handler)
         return view
 
     return decorate
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";")[0].strip().lower()
 
 
 def _run(view: Callable, ctx: Ctx, params: dict, status: int) -> Response:

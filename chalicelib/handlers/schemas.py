@@ -187,7 +187,7 @@ CLIENT_READ_ONLY = frozenset({
     "id", "client_number", "node_client_id", "node_url", "primary_contact", "health_score", "risk_level",
     "churn_probability", "at_risk", "lead_classification", "lifetime_revenue", "outstanding_balance",
     "projects_count", "last_project_at", "last_contacted_at", "avg_response_time_minutes", "version",
-    "created_at", "updated_at", "archived_at", "created_by",
+    "created_at", "updated_at", "archived_at", "created_by", "import_id",
 })
 
 _MONEY_FIELDS = {"price_multiplier", "credit_limit", "discount_percent", "tax_rate_override",
@@ -238,7 +238,9 @@ class ListQuery(Query):
     cursor: str | None = None
 
 
-class ClientListQuery(ListQuery):
+class ClientFilters(Query):
+    """The client list's filters and sort (GET /v1/clients without paging; the export takes exactly these)."""
+
     status: list[dc.ClientStatus] | None = Field(None, description="comma list")
     type: list[dc.ClientType] | None = Field(None, description="comma list")
     pricing_tier: list[dc.PricingTier] | None = Field(None, description="comma list")
@@ -254,6 +256,10 @@ class ClientListQuery(ListQuery):
     _type = field_validator("type", mode="before")(comma_list(get_args(dc.ClientType)))
     _tier = field_validator("pricing_tier", mode="before")(comma_list(get_args(dc.PricingTier)))
     _risk = field_validator("risk_level", mode="before")(comma_list(get_args(dc.RiskLevel)))
+
+
+class ClientListQuery(ClientFilters, ListQuery):
+    pass
 
 
 def page_of(item: type[BaseModel]) -> type[BaseModel]:

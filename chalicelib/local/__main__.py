@@ -1,4 +1,4 @@
-"""`python -m chalicelib.local run|token|webhook|replay|ddb`: the local server and its operator commands."""
+"""`python -m chalicelib.local run|token|webhook|replay|jobs|ddb`: the local server and its operator commands."""
 from __future__ import annotations
 
 import argparse
@@ -152,6 +152,114 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+@contextmanager
+def _local_app(app_module: str) -> Iterator[object]:
+    """The app on the local database (as `replay` finds it), for commands that read or run jobs."""
+    base = apply_local_defaults(os.environ)
+    with _database(base):
+        from chalicelib.config import reset_settings
+        from chalicelib.tables import reset_connections
+
+        reset_settings()
+        reset_connections()
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        yield importlib.import_module(app_module).app  # importing it registers every job kind
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    with _local_app(args.app) as app:
+        from chalicelib import queue
+        from chalicelib.domain.errors import DomainError
+
+        try:
+            return _JOB_COMMANDS[args.jobs_command](args, app, queue.folder())
+        except DomainError as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
+
+
+def _jobs_list(args: argparse.Namespace, app: object, folder) -> int:
+    from chalicelib.domain import job_cases
+    from chalicelib.tables.jobs import JobItem, _job
+    from chalicelib.tables.stores import Stores
+
+    if args.tenant:
+        kinds = [args.kind] if args.kind else job_cases.kinds()
+        found = [job for kind in kinds for job in job_cases.list_jobs(Stores(args.tenant), kind, args.limit, None)[0]]
+    else:  # every tenant: a Scan, fine for a local operator command on a local table (never on a request path)
+        from chalicelib.tables.base import configure
+
+        configure()
+        # (a scan of a discriminated model reads only its own items)
+        found = [_job(item) for item in JobItem.scan(JobItem.job_kind == args.kind if args.kind else None)]
+    for job in found[:args.limit]:
+        progress = f"{job.processed}/{job.total}" if job.total is not None else str(job.processed)
+        print(f"{job.created_at:%Y-%m-%d %H:%M:%S}  {job.status:<7}  {job.tenant_id:<12} {job.kind:<24} {job.id}  "
+              f"step {job.step}  processed {progress}" + (f"  error: {job.error}" if job.error else ""))
+    if not found:
+        print("no jobs")
+    counts = folder.counts()
+    print(f"queue {folder.root}/: {counts['pending']} pending, {counts['inflight']} in flight, "
+          f"{counts['dead']} dead letters" + (" (`jobs replay` runs them again)" if counts["dead"] else ""))
+    return 0
+
+
+def _jobs_show(args: argparse.Namespace, app: object, folder) -> int:
+    import json
+
+    from chalicelib.domain import job_cases
+    from chalicelib.tables.stores import Stores
+
+    print(json.dumps(job_cases.get_job(Stores(args.tenant), args.kind, args.id).public(), indent=1))
+    return 0
+
+
+def _jobs_retry(args: argparse.Namespace, app: object, folder) -> int:
+    from chalicelib.domain import job_cases
+    from chalicelib.tables.stores import Stores
+
+    job = job_cases.retry_job(Stores(args.tenant), args.kind, args.id)
+    print(f"job {job.id} queued again at step {job.step}")
+    return 0 if args.no_run else _drain(app, folder)
+
+
+def _jobs_replay(args: argparse.Namespace, app: object, folder) -> int:
+    letters = [d for d in folder.dead_letters() if args.id in (None, d.id)]
+    if not letters:
+        print(f"no dead letters in {folder.dead}/")
+        return 0 if args.id is None else 1
+    for letter in letters:
+        folder.redrive(letter.id)
+        print(f"dead letter {letter.id} back on the queue: {letter.body}")
+    return 0 if args.no_run else _drain(app, folder)
+
+
+def _jobs_run(args: argparse.Namespace, app: object, folder) -> int:
+    return _drain(app, folder)
+
+
+def _drain(app: object, folder) -> int:
+    """Deliver every visible message to the app's run_jobs here, as the server's worker does."""
+    from chalicelib.local.job_queue import deliver, sqs_sources
+
+    [source] = sqs_sources(app)
+    ok = failed = 0
+    while got := folder.receive(1):
+        if deliver(folder, got[0], source.handler, queue_name=source.config.queue, region="eu-west-1",
+                   function_name=source.name):
+            ok += 1
+        else:
+            failed += 1
+    print(f"delivered {ok} job messages, {failed} failed" + (" (they come back after their backoff; see the log)"
+                                                             if failed else ""))
+    return 1 if failed else 0
+
+
+_JOB_COMMANDS = {"list": _jobs_list, "show": _jobs_show, "retry": _jobs_retry, "replay": _jobs_replay,
+                 "run": _jobs_run}
+
+
 def _ddb(args: argparse.Namespace) -> int:
     print(f"DynamoDB Local is in {ensure_emulator()}")
     find_java()  # fetched fine, but say now if it could not run
@@ -189,6 +297,26 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--file", default=None, help="only this dead-letter file")
     replay.add_argument("--app", default="app", help="module holding the Chalice `app` (default: app)")
     replay.set_defaults(func=_replay)
+
+    jobs = commands.add_parser("jobs", help="see the jobs, retry a failed one, replay dead letters of the job queue")
+    jobs.add_argument("--app", default="app", help="module holding the Chalice `app` (default: app)")
+    job_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    listing = job_commands.add_parser("list", help="the newest jobs (every tenant and kind unless named)")
+    listing.add_argument("--tenant", default=None)
+    listing.add_argument("--kind", default=None)
+    listing.add_argument("--limit", type=int, default=20)
+    for name, text in (("show", "one job as JSON"), ("retry", "run a failed job again from the step it failed")):
+        one = job_commands.add_parser(name, help=text)
+        one.add_argument("id")
+        one.add_argument("--tenant", required=True)
+        one.add_argument("--kind", required=True)
+        if name == "retry":
+            one.add_argument("--no-run", action="store_true", help="only enqueue it (a running server runs it)")
+    replay_jobs = job_commands.add_parser("replay", help="put dead letters back on the queue and run them")
+    replay_jobs.add_argument("--id", default=None, help="only this message (default: every dead letter)")
+    replay_jobs.add_argument("--no-run", action="store_true", help="only enqueue them (a running server runs them)")
+    job_commands.add_parser("run", help="deliver every queued job message here, as the server's worker does")
+    jobs.set_defaults(func=_jobs)
 
     ddb = commands.add_parser("ddb", help="fetch DynamoDB Local into .cache/ and check for Java")
     ddb.set_defaults(func=_ddb)

@@ -1,4 +1,4 @@
-"""The local run: the Chalice app over HTTP on DynamoDB Local, with stream pump, scheduler and inbox watcher."""
+"""The local run: the Chalice app over HTTP on DynamoDB Local, with stream pump, scheduler, job worker and inbox."""
 from __future__ import annotations
 
 import importlib
@@ -28,6 +28,7 @@ from chalicelib.handlers import cors, errors
 from chalicelib.local.dynamodb_local import DEFAULT_RUN_PORT, DynamoDBLocal
 from chalicelib.local.environment import apply_local_defaults, chalice_config
 from chalicelib.local.inbox_watcher import InboxWatcher
+from chalicelib.local.job_queue import JobQueueWorker, sqs_sources
 from chalicelib.local.lambda_runtime import event_sources, inbound_function
 from chalicelib.local.scheduler import Scheduler
 from chalicelib.local.stream_pump import StreamPump
@@ -90,6 +91,14 @@ class Workers:
                 region=settings.region, checkpoint_path=data / "stream-checkpoints.json", consumer=source.name,
                 batch_size=getattr(source.config, "batch_size", 100) or 100))
         self.parts.append(Scheduler.for_app(app, settings.region))
+        for source in sqs_sources(app):
+            if settings.jobs_queue_url:
+                log.warning("JOBS_QUEUE_URL is set: jobs go to %s, and %s is not run here", settings.jobs_queue_url,
+                            source.name)
+                continue
+            from chalicelib.queue import FolderQueue
+
+            self.parts.append(JobQueueWorker(source, FolderQueue(data / "jobs"), region=settings.region))
         inbound = inbound_function(app)
         if inbound is not None:
             self.parts.append(InboxWatcher(
@@ -132,6 +141,7 @@ def _banner(host: str, port: int, settings: Any, ddb: DynamoDBLocal | None) -> s
         f"  DynamoDB: {settings.dynamodb_endpoint}" + (" (DynamoDB Local, started here)" if ddb else " (given)"),
         f"  table {settings.table_name}; data in {settings.data_dir}/; outbox {settings.outbox_dir}/",
         f"  drop .eml files in {Path(settings.data_dir) / 'inbound'}/ to receive email",
+        f"  jobs queue in {Path(settings.data_dir) / 'jobs'}/ (see `python -m chalicelib.local jobs list`)",
         f"  secrets (unless given in the environment) in {settings.data_dir}/: secret, node-webhook-secret, "
         "portal-token-secret, cursor-secret",
         "  staff token (tenant demo, roles admin; mint others with `make token`):",

@@ -6,6 +6,7 @@ from pynamodb.attributes import (
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
@@ -62,6 +63,7 @@ class ClientItem(TableItem, discriminator="client"):
     archived_at = UTCDateTimeAttribute(null=True)
     created_by = UnicodeAttribute(null=True)
     updated_by = UnicodeAttribute(null=True)
+    import_id = UnicodeAttribute(null=True)
     version = NumberAttribute()  # the public version: user-visible changes only (If-Match)
     rev = VersionAttribute()  # every write, derived figures too: what concurrent writers condition on
 
@@ -85,6 +87,13 @@ class FacetEntry(TableItem, discriminator="facet"):
     added_at = UTCDateTimeAttribute(null=True)  # segment members only
     added_by = UnicodeAttribute(null=True)
     added_method = UnicodeAttribute(null=True)
+
+
+class ClientKeyItem(TableItem, discriminator="client_key"):
+    """The live clients holding one normalised email or VAT number, changed in the clients' own transactions: an
+    import finds duplicates by key, 100 values a call."""
+
+    client_ids = UnicodeSetAttribute(null=True)  # DynamoDB drops an emptied set: absent means nobody
 
 
 class FacetCount(TableItem, discriminator="facet_count"):

@@ -220,3 +220,26 @@ def activity_pk(tenant_id: str, client_id: str) -> str:
 def portal_log_pk(tenant_id: str, client_id: str) -> str:
     """The portal activity of a client's contacts, newest last (read backwards)."""
     return f"{_t(tenant_id)}#PORTALLOG#{client_id}"
+
+
+def jobs_pk(tenant_id: str, kind: str) -> str:
+    """The jobs of one kind of a tenant; sort key: the job id (a ULID, so a Query backwards lists newest first)."""
+    return f"{_t(tenant_id)}#JOBS#{kind}"
+
+
+def client_key_pk(tenant_id: str, name: str, value: str) -> str:
+    """Which live clients hold a normalised email or VAT number (`name` email|vat): read by key, 100 a call."""
+    return f"{_t(tenant_id)}#CLIKEY#{name}={value}"
+
+
+def import_row_pk(tenant_id: str, fingerprint: str) -> str:
+    """An import row already created (by any import of the tenant): a re-run of the file skips it."""
+    return f"{_t(tenant_id)}#IMPORTROW#{fingerprint}"
+
+
+def import_pk(tenant_id: str, import_id: str) -> str:
+    """An import's partition: one member item per client it created (sort key: the client id), plus REVERT_SK."""
+    return f"{_t(tenant_id)}#IMPORT#{import_id}"
+
+
+REVERT_SK = "#REVERT"  # sorts below every client id: the import's latest revert

@@ -8,7 +8,9 @@ from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
 from chalicelib.tables.contacts import ContactRepository
 from chalicelib.tables.facts import FactRepository
+from chalicelib.tables.imports import ImportRepository
 from chalicelib.tables.inbox import InboxRepository
+from chalicelib.tables.jobs import JobRepository
 from chalicelib.tables.segments import SegmentRepository
 from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.threads import ThreadRepository
@@ -27,6 +29,8 @@ class Stores:
     categories: CategoryRepository = field(init=False)
     segments: SegmentRepository = field(init=False)
     facts: FactRepository = field(init=False)
+    jobs: JobRepository = field(init=False)
+    imports: ImportRepository = field(init=False)
 
     def __post_init__(self) -> None:
         # Repositories only remember the tenant: building them all costs nothing and reads nothing.
@@ -40,3 +44,5 @@ class Stores:
         self.categories = CategoryRepository(t)
         self.segments = SegmentRepository(t)
         self.facts = FactRepository(t)
+        self.jobs = JobRepository(t)
+        self.imports = ImportRepository(t)

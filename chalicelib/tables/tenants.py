@@ -30,8 +30,10 @@ def register_tenant(tenant_id: str) -> None:
     _known.add(tenant_id)
 
 
-def all_tenants() -> Iterator[str]:
+def all_tenants(after: str | None = None) -> Iterator[str]:
+    """Every tenant id in id order, from after `after` (a page's last id) on."""
     configure()
+    condition = TenantItem.sk > after if after else None
     with storage_errors():
-        for item in TenantItem.query(keys.TENANT_DIRECTORY_PK, page_size=500):
+        for item in TenantItem.query(keys.TENANT_DIRECTORY_PK, condition, page_size=500):
             yield item.sk

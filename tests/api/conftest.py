@@ -28,9 +28,74 @@ def aws(monkeypatch, tmp_path):
     reset_connections()
     with mock_aws():
         create_table()
+        monkeypatch.setenv("JOBS_QUEUE_URL", _jobs_queue())
+        reset_settings()
         yield
     reset_connections()
     reset_settings()
+
+
+def _jobs_queue() -> str:
+    """The jobs queue on moto, with its dead-letter queue after 5 receives, as the template declares them."""
+    import boto3
+
+    from chalicelib import queue
+
+    queue.reset_clients()
+    sqs = boto3.client("sqs", region_name=ENV["AWS_DEFAULT_REGION"])
+    dlq = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return sqs.create_queue(QueueName="jobs", Attributes={
+        "VisibilityTimeout": str(queue.VISIBILITY_TIMEOUT),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.MAX_RECEIVES})},
+    )["QueueUrl"]
+
+
+def run_queued_jobs(limit: int = 1000) -> int:
+    """Deliver every queued job message to app.run_jobs, as the SQS trigger would, until the queue is empty;
+    answers how many deliveries were made. A failed delivery comes back at once (its backoff is skipped).
+    Moto's SQS when JOBS_QUEUE_URL is set (the `aws` fixture), else the folder queue under DATA_DIR."""
+    from chalice.local import LambdaContext
+
+    import app as app_module
+    from chalicelib import queue
+    from chalicelib.config import get_settings
+    from chalicelib.local.job_queue import deliver
+
+    context = LambdaContext("run_jobs", memory_size=512, max_runtime_ms=300_000)
+    url = get_settings().jobs_queue_url
+    delivered = 0
+    while delivered < limit:
+        if url:
+            sqs = queue._sqs(get_settings().region)
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"],
+                                      WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                return delivered
+            message = got[0]
+            record = {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+                      "body": message["Body"], "attributes": message.get("Attributes", {}),
+                      "messageAttributes": {}, "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
+                      "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:jobs", "awsRegion": "eu-west-1"}
+            delivered += 1
+            try:
+                app_module.run_jobs({"Records": [record]}, context)
+            except Exception:  # as Lambda: the message stays; here it is visible again at once
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
+                                              VisibilityTimeout=0)
+                continue
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        else:
+            folder = queue.folder()
+            got = folder.receive(1)
+            if not got:
+                return delivered
+            delivered += 1
+            if not deliver(folder, got[0], app_module.run_jobs, queue_name="jobs", region="eu-west-1"):
+                receipt = folder.receipt_of(got[0].id)
+                if receipt:
+                    folder.change_visibility(receipt, 0)
+    return delivered
 
 
 class Api:

@@ -89,8 +89,19 @@ def problems(method: str, path: str, status: int, content_type: str | None, body
     if media_type not in content:
         return [f"{where}: content type {content_type!r} is not documented (documented: {', '.join(content)})"]
     if media_type != "application/json":
-        return []
+        return _text_problems(where, content_type, body)
     return _body_problems(where, _validator(template, method.lower(), str(status), media_type), content_type, body)
+
+
+def _text_problems(where: str, content_type: str | None, body: bytes | str | None) -> list[str]:
+    """A documented non-JSON answer (CSV, HTML): text in the charset its Content-Type names (UTF-8 by default)."""
+    charset = re.search(r"charset=([\w-]+)", content_type or "", re.IGNORECASE)
+    data = body.encode() if isinstance(body, str) else (body or b"")
+    try:
+        data.decode(charset.group(1) if charset else "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        return [f"{where}: the body is not text in the charset of {content_type!r}"]
+    return []
 
 
 def _body_problems(where: str, validator: Draft202012Validator, content_type: str | None,

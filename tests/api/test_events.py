@@ -6,11 +6,14 @@ from datetime import timedelta
 import boto3
 
 import app as app_module
+from chalicelib.domain import job_cases
 from chalicelib.domain.clients import utcnow
 from chalicelib.handlers import events
 from chalicelib.tables import keys
 from chalicelib.tables.items import FacetEntry
+from chalicelib.tables.stores import Stores
 from chalicelib.tables.clients import ClientRepository
+from tests.api.conftest import run_queued_jobs
 
 
 def _record(seq: str, new_image: dict | None, event_name: str = "INSERT") -> dict:
@@ -34,8 +37,10 @@ def test_stream_batch_with_unknown_and_client_items_reports_no_failures(api):
 def test_daily_schedule_prunes_new_entries_past_the_window_and_chip_follows(api):
     created = api.post("/v1/clients", {"name": "Old Timer"}).data
     assert api.get("/v1/clients/chips").data["new"] == 1
-    result = events.recalculate_scores(now=utcnow() + timedelta(days=31))
-    assert result["pruned_new_entries"] == 1 and result["unfinished_tenants"] == 0
+    assert events.recalculate_scores(now=utcnow() + timedelta(days=31))["tenant_jobs"] == 1
+    assert run_queued_jobs() == 1  # the tenant's rescore job, one step
+    [job] = job_cases.list_jobs(Stores("t1"), "rescore", 10, None)[0]
+    assert job.status == "done" and job.result == {"pruned_new_entries": 1, "rescored": 1}
     remaining = list(FacetEntry.query(keys.facet_pk("t1", "new", "1")))
     assert [e.client_id for e in remaining] == []
     assert api.get("/v1/clients/chips").data["new"] == 0
@@ -45,5 +50,7 @@ def test_daily_schedule_prunes_new_entries_past_the_window_and_chip_follows(api)
 
 def test_daily_schedule_keeps_clients_still_inside_the_window(api):
     api.post("/v1/clients", {"name": "Fresh"})
-    assert events.recalculate_scores(now=utcnow() + timedelta(days=29))["pruned_new_entries"] == 0
+    events.recalculate_scores(now=utcnow() + timedelta(days=29))
+    run_queued_jobs()
+    assert job_cases.list_jobs(Stores("t1"), "rescore", 10, None)[0][0].result["pruned_new_entries"] == 0
     assert api.get("/v1/clients/chips").data["new"] == 1

@@ -60,19 +60,24 @@ def test_the_sam_translator_accepts_it(template, monkeypatch):
         resource["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"  # what `cloudformation package` does
     out = transform(uploaded, {}, NoManagedPolicies())  # every parameter has a default, and none is a secret
     kinds = [r["Type"] for r in out["Resources"].values()]
-    assert kinds.count("AWS::Lambda::Function") == 5 and "AWS::Lambda::EventSourceMapping" in kinds
+    assert kinds.count("AWS::Lambda::Function") == 6 and kinds.count("AWS::Lambda::EventSourceMapping") == 2
+    [jobs] = [r["Properties"] for r in out["Resources"].values()
+              if r["Type"] == "AWS::Lambda::EventSourceMapping" and "JobsQueue" in json.dumps(r)]
+    assert jobs["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]} and jobs["BatchSize"] == 1
 
 
 def test_every_handler_has_its_trigger(template):
     functions = _res(template, "AWS::Serverless::Function")
     assert {f["Properties"]["Handler"] for f in functions.values()} == {
-        "app.app", "app.on_table_stream", "app.refresh_segments", "app.recalculate_scores", "app.on_inbound_email"}
+        "app.app", "app.on_table_stream", "app.refresh_segments", "app.recalculate_scores", "app.on_inbound_email",
+        "app.run_jobs"}
     stream = functions["OnTableStream"]["Properties"]["Events"]["OnTableStreamDynamodbEventSource"]
     assert stream["Type"] == "DynamoDB"
     assert stream["Properties"]["Stream"] == {"Fn::GetAtt": ["ClientTable", "StreamArn"]}
     assert stream["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert functions["OnTableStream"]["Properties"]["ReservedConcurrentExecutions"] > 0
     schedules = {name: f["Properties"]["Events"] for name, f in functions.items() if name.startswith("Re")}
+    assert functions["RunJobs"]["Properties"]["Events"]["RunJobsSqsEventSource"]["Type"] == "SQS"
     assert schedules["RefreshSegments"]["RefreshSegmentsEvent"]["Properties"]["Schedule"] == "rate(1 hour)"
     assert schedules["RecalculateScores"]["RecalculateScoresEvent"]["Properties"]["Schedule"] == "rate(1 day)"
     inbound = template["Resources"]["InboundEmailBucket"]["Properties"]["NotificationConfiguration"]
@@ -131,6 +136,7 @@ def test_each_function_has_its_own_least_privilege_policy(template):
     assert [f for f, a in granted.items() if "dynamodb:GetRecords" in a] == ["OnTableStream"]
     assert [f for f, a in granted.items() if "ses:SendRawEmail" in a] == ["APIHandler"]
     assert "s3:PutObject" not in granted["RefreshSegments"] | granted["RecalculateScores"] | granted["OnTableStream"]
+    assert [f for f, a in granted.items() if "sqs:ReceiveMessage" in a] == ["RunJobs"]
 
 
 def test_the_lambda_package_holds_only_what_the_runtime_lacks(built):
@@ -251,7 +257,7 @@ def test_the_stream_retries_a_bounded_number_of_times_then_leaves_the_batch_in_a
     senders = {function: s["Resource"] for function, role in FUNCTIONS.items()
                for s in resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
                if "sqs:SendMessage" in s["Action"]}
-    assert senders == {"OnTableStream": [queue_arn]}
+    assert senders["OnTableStream"] == [queue_arn]
 
 
 def test_each_function_knows_its_timeout_and_events_wait_longer_for_the_database(template):
@@ -264,3 +270,65 @@ def test_each_function_knows_its_timeout_and_events_wait_longer_for_the_database
         else:
             assert float(variables["DB_READ_TIMEOUT"]) == 10
             assert float(variables["DB_RETRY_BUDGET"]) == 60 < props["Timeout"], function
+
+
+JOBS_ARN = {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+
+
+def _statements(template, function):
+    [policy] = template["Resources"][FUNCTIONS[function]]["Properties"]["Policies"]
+    return policy["PolicyDocument"]["Statement"]
+
+
+def test_the_jobs_queue_outlasts_its_worker_and_dead_letters_after_five_receives(template):
+    from chalicelib.domain.jobs import MAX_ATTEMPTS
+    from chalicelib.queue import MAX_RECEIVES, VISIBILITY_TIMEOUT
+
+    resources = template["Resources"]
+    queue = resources["JobsQueue"]["Properties"]
+    worker = resources["RunJobs"]["Properties"]
+    assert resources["JobsQueue"]["Type"] == resources["JobsDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+    assert worker["Timeout"] == 300 and queue["VisibilityTimeout"] == VISIBILITY_TIMEOUT >= 6 * worker["Timeout"]
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["JobsDeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": MAX_RECEIVES}
+    assert MAX_RECEIVES == MAX_ATTEMPTS  # the worker fails the job on the receive after which SQS gives up
+    assert queue["SqsManagedSseEnabled"] is True
+    assert resources["JobsDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    trigger = worker["Events"]["RunJobsSqsEventSource"]
+    assert trigger["Type"] == "SQS" and trigger["Properties"]["Queue"] == JOBS_ARN
+    assert trigger["Properties"]["BatchSize"] == 1 and trigger["Properties"]["ScalingConfig"]["MaximumConcurrency"] > 1
+
+
+def test_the_functions_that_start_job_steps_know_the_queue_and_may_only_send_to_it(template):
+    resources = template["Resources"]
+    senders = {f for f in FUNCTIONS for s in _statements(template, f)
+               if "sqs:SendMessage" in s["Action"] and s["Resource"] == [JOBS_ARN]}
+    assert senders == {"APIHandler", "RefreshSegments", "RecalculateScores", "RunJobs"}
+    for function in FUNCTIONS:
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert (variables.get("JOBS_QUEUE_URL") == {"Ref": "JobsQueue"}) == (function in senders), function
+    [work] = [s for s in _statements(template, "RunJobs") if "sqs:ReceiveMessage" in s["Action"]]
+    assert sorted(work["Action"]) == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                                      "sqs:ReceiveMessage"] and work["Resource"] == [JOBS_ARN]
+
+
+def test_a_dead_letter_in_either_queue_raises_an_alarm(template):
+    resources = template["Resources"]
+    for alarm, queue in (("JobsDeadLetterAlarm", "JobsDeadLetterQueue"), ("StreamFailureAlarm", "StreamFailureQueue")):
+        props = resources[alarm]["Properties"]
+        assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm"
+        assert props["Namespace"] == "AWS/SQS" and props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert props["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    assert {"JobsQueueUrl", "JobsDeadLetterQueueUrl", "AlarmTopicArn"} <= template["Outputs"].keys()
+
+
+def test_exports_expire_after_a_day_and_only_the_api_writes_them(template):
+    bucket = template["Resources"]["AttachmentsBucket"]["Properties"]
+    assert {"Id": "ExpireExports", "Status": "Enabled", "Prefix": "exports/", "ExpirationInDays": 1} in \
+        bucket["LifecycleConfiguration"]["Rules"]
+    [exports] = [s for s in _statements(template, "APIHandler") if s["Sid"] == "Exports"]
+    assert sorted(exports["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert exports["Resource"] == [{"Fn::Sub": "${AttachmentsBucket.Arn}/exports/*"}]

@@ -45,7 +45,17 @@ def test_archiving_a_static_member_drops_it_from_the_count_and_restoring_brings_
     assert ddb_api.get(f"/v1/segments/{segment['id']}").data["client_count"] == 1
 
 
-def test_a_scheduled_refresh_cut_off_resumes_where_it_stopped(ddb_api, monkeypatch):
+def test_a_scheduled_refresh_cut_off_resumes_where_it_stopped(ddb_api, monkeypatch, tmp_path):
+    from chalicelib import queue
+    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.domain import job_cases
+    from chalicelib.local.job_queue import sqs_event
+    from chalicelib.tables.stores import Stores
+    from tests.api.conftest import run_queued_jobs
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))  # the folder queue of this test
+    reset_settings()
+    get_settings()
     monkeypatch.setattr(segment_cases, "PAGE", 2)
     for n in range(7):
         ddb_api.post("/v1/clients", {"name": f"C{n}", "pricing_tier": "vip" if n % 2 == 0 else "standard"})
@@ -54,16 +64,24 @@ def test_a_scheduled_refresh_cut_off_resumes_where_it_stopped(ddb_api, monkeypat
     ddb_api.patch(f"/v1/segments/{segment['id']}", {"refresh_frequency": "hourly"})
     for n in range(7, 9):
         ddb_api.post("/v1/clients", {"name": f"C{n}", "pricing_tier": "vip"})
-    from chalicelib.tables.stores import Stores
     stores = Stores("t1")
     stores.segments.finish_refresh(segment["id"], 4, segment_cases.utcnow().replace(year=2020))
-    calls = iter(range(100))
-    result = app_module.events.refresh_segments(lambda: 10**9 if next(calls) < 1 else 0)
-    assert result == {"refreshed": 0, "unfinished": 1}
+    assert app_module.events.refresh_segments()["tenant_jobs"] == 1  # the hourly fan-out: t1's job queued
+
+    class OutOfTime:  # the worker's function has time for the first page only
+        calls = iter(range(100))
+
+        def get_remaining_time_in_millis(self):
+            return 10**9 if next(self.calls) < 1 else 0
+
+    [message] = queue.folder().receive(1)
+    assert app_module.run_jobs(sqs_event(message, "jobs", "eu-west-1"), OutOfTime())["outcome"] == "stepped"
+    queue.folder().delete(message.receipt)
     cut = ddb_api.get(f"/v1/segments/{segment['id']}").data
     assert cut["needs_refresh"] is True
-    assert app_module.events.refresh_segments() == {"refreshed": 1, "unfinished": 0}
+    assert run_queued_jobs() == 1  # the next step resumes the refresh where it stopped
     done = ddb_api.get(f"/v1/segments/{segment['id']}").data
     assert done["client_count"] == 6 and done["needs_refresh"] is False
     assert _members(ddb_api, segment["id"]) == ["C0", "C2", "C4", "C6", "C7", "C8"]
-    assert app_module.events.refresh_segments() == {"refreshed": 0, "unfinished": 0}  # nothing due now
+    [job] = job_cases.list_jobs(stores, "refresh_segments", 10, None)[0]
+    assert job.status == "done" and job.step == 2 and job.result == {"segments_refreshed": 1}

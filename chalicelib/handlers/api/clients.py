@@ -4,13 +4,11 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.domain import client_cases as cases
-from chalicelib.domain.category_cases import tree_of, with_descendants
 from chalicelib.domain.clients import utcnow
 from chalicelib.handlers import schemas as s
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
-from chalicelib.tables.categories import CategoryRepository
-from chalicelib.tables.clients import ClientRepository, ListQuery
+from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.settings import SettingsRepository
 
 bp = Blueprint(__name__)
@@ -30,24 +28,10 @@ def _expected_version(ctx: Ctx) -> int | None:
      response=s.page_of(s.ClientOut), list_response=True)
 def list_clients(ctx: Ctx):
     params = ctx.query()
-    clients, settings = _repos(ctx)
     filters = params.model_dump(exclude={"cursor", "limit"})
-    if params.category_id:
-        tree = tree_of(CategoryRepository(ctx.tenant_id))
-        filters["category_ids"] = with_descendants(tree, params.category_id) if params.category_id in tree \
-            else [params.category_id]
-    plan = cases.plan_list(filters, settings.get("client"), utcnow())
     scope = query_scope("clients", filters)
-    known = {f: n for f, n in clients.counts(
-        [f for g in plan.groups for f in g if f[0] in ("live", "status", "type", "tier", "risk", "atrisk",
-                                                        "highvalue")]).items()}
-    query = ListQuery(
-        groups=plan.groups, sort=plan.sort, descending=plan.descending, q=plan.q,
-        check=lambda c: cases.passes(plan, c),
-        estimate=lambda group: sum(known.get(f, 0) for f in group),
-        after=decode_cursor(params.cursor, ctx.tenant_id, scope, (str, str)),  # [sort value, client id]
-    )
-    page, after = clients.list(query, params.limit)
+    position = decode_cursor(params.cursor, ctx.tenant_id, scope, (str, str))  # [sort value, client id]
+    page, after = cases.list_clients(ctx.stores(), filters, params.limit, after=position)
     return {"items": [c.public() for c in page],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
