@@ -235,6 +235,27 @@ def _jobs_replay(args: argparse.Namespace, app: object, folder) -> int:
     return 0 if args.no_run else _drain(app, folder)
 
 
+def _jobs_start(args: argparse.Namespace, app: object, folder) -> int:
+    import json
+
+    from chalicelib.domain import job_cases
+    from chalicelib.tables.stores import Stores
+
+    if args.kind not in job_cases.kinds():
+        print(f"unknown job kind {args.kind!r}; known: {', '.join(job_cases.kinds())}", file=sys.stderr)
+        return 2
+    try:
+        params = json.loads(args.params)
+    except ValueError:
+        params = None
+    if not isinstance(params, dict):
+        print("--params must be a JSON object", file=sys.stderr)
+        return 2
+    job = job_cases.start_job(Stores(args.tenant), args.kind, params, job_id=args.id)
+    print(f"job {job.kind} {job.id} of tenant {job.tenant_id}: {job.status}")
+    return 0 if args.no_run or os.environ.get("JOBS_QUEUE_URL") else _drain(app, folder)
+
+
 def _jobs_run(args: argparse.Namespace, app: object, folder) -> int:
     return _drain(app, folder)
 
@@ -257,7 +278,7 @@ def _drain(app: object, folder) -> int:
 
 
 _JOB_COMMANDS = {"list": _jobs_list, "show": _jobs_show, "retry": _jobs_retry, "replay": _jobs_replay,
-                 "run": _jobs_run}
+                 "run": _jobs_run, "start": _jobs_start}
 
 
 def _ddb(args: argparse.Namespace) -> int:
@@ -312,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         one.add_argument("--kind", required=True)
         if name == "retry":
             one.add_argument("--no-run", action="store_true", help="only enqueue it (a running server runs it)")
+    start = job_commands.add_parser("start", help="start a job of a kind (e.g. reindex_clients) for a tenant")
+    start.add_argument("kind")
+    start.add_argument("--tenant", required=True)
+    start.add_argument("--params", default="{}", help="the job's parameters as a JSON object (default: {})")
+    start.add_argument("--id", default=None, help="a job id: starting the same id again starts nothing")
+    start.add_argument("--no-run", action="store_true", help="only enqueue it (a running server runs it)")
     replay_jobs = job_commands.add_parser("replay", help="put dead letters back on the queue and run them")
     replay_jobs.add_argument("--id", default=None, help="only this message (default: every dead letter)")
     replay_jobs.add_argument("--no-run", action="store_true", help="only enqueue them (a running server runs them)")

@@ -226,3 +226,19 @@ def test_jobs_retry_runs_a_failed_job_again_and_refuses_one_not_failed(local_job
     assert main(["jobs", "retry", job.id, "--tenant", "t1", "--kind", "flaky"]) == 1
     assert "only a failed job can be retried" in capsys.readouterr().err
     assert main(["jobs", "show", "nope", "--tenant", "t1", "--kind", "flaky"]) == 1
+
+
+def test_jobs_start_runs_a_job_once_per_id_and_refuses_unknown_kinds_and_bad_params(local_jobs, capsys):
+    from chalicelib.local.__main__ import main
+
+    BROKEN["on"] = False
+    assert main(["jobs", "start", "flaky", "--tenant", "t1", "--id", "once"]) == 0
+    out = capsys.readouterr().out
+    assert "job flaky once of tenant t1: queued" in out and "delivered 1 job messages, 0 failed" in out
+    assert _status("once") == "done"
+    assert main(["jobs", "start", "flaky", "--tenant", "t1", "--id", "once"]) == 0
+    assert "once of tenant t1: done" in capsys.readouterr().out  # the same id starts nothing again
+    assert main(["jobs", "start", "no_such_kind", "--tenant", "t1"]) == 2
+    assert "unknown job kind 'no_such_kind'" in capsys.readouterr().err
+    assert main(["jobs", "start", "flaky", "--tenant", "t1", "--params", "[1]"]) == 2
+    assert "--params must be a JSON object" in capsys.readouterr().err
