@@ -61,7 +61,7 @@ def run(b: Bench) -> None:
     done = b.measure("import 1,000 rows (in the request)", 1_000, lambda: _import(b, small))
     assert done["created"] == 1_000, {k: done[k] for k in ("created", "skipped_duplicates")}
     again = b.measure("import the same 1,000 rows again", 1_000, lambda: _import(b, small),
-                      notes="all skipped: already imported")
+                      notes="all skipped as duplicates")
     assert again["created"] == 0 and again["skipped_duplicates"] == 1_000
 
     large = csv_file(100_000, 10_000)

@@ -52,15 +52,15 @@ def _described(parsed: ci.ParsedFile) -> dict[str, Any]:
             "ignored_columns": parsed.ignored_columns}
 
 
-def import_file(stores: Any, raw: bytes, *, dry_run: bool, validate: Validator, actor: str | None,
-                sync_rows: int | None = None) -> tuple[int, dict[str, Any]]:
+def import_file(stores: Any, raw: bytes, *, dry_run: bool, validate: Validator,
+                actor: str | None) -> tuple[int, dict[str, Any]]:
     """Import a CSV file of clients: (200, the result) for a dry run or a file of at most SYNC_ROWS data rows;
     (202, the import job) for a larger one, whose raw file is kept for the job. CsvProblem (400) or TooManyRows
     (413) when the file as a whole cannot be read; nothing is written then."""
     defs = stores.settings.custom_fields()
     parsed = ci.read_csv(raw, {d.key: d.type for d in defs})
     about = _described(parsed)
-    if not dry_run and len(parsed.rows) > (SYNC_ROWS if sync_rows is None else sync_rows):
+    if not dry_run and len(parsed.rows) > SYNC_ROWS:
         import_id = _new_id()
         stores.imports.put_file(import_id, raw)
         job = job_cases.start_job(stores, IMPORT, {"actor": actor, **about}, job_id=import_id,
@@ -103,8 +103,9 @@ def _file_of(stores: Any, job: Job) -> ci.ParsedFile:
 
 
 def import_step(stores: Any, job: Job, deadline: Callable[[], bool], *, validate: Validator) -> StepResult:
-    """One chunk of CHUNK_ROWS rows from where the last saved step ended. Run again after a cut-off, the rows it
-    created already are found by their fingerprints, so nothing is created twice."""
+    """One chunk of CHUNK_ROWS rows from where the last saved step ended. Run again after a cut-off, it finds the
+    rows it created already (their clients' email or VAT number, else the rows' fingerprints, and the import's
+    member items) and counts them as created: nothing is created twice."""
     parsed = _file_of(stores, job)
     offset = int(job.state.get("offset", 0))
     rows = parsed.rows[offset:offset + CHUNK_ROWS]
@@ -236,12 +237,16 @@ def _revert_one(stores: Any, job: Job, member: ImportMember, client: dc.Client |
 
 
 def revert_step(stores: Any, job: Job, deadline: Callable[[], bool]) -> StepResult:
-    """One page of the import's members, in client-id order from where the last saved step ended."""
+    """A page of the import's members, in client-id order from where the last saved step ended; it stops early
+    at the deadline (the request's revert time, or the worker's), saving where it got to."""
     after = job.state.get("after")
     members = stores.imports.members(job.params["import_id"], after, MEMBERS_PAGE)
     current = stores.clients.get_many([m.client_id for m in members], consistent=True) if members else {}
-    archived, kept = 0, []
+    archived, kept, handled = 0, [], 0
     for member in members:
+        if handled and deadline():
+            break
+        handled += 1
         if member.reverted:
             continue  # settled by an earlier revert
         reason = _revert_one(stores, job, member, current.get(member.client_id))
@@ -249,9 +254,9 @@ def revert_step(stores: Any, job: Job, deadline: Callable[[], bool]) -> StepResu
             archived += 1
         else:
             kept.append({"client_id": member.client_id, "reason": reason})
-    return StepResult(state={"after": members[-1].client_id if members else after}, processed=len(members),
+    return StepResult(state={"after": members[handled - 1].client_id if handled else after}, processed=handled,
                       result={"archived": archived, "kept_count": len(kept)}, errors=kept,
-                      done=len(members) < MEMBERS_PAGE)
+                      done=handled == len(members) and len(members) < MEMBERS_PAGE)
 
 
 # --- lookup keys of clients written before they existed ------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Client repository: the client item, its unique number and its facet entries and counters, written together."""
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
 import random
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Callable, Iterator
 
@@ -123,6 +125,19 @@ def commit_versioned(build: Callable[[TransactWrite], None], conflict: str) -> N
         if "ConditionalCheckFailed" in reason_codes(exc):
             raise VersionConflict(conflict) from exc
         raise
+
+
+def _send(tx: TransactWrite) -> None:
+    """Send a transaction built already (see commit: the same retry of conflicts on shared counters)."""
+    def attempt() -> None:
+        try:
+            with storage_errors(), tx:
+                pass
+        except TransactWriteError as exc:
+            if "TransactionConflict" in reason_codes(exc) and "ConditionalCheckFailed" not in reason_codes(exc):
+                raise TransactionRace("another transaction held an item") from exc
+            raise
+    retrying(attempt, "a shared item")
 
 
 def same_rev(client: Client):
@@ -429,61 +444,71 @@ class ClientRepository:
         marks = marks or (lambda client: [])
         plans = [_Plan(c, facets(c, rules), lookup_keys(c), marks(c)) for c in clients]
         _distinct_numbers(plans)
-        out = Created()
-        # One transaction at a time: DynamoDB Local applies transactions one after another anyway (measured: no
-        # gain from several in flight) and moto's are not thread-safe. Callers overlap their own work with it.
-        n = random.randrange(keys.COUNT_SHARDS)
+        chunks = []
         while plans:
             chunk, plans = _pack(plans)
-            created, refused = self._create_chunk(chunk, n, unique_keys)
-            out.clients.extend(created)
-            out.refused.extend(refused)
-            n += 1
+            chunks.append(chunk)
+        out = Created()
+        first = random.randrange(keys.COUNT_SHARDS)  # chunk i updates counter shard first + i
+        # One transaction at a time (DynamoDB Local applies them one after another anyway, and moto's are not
+        # thread-safe), but the next one is built while the database applies this one.
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            upcoming = None
+            for i, chunk in enumerate(chunks):
+                built = upcoming.result() if upcoming else self._build(chunk, first + i, unique_keys)
+                if i + 1 < len(chunks):
+                    upcoming = ahead.submit(contextvars.copy_context().run, self._build, chunks[i + 1],
+                                            first + i + 1, unique_keys)
+                created, refused = self._create_chunk(chunk, first + i, unique_keys, built)
+                out.clients.extend(created)
+                out.refused.extend(refused)
         return out
 
-    def _create_chunk(self, chunk: list[_Plan], n: int, unique_keys: bool) -> tuple[list[Client], list[Client]]:
-        """One transaction of new clients (counter shard n, modulo the shards): (created, refused)."""
+    def _build(self, chunk: list[_Plan], n: int, unique_keys: bool) -> _Built:
+        """The transaction of these new clients, serialised, not sent (counter shard n, modulo the shards)."""
+        tx = TransactWrite(connection=TableItem._get_connection().connection)
+        built = _Built(tx)
+        deltas: dict[tuple[str, str], int] = {}
+        held: dict[tuple[str, str], list[_Plan]] = {}
+        for plan in chunk:
+            client = plan.client
+            tx.save(to_item(client), condition=ClientItem.pk.does_not_exist())
+            tx.save(ClientNumberItem(keys.client_number_pk(self.tenant_id, client.client_number), keys.UNIQUE_SK,
+                                     client_id=client.id), condition=ClientNumberItem.pk.does_not_exist())
+            built.puts.extend([([plan], "client"), ([plan], "number")])
+            for item, condition in plan.marks:
+                tx.save(item, condition=condition)
+                built.puts.append(([plan], "mark"))
+            for facet in plan.facets:
+                tx.save(facet_entry(client, facet))
+                built.puts.append(([plan], "facet"))
+            for facet, delta in _counter_deltas(None, client, set(), plan.facets).items():
+                deltas[facet] = deltas.get(facet, 0) + delta
+            for key in plan.keys:
+                held.setdefault(key, []).append(plan)
+        shard = keys.count_sk(n % keys.COUNT_SHARDS)
+        for facet, delta in deltas.items():
+            tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), shard),
+                      actions=[FacetCount.n.add(delta), FacetCount.kind.set(FacetCount)])
+            built.updates.append(([], "counter"))
+        for key, holding in held.items():
+            self._hold(tx, key, {p.client.id for p in holding}, unheld=unique_keys)
+            built.updates.append((holding, "key"))
+        fence(tx)  # inside an Idempotency-Key request: mark the key in the same transaction
+        return built
+
+    def _create_chunk(self, chunk: list[_Plan], n: int, unique_keys: bool,
+                      built: _Built | None) -> tuple[list[Client], list[Client]]:
+        """Send one chunk's transaction (built again after a failed condition): (created, refused)."""
         refused: list[Client] = []
         for _ in range(NUMBER_DRAWS):
-            _distinct_numbers(chunk)
-            puts: list[tuple[list[_Plan], str]] = []  # the plans each item is written for, in the order sent
-            updates: list[tuple[list[_Plan], str]] = []  # (a transaction sends its puts before its updates)
-
-            def build(tx: TransactWrite) -> None:
-                puts.clear()
-                updates.clear()
-                deltas: dict[tuple[str, str], int] = {}
-                held: dict[tuple[str, str], list[_Plan]] = {}
-                for plan in chunk:
-                    client = plan.client
-                    tx.save(to_item(client), condition=ClientItem.pk.does_not_exist())
-                    tx.save(ClientNumberItem(keys.client_number_pk(self.tenant_id, client.client_number),
-                                             keys.UNIQUE_SK, client_id=client.id),
-                            condition=ClientNumberItem.pk.does_not_exist())
-                    puts.extend([([plan], "client"), ([plan], "number")])
-                    for item, condition in plan.marks:
-                        tx.save(item, condition=condition)
-                        puts.append(([plan], "mark"))
-                    for facet in plan.facets:
-                        tx.save(facet_entry(client, facet))
-                        puts.append(([plan], "facet"))
-                    for facet, delta in _counter_deltas(None, client, set(), plan.facets).items():
-                        deltas[facet] = deltas.get(facet, 0) + delta
-                    for key in plan.keys:
-                        held.setdefault(key, []).append(plan)
-                shard = keys.count_sk(n % keys.COUNT_SHARDS)
-                for facet, delta in deltas.items():
-                    tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), shard),
-                              actions=[FacetCount.n.add(delta), FacetCount.kind.set(FacetCount)])
-                    updates.append(([], "counter"))
-                for key, holding in held.items():
-                    self._hold(tx, key, {p.client.id for p in holding}, unheld=unique_keys)
-                    updates.append((holding, "key"))
-
+            if built is None:
+                _distinct_numbers(chunk)
+                built = self._build(chunk, n, unique_keys)
             try:
-                commit(build)
+                _send(built.tx)
             except TransactWriteError as exc:
-                roles = puts + updates
+                roles = built.puts + built.updates
                 failed = [roles[i] for i, code in enumerate(reason_codes(exc)[:len(roles)])
                           if code == "ConditionalCheckFailed"]
                 if not failed:
@@ -497,6 +522,7 @@ class ClientRepository:
                             refused.append(plan.client)
                 if not chunk:
                     return [], refused
+                built = None
                 continue
             return [p.client.model_copy(update={"rev": 1}) for p in chunk], refused
         raise Contention("client numbers kept colliding; nothing more was written, try again")
@@ -505,6 +531,16 @@ class ClientRepository:
 Mark = tuple[TableItem, Any]  # an item written with a new client, and its condition (None: unconditional)
 MAX_TRANSACTION = 100  # DynamoDB's limit of items per TransactWriteItems
 NUMBER_DRAWS = 8
+
+
+@dataclass
+class _Built:
+    """A transaction of new clients, serialised, and what each of its items is written for, in the order sent (a
+    transaction sends its puts before its updates)."""
+
+    tx: TransactWrite
+    puts: list[tuple[list[_Plan], str]] = field(default_factory=list)
+    updates: list[tuple[list[_Plan], str]] = field(default_factory=list)
 
 
 @dataclass
