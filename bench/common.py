@@ -91,10 +91,11 @@ class Bench:
 
 @contextlib.contextmanager
 def running_app(tenant: str = "bench") -> Iterator[Bench]:
-    """DynamoDB Local in memory, a fresh table, and the app served by the local runtime's threaded server."""
+    """DynamoDB Local in memory (full JIT, as `make run` has it), a fresh table, and the app served by the local
+    runtime's threaded server."""
     from chalicelib.local.dynamodb_local import DynamoDBLocal
 
-    ddb = DynamoDBLocal().start()
+    ddb = DynamoDBLocal(quick_start=False).start()
     env = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "eu-west-1",
            "DYNAMODB_ENDPOINT": ddb.endpoint, "TABLE_NAME": f"bench-{uuid.uuid4().hex[:8]}",
            "AUTH_JWT_SECRET": "bench-secret-of-enough-length-for-hs256", "AUTH_ISSUER": "nexusrms-local",

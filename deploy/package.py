@@ -25,6 +25,7 @@ FUNCTIONS = {  # chalice's logical ids: function -> its role
 ENQUEUERS = ("APIHandler", "RefreshSegments", "RecalculateScores", "RunJobs")  # functions that start job steps
 JOBS_MAX_RECEIVES = 5  # chalicelib.queue.MAX_RECEIVES: the worker fails a job at its last receive
 JOBS_VISIBILITY_TIMEOUT = 1800  # six times the worker's timeout (300 s), as AWS advises for Lambda triggers
+DEAD_LETTER_DAYS = 14  # what the dead-letter queues keep (SQS's longest), and so an import's raw file
 JOBS_MAX_CONCURRENCY = 50  # workers at once: a fan-out of 1,000 tenants must not take the API's concurrency
 # The Lambda Python runtime ships these; leaving them out keeps the package small and the runtime's copy current.
 # Named, not referenced: the bucket's notification needs the function, so the function may not need the bucket.
@@ -203,7 +204,7 @@ def job_queue() -> dict:
     """The job runner's queue, its dead-letter queue, the worker's trigger on it, and the alarms."""
     return {
         "JobsDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-            "MessageRetentionPeriod": 14 * 24 * 3600, "SqsManagedSseEnabled": True}},
+            "MessageRetentionPeriod": DEAD_LETTER_DAYS * 24 * 3600, "SqsManagedSseEnabled": True}},
         "JobsQueue": {"Type": "AWS::SQS::Queue", "Properties": {
             "VisibilityTimeout": JOBS_VISIBILITY_TIMEOUT, "MessageRetentionPeriod": 4 * 24 * 3600,
             "SqsManagedSseEnabled": True,
@@ -237,9 +238,14 @@ def merge_template(stage: str) -> dict:
     resources: dict[str, Any] = {
         "ClientTable": table(),
         # CSV exports too large for an answer are written under exports/ and linked for a short while: kept a day.
+        # An import's raw file (imports/) is read by its job's steps: kept as long as the jobs' dead-letter queue
+        # keeps a failed step for a replay, then removed (it holds the tenant's client list).
         "AttachmentsBucket": bucket("nexus-client-management-attachments-${Stage}-${AWS::AccountId}",
-                                    LifecycleConfiguration={"Rules": [{"Id": "ExpireExports", "Status": "Enabled",
-                                                                       "Prefix": "exports/", "ExpirationInDays": 1}]}),
+                                    LifecycleConfiguration={"Rules": [
+                                        {"Id": "ExpireExports", "Status": "Enabled", "Prefix": "exports/",
+                                         "ExpirationInDays": 1},
+                                        {"Id": "ExpireImportFiles", "Status": "Enabled", "Prefix": "imports/",
+                                         "ExpirationInDays": DEAD_LETTER_DAYS}]}),
         "InboundEmailBucket": {**bucket(
             INBOUND_BUCKET,
             NotificationConfiguration={"LambdaConfigurations": [{
@@ -291,7 +297,7 @@ def merge_template(stage: str) -> dict:
         **gateway_responses(),
         # Records the stream function gives up on (after bisecting down to the failing one) are kept for 14 days.
         "StreamFailureQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-            "MessageRetentionPeriod": 14 * 24 * 3600, "SqsManagedSseEnabled": True}},
+            "MessageRetentionPeriod": DEAD_LETTER_DAYS * 24 * 3600, "SqsManagedSseEnabled": True}},
         "OnTableStream": {"Properties": {"Events": {"OnTableStreamDynamodbEventSource": {"Properties": {
             "Stream": {"Fn::GetAtt": ["ClientTable", "StreamArn"]},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],

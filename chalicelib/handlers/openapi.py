@@ -191,6 +191,9 @@ def _operation(doc: RouteDoc, refs: dict, components: dict) -> dict:
     if doc.body is not None:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": refs[(doc.body, "validation")]}}}
+    elif doc.accepts:  # a file sent as it is (an import's CSV)
+        op["requestBody"] = {"required": True, "content": {
+            media: {"schema": {"type": "string", "format": "binary"}} for media in doc.accepts}}
     op["responses"] = {str(doc.status): _success(doc, refs, doc.status)}
     for status, meaning in doc.also.items():  # further answers the route declares, with the same body
         if status < 400:
@@ -281,8 +284,9 @@ def _render_operation(path: str, method: str, op: dict) -> str:
                  _type(p.get("schema", {})), _md(p.get("description", ""))) for p in op["parameters"]]
         parts.append("<h4>Parameters</h4>" + _table(("name", "in", "required", "type", "description"), rows))
     if "requestBody" in op:
-        schema = op["requestBody"]["content"]["application/json"]["schema"]
-        parts.append(f"<h4>Request body</h4><p><code>application/json</code>: {_type(schema)}</p>")
+        kinds = ", ".join(f"<code>{_e(media)}</code>: {_type(c['schema'])}"
+                          for media, c in op["requestBody"]["content"].items())
+        parts.append(f"<h4>Request body</h4><p>{kinds}</p>")
     rows = []
     for status, response in op["responses"].items():
         if "$ref" in response:

@@ -325,10 +325,14 @@ def test_a_dead_letter_in_either_queue_raises_an_alarm(template):
     assert {"JobsQueueUrl", "JobsDeadLetterQueueUrl", "AlarmTopicArn"} <= template["Outputs"].keys()
 
 
-def test_exports_expire_after_a_day_and_only_the_api_writes_them(template):
+def test_exports_expire_after_a_day_import_files_with_the_dead_letters_and_only_the_api_writes_exports(
+        template):
     bucket = template["Resources"]["AttachmentsBucket"]["Properties"]
     assert {"Id": "ExpireExports", "Status": "Enabled", "Prefix": "exports/", "ExpirationInDays": 1} in \
         bucket["LifecycleConfiguration"]["Rules"]
+    dead_letter_days = template["Resources"]["JobsDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] / 86400
+    assert {"Id": "ExpireImportFiles", "Status": "Enabled", "Prefix": "imports/",
+            "ExpirationInDays": dead_letter_days} in bucket["LifecycleConfiguration"]["Rules"]
     [exports] = [s for s in _statements(template, "APIHandler") if s["Sid"] == "Exports"]
     assert sorted(exports["Action"]) == ["s3:GetObject", "s3:PutObject"]
     assert exports["Resource"] == [{"Fn::Sub": "${AttachmentsBucket.Arn}/exports/*"}]

@@ -1,11 +1,16 @@
-"""Fixtures for tests on DynamoDB Local: the app over the Chalice test client, and the table's real stream."""
+"""Fixtures for tests on DynamoDB Local: the app over the Chalice test client or real HTTP, and the table's stream."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
+from chalicelib.config import get_settings, reset_settings
+from chalicelib.tokens import mint_token
 from tests.api.conftest import ENV, Api
 
 
@@ -23,6 +28,57 @@ def ddb_api(ddb_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     get_settings()  # cached now: the test client swaps .chalice/config.json's variables in during requests
     with Client(app_module.app) as http:
         yield Api(http)
+
+
+class Live:
+    """The app served over HTTP by the local runtime's threaded server, for parallel requests (Chalice's test client
+    is not thread-safe: parallel bodies get mixed up); answers carry `.data` like Api's."""
+
+    def __init__(self, base: str, tenant: str = "t1"):
+        self.base = base
+        self.tenant = tenant
+        self.headers = {"Authorization": f"Bearer {mint_token(tenant, ['admin'], sub='user-1')}"}
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> requests.Response:
+        answer = requests.request(method, self.base + path, json=body, headers={**self.headers, **(headers or {})},
+                                  timeout=120)
+        answer.data = answer.json() if answer.content else None  # type: ignore[attr-defined]
+        return answer
+
+    def get(self, path: str) -> requests.Response:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: Any = None, headers: dict | None = None) -> requests.Response:
+        return self.call("POST", path, body, headers)
+
+    def patch(self, path: str, body: Any = None) -> requests.Response:
+        return self.call("PATCH", path, body)
+
+    def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> dict:
+        answer = self.call(method, path, body)
+        assert answer.status_code == status, answer.text
+        return answer.json()
+
+
+@pytest.fixture
+def live(ddb_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    """The app on a fresh table in DynamoDB Local, served on a free port, called as an admin of tenant t1."""
+    import app as app_module
+    from chalicelib.local.server import make_server
+
+    for key in ("AUTH_JWT_SECRET", "AUTH_ISSUER"):
+        monkeypatch.setenv(key, ENV[key])
+    reset_settings()
+    get_settings()
+    server = make_server(app_module.app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Live(f"http://127.0.0.1:{server.server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server.server_close()
+        thread.join(10)
 
 
 class StreamTap:

@@ -2,66 +2,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
-import requests
 
 from chalicelib.config import get_settings, reset_settings
-from chalicelib.tokens import mint_token
-from tests.api.conftest import ENV
 
 pytestmark = pytest.mark.ddb
 
 
-class Live:
-    """The app served over HTTP by the local runtime's threaded server (Chalice's test client is not thread-safe:
-    parallel bodies get mixed up), answering like Api: `.status_code` and `.data`."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.headers = {"Authorization": f"Bearer {mint_token('t1', ['admin'], sub='user-1')}"}
-
-    def call(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> requests.Response:
-        answer = requests.request(method, self.base + path, json=body, headers={**self.headers, **(headers or {})},
-                                  timeout=120)
-        answer.data = answer.json() if answer.content else None
-        return answer
-
-    def get(self, path: str) -> requests.Response:
-        return self.call("GET", path)
-
-    def post(self, path: str, body: Any = None, headers: dict | None = None) -> requests.Response:
-        return self.call("POST", path, body, headers)
-
-    def patch(self, path: str, body: Any = None) -> requests.Response:
-        return self.call("PATCH", path, body)
-
-
 @pytest.fixture
-def live(ddb_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
-    import app as app_module
-    from chalicelib.local.server import make_server
-
-    for key in ("AUTH_JWT_SECRET", "AUTH_ISSUER"):
-        monkeypatch.setenv(key, ENV[key])
-    reset_settings()
-    get_settings()
-    server = make_server(app_module.app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server.server_close()
-        thread.join(10)
-
-
-@pytest.fixture
-def roomy_budget(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+def roomy_budget(live, monkeypatch: pytest.MonkeyPatch) -> None:
     """A request budget of minutes: DynamoDB Local on a busy machine can be slower than the 20 s a request gets, and
     these tests are about counts (bench/bench_bulk.py measures the time; test_bulk_api.py the cut-off)."""
     monkeypatch.setenv("FUNCTION_TIMEOUT", "300")

@@ -7,15 +7,13 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from chalicelib.config import get_settings, reset_settings
-from chalicelib.tokens import mint_token
-from tests.api.conftest import ENV
+from tests.integration.conftest import Live
 
 pytestmark = pytest.mark.ddb
 
@@ -24,52 +22,20 @@ USER = {"id": "u-1", "full_name": "Nora Node", "email": "nora@acme.test", "phone
         "updated_at": "2026-11-01T10:00:00Z"}
 
 
-class Live:
-    """The app served by the local runtime's threaded server (thread-local requests), on DynamoDB Local."""
-
-    def __init__(self, base: str, tenant: str = "t1"):
-        self.base = base
-        self.tenant = tenant
-        self.headers = {"Authorization": f"Bearer {mint_token(tenant, ['admin'], sub='user-1')}"}
-
-    def call(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> requests.Response:
-        return requests.request(method, self.base + path, json=body, headers={**self.headers, **(headers or {})},
-                                timeout=60)
-
-    def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> dict:
-        answer = self.call(method, path, body)
-        assert answer.status_code == status, answer.text
-        return answer.json()
-
-    def webhook(self, webhook_id: str, type_: str, data: dict) -> requests.Response:
-        body = json.dumps({"type": type_, "tenant_id": self.tenant, "occurred_at": "2026-11-01T10:00:00Z",
-                           "data": data})
-        now = datetime.now(timezone.utc)
-        headers = {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
-                   "webhook-signature": Webhook(SECRET).sign(webhook_id, now, body),
-                   "Content-Type": "application/json"}
-        return requests.post(self.base + "/v1/webhooks/node", data=body, headers=headers, timeout=60)
-
-
-@pytest.fixture
-def live(ddb_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
-    import app as app_module
-    from chalicelib.local.server import make_server
-
-    for key in ("AUTH_JWT_SECRET", "AUTH_ISSUER"):
-        monkeypatch.setenv(key, ENV[key])
+@pytest.fixture(autouse=True)
+def node_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before `live` reads the settings: the Node platform's signing secret."""
     monkeypatch.setenv("NODE_WEBHOOK_SECRET", SECRET)
-    reset_settings()
-    get_settings()
-    server = make_server(app_module.app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server.server_close()
-        thread.join(10)
+
+
+def webhook(live: Live, webhook_id: str, type_: str, data: dict) -> requests.Response:
+    """A Node platform webhook for live's tenant, signed as Node signs it."""
+    body = json.dumps({"type": type_, "tenant_id": live.tenant, "occurred_at": "2026-11-01T10:00:00Z",
+                       "data": data})
+    now = datetime.now(timezone.utc)
+    headers = {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": Webhook(SECRET).sign(webhook_id, now, body), "Content-Type": "application/json"}
+    return requests.post(live.base + "/v1/webhooks/node", data=body, headers=headers, timeout=60)
 
 
 def parallel(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
@@ -114,7 +80,7 @@ def stream_rescoring(client_id: str) -> Iterator[None]:
 
 def linked_client(live: Live) -> str:
     client = live.ok("POST", "/v1/clients", {"name": "Acme"}, status=201)
-    assert live.webhook("w-link", "client.linked", {"node_client_id": "n-1", "client_id": client["id"]}).ok
+    assert webhook(live, "w-link", "client.linked", {"node_client_id": "n-1", "client_id": client["id"]}).ok
     return client["id"]
 
 
@@ -126,7 +92,7 @@ def contacts(live: Live, client_id: str) -> list[dict]:
 
 def test_three_parallel_deliveries_of_one_webhook_apply_once(live):
     client_id = linked_client(live)
-    answers = parallel([lambda: live.webhook("w-user", "user.upserted", {"node_client_id": "n-1", "user": USER})
+    answers = parallel([lambda: webhook(live, "w-user", "user.upserted", {"node_client_id": "n-1", "user": USER})
                         for _ in range(3)])
     statuses = [(a.status_code, a.json().get("status") or a.json()["error"]["code"]) for a in answers]
     assert statuses.count((200, "processed")) == 1, statuses
@@ -134,13 +100,13 @@ def test_three_parallel_deliveries_of_one_webhook_apply_once(live):
     assert set(statuses) <= {(200, "processed"), (200, "duplicate"), (409, "webhook_in_progress")}, statuses
     assert all(a.headers.get("Retry-After") for a in answers if a.status_code == 409)
     assert len(contacts(live, client_id)) == 1
-    again = live.webhook("w-user", "user.upserted", {"node_client_id": "n-1", "user": USER})
+    again = webhook(live, "w-user", "user.upserted", {"node_client_id": "n-1", "user": USER})
     assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
 
 
 def test_three_different_webhook_ids_for_one_new_node_user_create_one_contact(live):
     client_id = linked_client(live)
-    answers = parallel([lambda n=n: live.webhook(f"w-{n}", "user.upserted", {"node_client_id": "n-1", "user": USER})
+    answers = parallel([lambda n=n: webhook(live, f"w-{n}", "user.upserted", {"node_client_id": "n-1", "user": USER})
                         for n in range(3)])
     assert [(a.status_code, a.json()) for a in answers] == [(200, {"status": "processed"})] * 3
     found = contacts(live, client_id)
@@ -151,7 +117,7 @@ def test_parallel_deliveries_for_a_node_user_link_the_contact_with_its_email_onc
     client_id = linked_client(live)
     manual = live.ok("POST", f"/v1/clients/{client_id}/contacts",
                      {"full_name": "Nora N.", "email": "NORA@acme.test"}, status=201)
-    answers = parallel([lambda n=n: live.webhook(f"w-{n}", "user.upserted", {"node_client_id": "n-1", "user": USER})
+    answers = parallel([lambda n=n: webhook(live, f"w-{n}", "user.upserted", {"node_client_id": "n-1", "user": USER})
                         for n in range(3)])
     assert [a.status_code for a in answers] == [200] * 3
     found = contacts(live, client_id)
@@ -161,8 +127,8 @@ def test_parallel_deliveries_for_a_node_user_link_the_contact_with_its_email_onc
 def test_a_delivery_that_fails_frees_its_webhook_id_for_nodes_retry(live):
     linked_client(live)
     unknown = {"node_client_id": "n-1", "user_id": "u-1", "user": {**USER, "email": "not an email"}}
-    assert live.webhook("w-bad", "user.upserted", unknown).status_code == 422
-    fixed = live.webhook("w-bad", "user.upserted", {"node_client_id": "n-1", "user": USER})
+    assert webhook(live, "w-bad", "user.upserted", unknown).status_code == 422
+    fixed = webhook(live, "w-bad", "user.upserted", {"node_client_id": "n-1", "user": USER})
     assert (fixed.status_code, fixed.json()) == (200, {"status": "processed"})
 
 
@@ -259,11 +225,11 @@ def test_parallel_patches_of_a_category_and_a_segment_all_land(live):
 def test_a_deleted_node_contact_frees_its_node_user_for_a_new_contact(live):
     client_id = linked_client(live)
     live.ok("POST", f"/v1/clients/{client_id}/contacts", {"full_name": "Pat", "email": "pat@acme.test"}, status=201)
-    assert live.webhook("w-1", "user.upserted", {"node_client_id": "n-1", "user": USER}).ok
+    assert webhook(live, "w-1", "user.upserted", {"node_client_id": "n-1", "user": USER}).ok
     first = next(c for c in contacts(live, client_id) if c["node_user_id"] == "u-1")
     assert live.call("DELETE", f"/v1/clients/{client_id}/contacts/{first['id']}").status_code == 204
     later = {**USER, "updated_at": "2026-11-02T10:00:00Z"}
-    answer = live.webhook("w-2", "user.upserted", {"node_client_id": "n-1", "user": later})
+    answer = webhook(live, "w-2", "user.upserted", {"node_client_id": "n-1", "user": later})
     assert (answer.status_code, answer.json()) == (200, {"status": "processed"})
     synced = [c for c in contacts(live, client_id) if c["node_user_id"] == "u-1"]
     assert len(synced) == 1 and synced[0]["id"] != first["id"]

@@ -109,6 +109,14 @@ def test_create_client_documents_body_201_and_idempotency(doc):
     assert {"400", "401", "403", "422", "413", "503"} <= set(op["responses"])
 
 
+def test_the_import_documents_its_csv_body_and_the_docs_page_shows_it(doc):
+    body = doc["paths"]["/v1/clients/import"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert "text/csv" in body["content"]
+    assert body["content"]["text/csv"]["schema"] == {"type": "string", "format": "binary"}
+    assert "<code>text/csv</code>" in openapi.render_docs()
+
+
 def test_list_query_parameters_come_from_the_query_model(doc):
     params = {p["name"]: p for p in doc["paths"]["/v1/clients"]["get"]["parameters"] if p["in"] == "query"}
     assert {"limit", "cursor"} <= set(params)
