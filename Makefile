@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 STAGE ?= dev
 
-.PHONY: install run test lint bench token webhook ddb package
+.PHONY: install run test lint soak bench token webhook ddb package
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -33,6 +33,17 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# make soak: the robustness suites with many more cases (about ten minutes; not part of make test or CI): Schemathesis
+# with 25 examples an operation, its coverage phase and a random seed, then the stateful recount, replays, faults
+# and the isolation matrix. Figures print per suite (SECURITY.md keeps the last run's).
+SOAK_FUZZ ?= FUZZ_EXAMPLES=25 FUZZ_COVERAGE=1 FUZZ_SEED=random
+SOAK_STATEFUL ?= SOAK=1 STATEFUL_EXAMPLES=40 STATEFUL_STEPS=20
+soak: $(STAMP)
+	$(SOAK_FUZZ) $(PYTHON) -m pytest -q -s -p no:cacheprovider -p no:xdist tests/fuzz
+	$(SOAK_STATEFUL) $(PYTHON) -m pytest -q -s -p no:cacheprovider -p no:xdist tests/integration/test_stateful_recount.py \
+		tests/integration/test_replays.py tests/integration/test_faults_audit.py tests/integration/test_concurrent_creates.py
+	$(PYTHON) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) tests/security
 
 # make bench [BENCH=bulk,export]: benchmarks on DynamoDB Local (not part of make test); figures in docs/BENCHMARKS.md
 bench: $(STAMP)

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     db_read_timeout: float = Field(5.0, gt=0)
     db_retry_budget: float = Field(20.0, gt=0)
     function_timeout: float = Field(30.0, gt=0)  # the Lambda's own timeout (seconds), set by the template
+    # Rate limits (OWASP API4), fixed windows: 429 `rate_limited` with Retry-After beyond them (domain/rate_limits).
+    # A contact needs one or two invitations a day (a link lives 7 days; a resend voids older ones): 5 leaves room
+    # for retries and stops a script or a stolen agent token from mail-bombing one person from our domain.
+    invitations_per_contact_per_day: int = Field(5, ge=1)
+    # Staff send one email at a time; 1/s sustained is far above that, and keeps one tenant from spending the
+    # account's SES sending rate (14/s by default, shared by every tenant). Invitations count here too.
+    emails_per_tenant_per_minute: int = Field(60, ge=1)
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> "Settings":

@@ -18,3 +18,8 @@ MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN 
 RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
 USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWG
 """.split())
+
+
+def any_case_pattern(codes: frozenset[str]) -> str:
+    """A JSON Schema pattern that matches exactly these codes, in any case (validators upper-case them)."""
+    return "^(?:" + "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(codes)) + ")$"

@@ -7,6 +7,7 @@ from typing import Any, Callable
 from ulid import ULID
 
 from chalicelib.domain import communications as dm
+from chalicelib.domain import rate_limits as rl
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.response_times import response_times
 from chalicelib.domain.values import utcnow
@@ -43,12 +44,7 @@ def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, acto
     data = dm.apply_type_rules(data)
     send_now = data.pop("send_now", True)
     now = utcnow()
-    if data.get("client_contact_id"):
-        try:
-            stores.contacts.get(client_id, data["client_contact_id"])
-        except NotFound:
-            raise ValidationFailed.field("client_contact_id", "is not a contact of this client") from None
-    _check_thread(stores, client_id, data.get("thread_id"))
+    _check_references(stores, client_id, data)
     occurred = data.pop("occurred_at", None) or now
     if occurred.tzinfo is None:
         occurred = occurred.replace(tzinfo=timezone.utc)
@@ -65,6 +61,7 @@ def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, acto
                             tenant_id=stores.tenant_id, client_id=client_id, occurred_at=occurred,
                             created_by=actor, created_at=now, updated_at=now)
     if comm.type == "email" and comm.direction == "outbound" and send_now:
+        rl.spend(stores.rate_limits, [rl.outbound_emails()])  # refused: nothing sent, nothing stored
         comm = _deliver(stores, comm.model_copy(update={"status": "draft"}), send, now)
     elif comm.status == "sent" and comm.sent_at is None:
         comm = comm.model_copy(update={"sent_at": comm.occurred_at})
@@ -92,6 +89,7 @@ def send_draft(stores: Any, client_id: str, comm_id: str, send: Sender) -> dm.Co
     comm = stores.communications.get(client_id, comm_id)
     if comm.type != "email" or comm.status not in ("draft", "failed"):
         raise Conflict("invalid_status", "only email drafts (or failed emails) can be sent")
+    rl.spend(stores.rate_limits, [rl.outbound_emails()])  # refused: the draft stays a draft
     stored = stores.communications.put(_deliver(stores, comm, send, utcnow()))
     _remember(stores, stored)
     return stored
@@ -101,7 +99,7 @@ def update_communication(stores: Any, client_id: str, comm_id: str, changes: dic
     comm = stores.communications.get(client_id, comm_id)
     now = utcnow()
     status = changes.pop("status", None)
-    _check_thread(stores, client_id, changes.get("thread_id"))
+    _check_references(stores, client_id, changes)
     if status == "sent" and comm.status in ("draft", "failed") and comm.type == "email":
         raise Conflict("invalid_status", "send a draft with POST .../send")
     if status == "failed" and status != comm.status:
@@ -122,10 +120,16 @@ def delete_communication(stores: Any, client_id: str, comm_id: str) -> None:
     stores.communications.put(comm.model_copy(update={"deleted_at": now, "updated_at": now}))
 
 
-def _check_thread(stores: Any, client_id: str, thread_id: str | None) -> None:
-    if thread_id:
+def _check_references(stores: Any, client_id: str, data: dict[str, Any]) -> None:
+    """The contact and thread a communication names (on create and on every change) are the client's own."""
+    if data.get("client_contact_id"):
         try:
-            stores.threads.get(client_id, thread_id)
+            stores.contacts.get(client_id, data["client_contact_id"])
+        except NotFound:
+            raise ValidationFailed.field("client_contact_id", "is not a contact of this client") from None
+    if data.get("thread_id"):
+        try:
+            stores.threads.get(client_id, data["thread_id"])
         except NotFound:
             raise ValidationFailed.field("thread_id", "is not a thread of this client") from None
 

@@ -7,6 +7,7 @@ from typing import Any, Callable, Protocol
 from ulid import ULID
 
 from chalicelib.domain import contacts as dk
+from chalicelib.domain import rate_limits as rl
 from chalicelib.domain.clients import Client, FacetRules, PrimaryContact
 from chalicelib.domain.errors import Conflict, NotFound, StaleVersion, Unauthorized
 from chalicelib.domain.retry import retrying
@@ -62,6 +63,7 @@ class Stores(Protocol):
     clients: Any
     contacts: ContactStore
     settings: Any
+    rate_limits: rl.Counters
 
 
 def _rules(stores: Stores, now: datetime) -> FacetRules:
@@ -125,6 +127,20 @@ def delete_contact(stores: Stores, client_id: str, contact_id: str) -> dk.Contac
     return change(stores, client_id, contact_id, edit)
 
 
+def _invitation_limits(contact_id: str) -> list[rl.Limit]:
+    # An invitation is an outbound email too: it counts against the tenant's sending rate as well.
+    return [rl.invitations(contact_id), rl.outbound_emails()]
+
+
+def _sending(stores: Stores, spent: list[rl.Spent], write: Callable[[], dk.Contact]) -> dk.Contact:
+    """Run the write of an invitation whose uses are spent; when it fails, nothing is sent: give them back."""
+    try:
+        return write()
+    except BaseException:
+        rl.give_back(stores.rate_limits, spent)
+        raise
+
+
 def set_portal_access(stores: Stores, client_id: str, contact_id: str, enabled: bool,
                       send_invitation: Callable[[dk.Contact, str], None]) -> dk.Contact:
     """Turn portal access on or off; enabling sends an invitation unless a live one exists."""
@@ -143,28 +159,43 @@ def set_portal_access(stores: Stores, client_id: str, contact_id: str, enabled: 
             secret[:] = [token]
         return updated
 
-    contact = change(stores, client_id, contact_id, edit)
+    spent: list[rl.Spent] = []
+    if enabled:  # turning access off and on again sends an invitation each time: limited like a resend
+        current = stores.contacts.get(client_id, contact_id)
+        if not current.portal_access:
+            dk.ensure_portal_allowed(current, stores.settings.get("portal").enabled)  # its 409 before a 429
+            spent = rl.spend(stores.rate_limits, _invitation_limits(contact_id))
+    contact = _sending(stores, spent, lambda: change(stores, client_id, contact_id, edit))
     if secret:
         send_invitation(contact, secret[-1])
+    else:
+        rl.give_back(stores.rate_limits, spent)  # enabled meanwhile by another request: nothing to send
     return contact
+
+
+def _ensure_resendable(stores: Stores, contact: dk.Contact) -> None:
+    if contact.portal_invited_at is None:
+        raise Conflict("no_invitation_sent", "no invitation was sent yet: enable portal access first")
+    if not contact.portal_access:
+        raise Conflict("portal_access_off", "portal access is off for this contact")
+    dk.ensure_portal_allowed(contact, stores.settings.get("portal").enabled)
 
 
 def resend_invitation(stores: Stores, client_id: str, contact_id: str,
                       send_invitation: Callable[[dk.Contact, str], None]) -> dk.Contact:
-    """A new link; the older ones stop working."""
+    """A new link; the older ones stop working. At most INVITATIONS_PER_CONTACT_PER_DAY a day (429 beyond, and
+    the older link keeps working)."""
     secret: list[str] = []
 
     def edit(client: Client, contact: dk.Contact, now: datetime) -> dk.Contact:
-        if contact.portal_invited_at is None:
-            raise Conflict("no_invitation_sent", "no invitation was sent yet: enable portal access first")
-        if not contact.portal_access:
-            raise Conflict("portal_access_off", "portal access is off for this contact")
-        dk.ensure_portal_allowed(contact, stores.settings.get("portal").enabled)
+        _ensure_resendable(stores, contact)
         updated, token = dk.issue_invitation(contact, now)
         secret[:] = [token]
         return updated
 
-    contact = change(stores, client_id, contact_id, edit)
+    _ensure_resendable(stores, stores.contacts.get(client_id, contact_id))  # 404 and 409 come before a 429
+    spent = rl.spend(stores.rate_limits, _invitation_limits(contact_id))
+    contact = _sending(stores, spent, lambda: change(stores, client_id, contact_id, edit))
     send_invitation(contact, secret[-1])
     return contact
 

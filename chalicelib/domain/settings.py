@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema, field_validator, model_validator
 
-from chalicelib.domain.codes import CURRENCIES
+from chalicelib.domain.codes import CURRENCIES, any_case_pattern
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.values import MoneyOut
 
@@ -22,8 +22,11 @@ class TierMultipliers(Strict):
     vip: MoneyOut = Field(default=Decimal("0.90"), gt=0, le=10, max_digits=6, decimal_places=4)
 
 
+CurrencyCode = Annotated[str, WithJsonSchema({"type": "string", "pattern": any_case_pattern(CURRENCIES)})]
+
+
 class ClientSettings(Strict):
-    default_currency: str = "EUR"
+    default_currency: CurrencyCode = "EUR"
     default_payment_terms_days: int = Field(default=30, ge=0, le=365)
     default_tax_rate: MoneyOut = Field(default=Decimal("0.00"), ge=0, le=100, decimal_places=2)
     tier_multipliers: TierMultipliers = Field(default_factory=TierMultipliers)

@@ -40,10 +40,62 @@ ERRORS = {
     415: ("UnsupportedMediaType", "`unsupported_media_type`: the body's `Content-Type` is not one the operation "
                                   "takes (`application/json`)."),
     422: ("ValidationError", "`validation_error`: field validation failed; `details` names each field."),
+    429: ("RateLimited", "`rate_limited`: a rate limit was reached (the message names it and its setting); nothing "
+                         "was sent or written. The `Retry-After` header gives the seconds until it lifts."),
     503: ("Unavailable", "`unavailable`: the database cannot be reached. The message says whether nothing was "
                          "written or the outcome is unknown; retrying with the same `Idempotency-Key` is safe."),
 }
 NO_DATABASE = {"/v1/openapi.json", "/v1/docs"}  # routes that answer without touching the table
+# Answers to requests the document calls valid, which it cannot rule out: they depend on stored data (an id that
+# must name an existing item, the current version) or on a rule between fields. Each operation lists its rules as
+# `x-business-rules` ({status, rule}) and in its description; the Schemathesis suite (tests/fuzz) accepts exactly
+# these statuses for schema-valid data, so a rule not written here is a failure there.
+# Rules of every JSON body that JSON Schema cannot state (it compares values, not how they are written): in the
+# document's description and `x-json-rules`; the Schemathesis suite accepts the 422s they give because they are here.
+JSON_RULES = [
+    "An integer field takes a JSON integer written without a fraction or exponent: `95`, not `95.0` or `9.5e1` "
+    "(422 naming the field), as JSON types are taken strictly (`\"3\"` is no integer, `1` no boolean).",
+]
+RETRY_AFTER = (409, 429, 503)  # error answers that may carry Retry-After
+
+BUSINESS_RULES: dict[tuple[str, str], list[tuple[int, str]]] = {
+    ("POST", "/v1/categories"): [
+        (422, "`parent_id` must name a category of the tenant, at most 10 levels below a root.")],
+    ("PATCH", "/v1/categories/{category_id}"): [
+        (422, "`parent_id` must name another category of the tenant that is not below this one.")],
+    ("PATCH", "/v1/clients/{client_id}"): [
+        (422, "`category_ids` must name categories of the tenant.")],
+    ("POST", "/v1/clients"): [
+        (422, "`category_ids` must name categories of the tenant.")],
+    ("POST", "/v1/clients/bulk"): [
+        (422, "`params` carry what the `action` needs (e.g. `segment_id` of a static segment of the tenant).")],
+    ("POST", "/v1/clients/import"): [
+        (400, "The file is CSV text with a header row naming known columns, and at least one row.")],
+    ("POST", "/v1/clients/{client_id}/associations"): [
+        (422, "`related_id` must name another client of the tenant.")],
+    ("POST", "/v1/clients/{client_id}/communications"): [
+        (422, "Each `type` needs its own fields (an email its addresses and subject, an SMS its body, a meeting its "
+              "date); `thread_id` and `client_contact_id` must belong to the client.")],
+    ("PATCH", "/v1/clients/{client_id}/communications/{comm_id}"): [
+        (422, "`thread_id` and `client_contact_id` must belong to the client; the fields must suit the type.")],
+    ("POST", "/v1/clients/{client_id}/feedback"): [
+        (422, "`project_id`, when given, must name a project of the client.")],
+    ("PUT", "/v1/integrations/invoices/{invoice_id}"): [
+        (422, "`client_id` must name a client of the tenant.")],
+    ("PUT", "/v1/integrations/projects/{project_id}"): [
+        (422, "`client_id` must name a client of the tenant and `contact_ids` contacts of that client.")],
+    ("POST", "/v1/segments"): [
+        (422, "A dynamic segment needs `criteria` (on known fields) and a static one has none, nor a "
+              "`refresh_frequency`.")],
+    ("POST", "/v1/segments/{segment_id}/members"): [
+        (422, "`client_id` must name a client of the tenant that is not archived.")],
+    ("PATCH", "/v1/segments/{segment_id}"): [
+        (422, "`criteria` and `refresh_frequency` are for dynamic segments only.")],
+    ("POST", "/v1/settings/custom-fields"): [
+        (422, "A `select` field needs `options`; other types take none.")],
+    ("PUT", "/v1/settings/lead-score-thresholds"): [(422, "`warm` must be lower than `hot`.")],
+    ("PATCH", "/v1/settings/lead-score-thresholds"): [(422, "`warm` must stay lower than `hot`.")],
+}
 ROLES = ("viewer", "agent", "manager", "admin")
 
 
@@ -72,6 +124,17 @@ def _versioned(doc: RouteDoc) -> bool:
     return doc.method == "PATCH" and doc.response is not None and "version" in doc.response.model_fields
 
 
+def business_rules(doc: RouteDoc) -> list[dict]:
+    """The answers to schema-valid requests of this route that depend on stored data or on rules between fields."""
+    rules = [{"status": status, "rule": rule} for status, rule in BUSINESS_RULES.get((doc.method, doc.path), [])]
+    if doc.list_response:
+        rules.append({"status": 400, "rule": "`cursor` must be a `next_cursor` this API answered for the same list "
+                                             "and filters (`invalid_cursor`)."})
+    if _versioned(doc):
+        rules.append({"status": 412, "rule": "`If-Match` must name the current `version` (`version_conflict`)."})
+    return rules
+
+
 def _error_statuses(doc: RouteDoc) -> list[int]:
     writes = doc.method in ("POST", "PUT", "PATCH", "DELETE")
     wanted = {
@@ -89,9 +152,57 @@ def _error_statuses(doc: RouteDoc) -> list[int]:
     return [status for status, on in wanted.items() if on]
 
 
+def _decimal_pattern(places: int | None, whole: int | None, positive: bool, signed: bool) -> str:
+    """The decimal texts a Decimal field takes: an optional sign, at most `whole` digits before the point (leading
+    zeros aside) and `places` after it (trailing zeros aside); `positive`: some digit is not zero. Anchored at both
+    ends (pydantic's own pattern leaves its first branch open at the end, so `"12abc"` would pass as valid)."""
+    before = rf"\d{{0,{whole}}}" if whole is not None else r"\d*"
+    after = rf"\d{{0,{places}}}0*" if places is not None else r"\d*"
+    sign = "[+-]?" if signed else r"\+?"
+    nonzero = "(?=[^1-9]*[1-9])" if positive else ""
+    return rf"^{nonzero}{sign}0*(?=[.\d]*\d){before}(?:\.{after})?$"
+
+
 class _Generator(GenerateJsonSchema):
     """pydantic's JSON Schema, with constrained dict keys as `propertyNames` (its `patternProperties` would let
-    keys of any other shape through, which the validator refuses)."""
+    keys of any other shape through, which the validator refuses), and decimals as exactly the texts and numbers
+    the field takes (below)."""
+
+    def str_schema(self, schema):
+        """Bodies strip surrounding whitespace before counting, so a required text needs a character that is not
+        whitespace (`"\\u000b"` is empty once stripped)."""
+        out = super().str_schema(schema)
+        if out.get("minLength", 0) >= 1 and "pattern" not in out:  # answers too: they hold what was taken
+            out["pattern"] = r"\S"
+        return out
+
+    def decimal_schema(self, schema):
+        """A decimal is a decimal string or a JSON number. The string's pattern says its digits before and after the
+        point; the number's bounds say the same (`multipleOf` for the places, `exclusiveMaximum` for the digits)."""
+        if self.mode != "validation":
+            return super().decimal_schema(schema)
+        places, digits = schema.get("decimal_places"), schema.get("max_digits")
+        whole = digits - (places or 0) if digits is not None else None
+        low = schema.get("ge", schema.get("gt"))
+        high = schema.get("le", schema.get("lt"))
+        if high is not None and high == int(high) and str(int(high)).strip("0") == "1":  # 10, 100: fewer digits
+            top = len(str(int(high))) - 1
+            whole = top if whole is None else min(whole, top)
+        number: dict = {"type": "number"}
+        for key, bound in (("minimum", "ge"), ("exclusiveMinimum", "gt"), ("maximum", "le"),
+                           ("exclusiveMaximum", "lt")):
+            if schema.get(bound) is not None:
+                number[key] = float(schema[bound])
+        if whole is not None and "maximum" not in number and "exclusiveMaximum" not in number:
+            number["exclusiveMaximum"] = float(10 ** whole)
+        if places is not None:
+            number["multipleOf"] = float(f"1e-{places}")
+        text = {"type": "string", "pattern": _decimal_pattern(places, whole, positive="gt" in schema and low == 0,
+                                                               signed=low is None or low < 0)}
+        if high is not None and whole is not None and "le" in schema:  # `10` itself: the pattern stops at 9.99…
+            exact = str(int(high))
+            text = {"anyOf": [text, {"type": "string", "pattern": rf"^\+?0*{exact}(?:\.0*)?$"}]}
+        return {"anyOf": [number, text]}
 
     def dict_schema(self, schema):
         out = super().dict_schema(schema)
@@ -146,6 +257,7 @@ def _parameters(doc: RouteDoc, refs: dict, components: dict) -> list[dict]:
             schema = _query_schema(prop)
             if schema.get("type") == "array":  # a list parameter is one comma list: `status=lead,active`
                 param.update(style="form", explode=False)
+                schema.setdefault("minItems", 1)  # `status=` is no list (400): leave the parameter out instead
             params.append({**param, "schema": schema})
     if doc.idempotent:
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
@@ -183,8 +295,15 @@ def _success(doc: RouteDoc, refs: dict, status: int, description: str | None = N
 
 
 def _operation(doc: RouteDoc, refs: dict, components: dict) -> dict:
+    rules = business_rules(doc)
+    description = access(doc.need)
+    if rules:
+        description += " Valid requests can still be refused by these rules: " + " ".join(
+            f"{r['status']}: {r['rule']}" for r in rules)
     op: dict = {"operationId": operation_id(doc.method, doc.path), "summary": doc.summary, "tags": [doc.tag],
-                "description": access(doc.need), "x-required-role": doc.need}
+                "description": description, "x-required-role": doc.need}
+    if rules:
+        op["x-business-rules"] = rules
     params = _parameters(doc, refs, components)
     if params:
         op["parameters"] = params
@@ -198,7 +317,7 @@ def _operation(doc: RouteDoc, refs: dict, components: dict) -> dict:
     for status, meaning in doc.also.items():  # further answers the route declares, with the same body
         if status < 400:
             op["responses"][str(status)] = _success(doc, refs, status, meaning)
-    for status in sorted({*_error_statuses(doc), *(s for s in doc.also if s >= 400)}):
+    for status in sorted({*_error_statuses(doc), *(s for s in doc.also if s >= 400), *(r["status"] for r in rules)}):
         op["responses"][str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
     if doc.need != "public":
         op["security"] = [{"bearerAuth": []}]
@@ -214,10 +333,16 @@ def _document() -> str:
     tags = list(dict.fromkeys(doc.tag for doc in ROUTES))
     responses = {name: {"description": text, "content": {"application/json": {"schema": {"$ref": SCHEMAS + "Error"}}}}
                  for name, text in ERRORS.values()}
+    for status in RETRY_AFTER:  # when to try again, in seconds (a rate limit, a request still in progress, a 503)
+        responses[ERRORS[status][0]]["headers"] = {"Retry-After": {
+            "description": "Seconds to wait before trying again.", "required": status == 429,
+            "schema": {"type": "integer", "minimum": 1}}}
     return json.dumps({
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": "1.0.0",
-                 "description": "JSON in and out, `snake_case` fields, errors always in the `Error` envelope."},
+                 "description": "JSON in and out, `snake_case` fields, errors always in the `Error` envelope. "
+                                + " ".join(JSON_RULES)},
+        "x-json-rules": JSON_RULES,
         "servers": [{"url": "/"}],
         "tags": [{"name": t} for t in tags],
         "paths": paths,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Optional, Union, get_args
 
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field,
-                      StringConstraints, create_model, field_validator)
+                      StringConstraints, WithJsonSchema, create_model, field_validator)
 
 from chalicelib.domain import categories as dca
 from chalicelib.domain import category_cases, segment_cases
@@ -16,7 +16,7 @@ from chalicelib.domain import communications as dm
 from chalicelib.domain import contacts as dk
 from chalicelib.domain import segments as dsg
 from chalicelib.domain import threads as dth
-from chalicelib.domain.codes import COUNTRIES, CURRENCIES
+from chalicelib.domain.codes import COUNTRIES, CURRENCIES, any_case_pattern
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.settings import CUSTOM_FIELD_KEY
 from chalicelib.domain.values import MAX_ID_LENGTH
@@ -48,8 +48,13 @@ def _upper_in(allowed: frozenset[str], what: str):
     return check
 
 
-Country = Annotated[str, AfterValidator(_upper_in(COUNTRIES, "ISO 3166-1 alpha-2"))]
-Currency = Annotated[str, AfterValidator(_upper_in(CURRENCIES, "ISO 4217"))]
+def _any_case(codes: frozenset[str]) -> WithJsonSchema:
+    """The JSON Schema of a code field: exactly the known codes, in any case (the validator upper-cases them)."""
+    return WithJsonSchema({"type": "string", "pattern": any_case_pattern(codes)})
+
+
+Country = Annotated[str, AfterValidator(_upper_in(COUNTRIES, "ISO 3166-1 alpha-2")), _any_case(COUNTRIES)]
+Currency = Annotated[str, AfterValidator(_upper_in(CURRENCIES, "ISO 4217")), _any_case(CURRENCIES)]
 Email = Annotated[EmailStr, StringConstraints(max_length=254)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]

@@ -59,6 +59,13 @@ class NexusRequestHandler(ChaliceRequestHandler):
         self.local_gateway = NexusLocalGateway(app_object, config)
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method without a do_<METHOD> (TRACE, CONNECT, anything) with its own 501 page; the
+        # app answers it like any method the route lacks: 405 in the envelope, with Allow.
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
 
 class BacklogServer(ThreadedHTTPServer):
     """socketserver's listen backlog of 5 resets bursts of concurrent clients; API Gateway queues them."""

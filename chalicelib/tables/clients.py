@@ -100,7 +100,18 @@ def _batch_get(wanted: list[dict], consistent: bool) -> Iterator[ClientItem]:
 
 
 class TransactionRace(VersionConflict):
-    """Another transaction held one of the items (often a shared counter): nothing was written, run it again."""
+    """Another transaction held one of the items (often a shared counter), or DynamoDB throttled one of them:
+    nothing was written, run it again."""
+
+
+# Cancellation reasons meaning "not now" rather than "no": the whole transaction is run again after a backoff.
+# Throttling cancels a transaction with a reason per item (botocore's retries never see it as throttling).
+RETRIED_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
+def _raced(exc: TransactWriteError) -> bool:
+    codes = set(reason_codes(exc))
+    return bool(codes & RETRIED_REASONS) and "ConditionalCheckFailed" not in codes
 
 
 def commit(build: Callable[[TransactWrite], None]) -> None:
@@ -111,8 +122,8 @@ def commit(build: Callable[[TransactWrite], None]) -> None:
                 build(tx)
                 fence(tx)  # inside an Idempotency-Key request: mark the key in the same transaction
         except TransactWriteError as exc:
-            if "TransactionConflict" in reason_codes(exc) and "ConditionalCheckFailed" not in reason_codes(exc):
-                raise TransactionRace("another transaction held an item") from exc
+            if _raced(exc):
+                raise TransactionRace("another transaction held an item, or it was throttled") from exc
             raise
     retrying(attempt, "a shared item")
 
@@ -134,8 +145,8 @@ def _send(tx: TransactWrite) -> None:
             with storage_errors(), tx:
                 pass
         except TransactWriteError as exc:
-            if "TransactionConflict" in reason_codes(exc) and "ConditionalCheckFailed" not in reason_codes(exc):
-                raise TransactionRace("another transaction held an item") from exc
+            if _raced(exc):
+                raise TransactionRace("another transaction held an item, or it was throttled") from exc
             raise
     retrying(attempt, "a shared item")
 

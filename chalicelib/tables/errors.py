@@ -18,8 +18,10 @@ OUTCOME_UNKNOWN = ("the database did not answer, so the outcome is unknown: retr
 # Operations that change the table: when one of them may have reached the database, its outcome is unknown.
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 _WRITE_ERRORS = (PutError, UpdateError, DeleteError, TransactWriteError)
-# Answers meaning "not now" rather than "no", still there after botocore's retries.
-_THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+# Answers meaning "not now" rather than "no", still there after botocore's retries. TransactionConflictException:
+# a single write refused because a transaction holds its item (botocore does not retry it); nothing was written.
+_THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+                        "TransactionConflictException"})
 
 
 @contextlib.contextmanager

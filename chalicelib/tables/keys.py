@@ -243,3 +243,9 @@ def import_pk(tenant_id: str, import_id: str) -> str:
 
 
 REVERT_SK = "#REVERT"  # sorts below every client id: the import's latest revert
+
+
+def rate_counter_pk(tenant_id: str, subject: str, window_start: int) -> str:
+    """One fixed window of a rate limit (`subject` e.g. `emails`, `invitations:<contact id>`; the window's start
+    in epoch seconds): a new window is a new item, so nothing ever resets a counter."""
+    return f"{_t(tenant_id)}#RATE#{subject}#{window_start}"

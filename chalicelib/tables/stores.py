@@ -11,6 +11,7 @@ from chalicelib.tables.facts import FactRepository
 from chalicelib.tables.imports import ImportRepository
 from chalicelib.tables.inbox import InboxRepository
 from chalicelib.tables.jobs import JobRepository
+from chalicelib.tables.rate_limits import RateLimitRepository
 from chalicelib.tables.segments import SegmentRepository
 from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.threads import ThreadRepository
@@ -31,6 +32,7 @@ class Stores:
     facts: FactRepository = field(init=False)
     jobs: JobRepository = field(init=False)
     imports: ImportRepository = field(init=False)
+    rate_limits: RateLimitRepository = field(init=False)
 
     def __post_init__(self) -> None:
         # Repositories only remember the tenant: building them all costs nothing and reads nothing.
@@ -46,3 +48,4 @@ class Stores:
         self.facts = FactRepository(t)
         self.jobs = JobRepository(t)
         self.imports = ImportRepository(t)
+        self.rate_limits = RateLimitRepository(t)

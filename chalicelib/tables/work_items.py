@@ -196,3 +196,10 @@ class PortalLogItem(TableItem, discriminator="portal_log"):
     action = UnicodeAttribute()
     detail = JSONAttribute(null=True)
     expires_at = NumberAttribute(null=True)
+
+
+class RateCounterItem(TableItem, discriminator="rate_counter"):
+    """Uses of a rate limit in one window (see keys.rate_counter_pk); the table's TTL removes it after."""
+
+    n = NumberAttribute(default=0)
+    expires_at = NumberAttribute()  # epoch seconds; the table's TTL attribute

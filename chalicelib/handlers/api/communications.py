@@ -21,6 +21,8 @@ from chalicelib.tables.threads import ThreadRepository
 bp = Blueprint(__name__)
 BASE = "/v1/clients/{client_id}/communications"
 ONE = BASE + "/{comm_id}"
+EMAIL_LIMITED = ("`rate_limited`: the tenant sent EMAILS_PER_TENANT_PER_MINUTE emails this minute; nothing was sent "
+                 "or stored. `Retry-After` says when (seconds).")
 
 
 def _stores(ctx: Ctx) -> Stores:
@@ -39,6 +41,8 @@ def list_communications(ctx: Ctx, client_id: str):
     params = ctx.query()
     ClientRepository(ctx.tenant_id, ctx.actor).get(client_id)
     low, high = cases.day_range(params.from_, params.to)
+    if low and high and low > high:  # `from` after `to`: no day is in both (and DynamoDB refuses such a range)
+        return {"items": [], "next_cursor": None}
     filters = {"type": params.type, "contact_id": params.contact_id, "project_id": params.project_id,
                "thread_id": params.thread_id, "from": low, "to": high, "q": params.q}
     scope = query_scope(f"communications:{client_id}", filters)
@@ -50,7 +54,7 @@ def list_communications(ctx: Ctx, client_id: str):
 
 @api(bp, "POST", BASE, summary="Log (and for email, send) a communication", need="agent",
      tag="communications", body=s.CommunicationCreate, response=s.CommunicationOut, status=201, idempotent=True,
-     read_only=s.COMMUNICATION_READ_ONLY)
+     read_only=s.COMMUNICATION_READ_ONLY, also={429: EMAIL_LIMITED})
 def log_communication(ctx: Ctx, client_id: str):
     data = ctx.body().model_dump(exclude_none=True)
     return cases.log_communication(_stores(ctx), client_id, data, actor=ctx.actor, send=_send).public()
@@ -77,7 +81,7 @@ def delete_communication(ctx: Ctx, client_id: str, comm_id: str):
 
 
 @api(bp, "POST", ONE + "/send", summary="Send an email draft", need="agent", tag="communications",
-     response=s.CommunicationOut)
+     response=s.CommunicationOut, also={429: EMAIL_LIMITED})
 def send_draft(ctx: Ctx, client_id: str, comm_id: str):
     return cases.send_draft(_stores(ctx), client_id, comm_id, _send).public()
 

@@ -15,6 +15,9 @@ from chalicelib.tables.stores import Stores
 bp = Blueprint(__name__)
 BASE = "/v1/clients/{client_id}/contacts"
 ONE = BASE + "/{contact_id}"
+INVITATION_LIMITED = ("`rate_limited`: the contact had INVITATIONS_PER_CONTACT_PER_DAY invitations today (UTC), or the "
+                      "tenant sent EMAILS_PER_TENANT_PER_MINUTE emails this minute; nothing was sent or changed. "
+                      "`Retry-After` says when (seconds).")
 
 
 def _stores(ctx: Ctx) -> Stores:
@@ -82,13 +85,13 @@ def make_primary(ctx: Ctx, client_id: str, contact_id: str):
 
 
 @api(bp, "PUT", ONE + "/portal-access", summary="Turn portal access on or off", need="agent", tag="contacts",
-     body=s.PortalAccessIn, response=s.ContactOut)
+     body=s.PortalAccessIn, response=s.ContactOut, also={429: INVITATION_LIMITED})
 def portal_access(ctx: Ctx, client_id: str, contact_id: str):
     enabled = ctx.body().enabled
     return cases.set_portal_access(_stores(ctx), client_id, contact_id, enabled, _send_invitation).public()
 
 
 @api(bp, "POST", ONE + "/portal-invitation", summary="Resend the portal invitation", need="agent",
-     tag="contacts", response=s.ContactOut)
+     tag="contacts", response=s.ContactOut, also={429: INVITATION_LIMITED})
 def resend_invitation(ctx: Ctx, client_id: str, contact_id: str):
     return cases.resend_invitation(_stores(ctx), client_id, contact_id, _send_invitation).public()
