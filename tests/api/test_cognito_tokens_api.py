@@ -3,9 +3,7 @@ as Cognito serves it) and AUTH_AUDIENCE, the template's two app clients."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -13,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.config import get_settings, reset_settings
 from chalicelib.handlers import auth
+from tests.http_servers import jwks_server
 
 SPA_CLIENT = "4kq2c1u9v8spa0client0id000"
 MODULE_CLIENT = "7h3m2m0integration0client00"
@@ -24,21 +23,7 @@ def pool(api, monkeypatch):
     """A user pool whose JWKS is served on a local port; the API trusts it with AUTH_AUDIENCE set."""
     jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key())), "kid": "k1", "alg": "RS256",
            "use": "sig"}
-    body = json.dumps({"keys": [jwk]}).encode()
-
-    class Jwks(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = jwks_server([jwk])
     issuer = f"http://127.0.0.1:{server.server_address[1]}/eu-west-1_AbCdEf123"
     monkeypatch.setenv("AUTH_ISSUER", issuer)
     monkeypatch.setenv("AUTH_JWKS_URL", f"{issuer}/.well-known/jwks.json")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import requests
 from chalicelib.tokens import mint_token
 from tests.api.conftest import ENV
 from tests.ddb_local import FAKE_AWS, _reset_app_caches, ddb_client
+from tests.http_servers import serving
 
 TENANT = "t1"
 
@@ -122,7 +122,6 @@ def served(ddb_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """The app on its own fresh table in DynamoDB Local, served on a free port, with tenant t1 seeded."""
     import app as app_module
     from chalicelib.config import get_settings
-    from chalicelib.local.server import make_server
     from chalicelib.tables import create_table
 
     data_dir = tmp_path_factory.mktemp("fuzz")
@@ -139,15 +138,8 @@ def served(ddb_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         _reset_app_caches()
         get_settings()
         create_table()
-        server = make_server(app_module.app, "127.0.0.1", 0)
-        thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield _seed(f"http://127.0.0.1:{server.server.server_address[1]}", data_dir)
-        finally:
-            server.shutdown()
-            server.server.server_close()
-            thread.join(10)
+        with serving(app_module.app) as base:
+            yield _seed(base, data_dir)
             try:
                 ddb_client(ddb_endpoint).delete_table(TableName=table_name)
             except Exception:  # noqa: BLE001 - the table goes with DynamoDB Local anyway

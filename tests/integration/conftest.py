@@ -1,7 +1,6 @@
 """Fixtures for tests on DynamoDB Local: the app over the Chalice test client or real HTTP, and the table's stream."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import requests
 from chalicelib.config import get_settings, reset_settings
 from chalicelib.tokens import mint_token
 from tests.api.conftest import ENV, Api
+from tests.http_servers import serving
 
 
 @pytest.fixture
@@ -64,21 +64,13 @@ class Live:
 def live(ddb_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
     """The app on a fresh table in DynamoDB Local, served on a free port, called as an admin of tenant t1."""
     import app as app_module
-    from chalicelib.local.server import make_server
 
     for key in ("AUTH_JWT_SECRET", "AUTH_ISSUER"):
         monkeypatch.setenv(key, ENV[key])
     reset_settings()
     get_settings()
-    server = make_server(app_module.app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server.server_close()
-        thread.join(10)
+    with serving(app_module.app) as base:
+        yield Live(base)
 
 
 class StreamTap:

@@ -25,6 +25,7 @@ from chalicelib.tables.items import ClientNumberItem, FacetCount, IdempotencyIte
 from tests.api.conftest import ENV
 from tests.audit import assert_consistent, audit
 from tests.ddb_local import FAKE_AWS, _reset_app_caches
+from tests.http_servers import serving
 from tests.integration.conftest import Live, StreamTap
 
 pytestmark = pytest.mark.ddb
@@ -78,7 +79,6 @@ class Own:
 
 @pytest.fixture
 def own(monkeypatch: pytest.MonkeyPatch, tmp_path, request) -> Iterator[Own]:
-    from chalicelib.local.server import make_server
     from chalicelib.tables import create_table
 
     db_path = tmp_path / "db" if getattr(request, "param", None) == "persistent" else None
@@ -93,19 +93,17 @@ def own(monkeypatch: pytest.MonkeyPatch, tmp_path, request) -> Iterator[Own]:
     _reset_app_caches()
     get_settings()
     create_table()
-    server = make_server(app_module.app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    own = Own(ddb, Live(f"http://127.0.0.1:{server.server.server_address[1]}"), table, tmp_path)
+    own = None
     try:
-        yield own
+        with serving(app_module.app) as base:
+            own = Own(ddb, Live(base), table, tmp_path)
+            try:
+                yield own
+            finally:
+                if own.ddb._proc is not None:
+                    own.signal(signal.SIGCONT)
     finally:
-        if own.ddb._proc is not None:
-            own.signal(signal.SIGCONT)
-        server.shutdown()
-        server.server.server_close()
-        thread.join(10)
-        own.ddb.stop()
+        (own.ddb if own else ddb).stop()  # a restarted database is another process
         _reset_app_caches()
 
 

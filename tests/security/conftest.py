@@ -1,9 +1,6 @@
 """A module-scoped moto world of two seeded tenants (tests/security/matrix_world.py), and trust switches."""
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from moto import mock_aws
@@ -12,26 +9,8 @@ from chalicelib.config import get_settings, reset_settings
 from chalicelib.handlers import auth
 from chalicelib.tables import create_table, reset_connections
 from tests.api.conftest import ENV, Api, _jobs_queue
+from tests.http_servers import jwks_server
 from tests.security.matrix_world import SPA_CLIENT, WEBHOOK_SECRET, World, count_writes, public_jwk, seed
-
-
-def _jwks_server() -> ThreadingHTTPServer:
-    body = json.dumps({"keys": [public_jwk()]}).encode()
-
-    class Jwks(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +20,7 @@ def world(tmp_path_factory):
 
     import app as app_module
 
-    server = _jwks_server()
+    server = jwks_server([public_jwk()])
     with pytest.MonkeyPatch.context() as mp:
         for key, value in ENV.items():
             mp.setenv(key, value)
