@@ -25,7 +25,9 @@ def ddb_endpoint() -> Iterator[str]:
     if given:
         yield given
         return
-    ddb = DynamoDBLocal()
+    # The full JIT: this instance serves the whole session (minutes of writes), where C2 pays for its warm-up;
+    # the quick start suits the short-lived instances single tests start.
+    ddb = DynamoDBLocal(quick_start=False)
     try:
         ddb.start()
     except DynamoDBLocalError as exc:
