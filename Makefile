@@ -34,7 +34,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# make soak: the robustness suites with many more cases (about ten minutes; not part of make test or CI): Schemathesis
+# make soak: the robustness suites with many more cases (about 13 minutes; not part of make test or CI): Schemathesis
 # with 25 examples an operation, its coverage phase and a random seed, then the stateful recount, replays, faults
 # and the isolation matrix. Figures print per suite (SECURITY.md keeps the last run's).
 SOAK_FUZZ ?= FUZZ_EXAMPLES=25 FUZZ_COVERAGE=1 FUZZ_SEED=random
