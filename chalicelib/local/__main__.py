@@ -181,18 +181,16 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def _jobs_list(args: argparse.Namespace, app: object, folder) -> int:
     from chalicelib.domain import job_cases
-    from chalicelib.tables.jobs import JobItem, _job
+    from chalicelib.handlers.events import SYSTEM_TENANT
     from chalicelib.tables.stores import Stores
+    from chalicelib.tables.tenants import all_tenants
 
-    if args.tenant:
-        kinds = [args.kind] if args.kind else job_cases.kinds()
-        found = [job for kind in kinds for job in job_cases.list_jobs(Stores(args.tenant), kind, args.limit, None)[0]]
-    else:  # every tenant: a Scan, fine for a local operator command on a local table (never on a request path)
-        from chalicelib.tables.base import configure
-
-        configure()
-        # (a scan of a discriminated model reads only its own items)
-        found = [_job(item) for item in JobItem.scan(JobItem.job_kind == args.kind if args.kind else None)]
+    # Every tenant (and the schedules' fan-outs) by key: the tenant directory, then each one's job partitions.
+    tenants = [args.tenant] if args.tenant else [SYSTEM_TENANT, *all_tenants()]
+    kinds = [args.kind] if args.kind else job_cases.kinds()
+    found = sorted((job for tenant in tenants for kind in kinds
+                    for job in job_cases.list_jobs(Stores(tenant), kind, args.limit, None)[0]),
+                   key=lambda job: job.created_at, reverse=True)
     for job in found[:args.limit]:
         progress = f"{job.processed}/{job.total}" if job.total is not None else str(job.processed)
         print(f"{job.created_at:%Y-%m-%d %H:%M:%S}  {job.status:<7}  {job.tenant_id:<12} {job.kind:<24} {job.id}  "

@@ -10,6 +10,7 @@ from chalicelib.tables import keys
 from chalicelib.tables.attributes import JSONAttribute
 from chalicelib.tables.base import TableItem, configure
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.tenants import register_tenant
 
 
 class JobItem(TableItem, discriminator="job"):
@@ -54,7 +55,10 @@ class JobRepository:
         self.tenant_id = tenant_id
 
     def create(self, job: Job) -> bool:
-        """Save a new job; False (nothing written) when a job of that kind and id exists already."""
+        """Save a new job; False (nothing written) when a job of that kind and id exists already. A tenant with
+        jobs is in the tenant directory (the schedules' fan-outs, under "~system", are no tenant's)."""
+        if not self.tenant_id.startswith("~"):
+            register_tenant(self.tenant_id)
         with storage_errors():
             try:
                 _item(job).save(condition=JobItem.sk.does_not_exist())
