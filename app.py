@@ -7,9 +7,24 @@ import uuid
 from chalice import Chalice, Rate
 
 from chalicelib.handlers import cors, errors, events, jobs, stream
-from chalicelib.handlers.api import (bulk, categories, clients, communications, contacts, exports, imports,
-                                     integrations, overview, portal, scores, segments, service, settings, webhooks,
-                                     workspace)
+from chalicelib.handlers.api import (
+    bulk,
+    categories,
+    clients,
+    communications,
+    contacts,
+    exports,
+    imports,
+    integrations,
+    overview,
+    portal,
+    scores,
+    segments,
+    service,
+    settings,
+    webhooks,
+    workspace,
+)
 from chalicelib.tables.base import request_budget
 
 app = Chalice(app_name="nexus-client-management")

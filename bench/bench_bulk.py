@@ -1,8 +1,8 @@
 """Bulk actions: 500 clients created, then 500-id `add_category` and `change_status` requests over HTTP."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 from bench.common import Bench
 

@@ -98,7 +98,7 @@ def run(b: Bench) -> None:
             b.figures[-1].notes = f"{note}; {plain:.2f} s untraced ({total / plain:,.0f}/s)"
             if out["status"] == 303:
                 rows = b.measure(f"download the {total:,}-client link (local route)", total,
-                                 lambda: _download(b, out["location"]))
+                                 lambda location=out["location"]: _download(b, location))
                 assert rows == total, rows
             _settings(EXPORT_INLINE_MAX_BYTES="0")  # every export behind a link: the streaming path alone
             plain, _ = _untraced(b, lambda: _export(b))

@@ -7,8 +7,9 @@ import threading
 import time
 import tracemalloc
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import requests
 
@@ -43,7 +44,7 @@ class CallCounter:
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["CallCounter"]:
+    def installed(self) -> Iterator[CallCounter]:
         from botocore.client import BaseClient
 
         original = BaseClient._make_api_call

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     emails_per_tenant_per_minute: int = Field(60, ge=1)
 
     @model_validator(mode="after")
-    def _derived_defaults(self) -> "Settings":
+    def _derived_defaults(self) -> Settings:
         if not self.outbox_dir:
             object.__setattr__(self, "outbox_dir", os.path.join(self.data_dir, "outbox"))
         return self

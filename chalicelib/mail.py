@@ -7,11 +7,11 @@ import re
 import secrets
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def build_message(email: OutgoingEmail, *, domain: str, date: datetime | None = 
     if email.reply_to:
         msg["Reply-To"] = email.reply_to
     msg["Subject"] = email.subject
-    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain=domain)
     if email.in_reply_to:
         msg["In-Reply-To"] = email.in_reply_to
@@ -96,7 +96,7 @@ def send(email: OutgoingEmail) -> SentEmail:
         raise MailSendError(f"unknown EMAIL_SENDER {settings.email_sender!r} (expected 'ses' or 'outbox')")
     if not email.recipients:
         raise MailSendError("message has no recipients")
-    sent_at = datetime.now(timezone.utc)
+    sent_at = datetime.now(UTC)
     sender = parseaddr(email.from_address)[1]
     try:
         msg = build_message(email, domain=sender.rpartition("@")[2] or "localhost", date=sent_at)
@@ -142,7 +142,7 @@ def _send_ses(settings: Settings, sender: str, recipients: list[str], raw: bytes
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ses_client(region: str) -> Any:
     import boto3  # imported on first send so that importing this module stays cheap
 

@@ -43,7 +43,7 @@ def retry_later(receipt_handle: str, seconds: int) -> None:
         folder().change_visibility(receipt_handle, seconds)
 
 
-def folder() -> "FolderQueue":
+def folder() -> FolderQueue:
     return FolderQueue(Path(get_settings().data_dir) / "jobs")
 
 

@@ -8,7 +8,6 @@ import jwt
 
 from chalicelib.config import get_settings
 
-
 PORTAL_ISSUER = "nexusrms-portal"
 PORTAL_TTL = 3600  # short-lived: every portal request re-checks access anyway
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.clients import COUNTED_FACETS, FacetRules, facets, new_client_cutoff
@@ -12,11 +12,20 @@ from chalicelib.domain.response_times import response_times
 from chalicelib.domain.threads import thread_stats
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.clients import ClientRepository, from_item as client_of
+from chalicelib.tables.clients import ClientRepository
+from chalicelib.tables.clients import from_item as client_of
 from chalicelib.tables.communications import from_item as communication_of
 from chalicelib.tables.contacts import from_item as contact_of
-from chalicelib.tables.items import (ClientItem, ClientNumberItem, CommunicationItem, ContactItem, FacetCount,
-                                     FacetEntry, IdempotencyItem, ThreadItem)
+from chalicelib.tables.items import (
+    ClientItem,
+    ClientNumberItem,
+    CommunicationItem,
+    ContactItem,
+    FacetCount,
+    FacetEntry,
+    IdempotencyItem,
+    ThreadItem,
+)
 from chalicelib.tables.settings import SettingsRepository
 from chalicelib.tables.work_items import CategoryItem, SegmentItem, SegmentLinkItem
 
@@ -67,7 +76,7 @@ def audit(tenant_id: str = "t1", now: datetime | None = None, lease_seconds: flo
     """
     from chalicelib.config import get_settings
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     lease_seconds = lease_seconds if lease_seconds is not None else get_settings().function_timeout + 5
     result = Audit(tenant_id)
     items = tenant_items(tenant_id)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from chalicelib.tables.base import TableItem
 
@@ -14,7 +14,7 @@ def failing(operations: dict[str, list], after_the_database: bool = False) -> It
     """Each attempt of an operation named in `operations` raises the next exception of its list (the last one
     repeats; None: no failure), before moto sees the request or, with `after_the_database`, after moto applied it."""
     events = TableItem._get_connection().connection.client.meta.events
-    seen = {name: 0 for name in operations}
+    seen = dict.fromkeys(operations, 0)
 
     def fail(event_name: str, **_) -> None:
         name = event_name.rsplit(".", 1)[-1]

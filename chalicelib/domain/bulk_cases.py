@@ -4,9 +4,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.domain import client_cases, segment_cases
 from chalicelib.domain.categories import Category, Tree
@@ -174,7 +175,7 @@ def bulk_action(stores: Any, action: str, client_ids: list[str], params: dict[st
     with ThreadPoolExecutor(max_workers=max(1, min(workers or WORKERS, len(unique)))) as pool:
         # Each task in its own copy of this context: the request's database budget and Idempotency-Key travel.
         futures = [pool.submit(contextvars.copy_context().run, one, cid) for cid in unique]
-        done = {cid: f.result() for cid, f in zip(unique, futures)}
+        done = {cid: f.result() for cid, f in zip(unique, futures, strict=False)}
     if action == "add_to_segment" and any(r.ok for r in done.values()):
         segment_cases.recount(stores, params["segment_id"])  # once, not once per member as the single route does
     return Outcome([done[cid] for cid in client_ids])

@@ -11,6 +11,7 @@ from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.slugs import slug_candidates
 from chalicelib.domain.values import utcnow
+
 NOT_NULL = ("name", "is_active", "is_public", "sort_order")
 
 

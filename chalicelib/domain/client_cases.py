@@ -1,9 +1,10 @@
 """Client use cases: plain functions over repositories passed in, raising domain errors."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, Callable, Iterator, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from ulid import ULID
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO
 
 from chalicelib.domain.clients import Client
 from chalicelib.domain.values import iso, money

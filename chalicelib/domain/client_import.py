@@ -482,7 +482,7 @@ def field_name(data: Mapping[str, Any], loc: str) -> str:
 
 def _custom_types(custom_field_keys: Collection[str] | Mapping[str, str]) -> dict[str, str | None]:
     if isinstance(custom_field_keys, Mapping):
-        return {k: v for k, v in custom_field_keys.items()}
+        return dict(custom_field_keys.items())
     return dict.fromkeys(custom_field_keys)
 
 

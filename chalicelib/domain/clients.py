@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.values import Record, iso, money, utcnow  # noqa: F401 (re-exported)
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, validate_custom_fields
+from chalicelib.domain.values import Record, iso, money, utcnow  # noqa: F401 (re-exported)
 
 ClientType = Literal["company", "individual", "venue"]
 ClientStatus = Literal["lead", "trial", "active", "inactive", "archived"]
@@ -177,7 +177,7 @@ def apply_changes(client: Client, changes: dict[str, Any], *, settings: ClientSe
     if "custom_fields" in changes:
         # Only the keys sent are checked (null removes a value, except a required one); the rest stay as stored.
         sent = changes["custom_fields"]
-        sent = {k: None for k in client.custom_fields} if sent is None else sent
+        sent = dict.fromkeys(client.custom_fields) if sent is None else sent
         validate_custom_fields(sent, custom_fields, creating=False)
         merged = {**client.custom_fields, **sent}
         changes["custom_fields"] = {k: v for k, v in merged.items() if v is not None}
@@ -217,7 +217,7 @@ class FacetRules:
     new_since: datetime
 
     @classmethod
-    def of(cls, settings: ClientSettings, now: datetime) -> "FacetRules":
+    def of(cls, settings: ClientSettings, now: datetime) -> FacetRules:
         return cls(settings.high_value_threshold, new_client_cutoff(settings, now))
 
 

@@ -1,8 +1,9 @@
 """Communication use cases: log, send, edit, delete; email goes out through the one mail sender."""
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from typing import Any
 
 from ulid import ULID
 
@@ -47,7 +48,7 @@ def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, acto
     _check_references(stores, client_id, data)
     occurred = data.pop("occurred_at", None) or now
     if occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=timezone.utc)
+        occurred = occurred.replace(tzinfo=UTC)
     if data["type"] == "email":
         data.setdefault("direction", "outbound")
         if data["direction"] == "outbound":
@@ -136,6 +137,6 @@ def _check_references(stores: Any, client_id: str, data: dict[str, Any]) -> None
 
 def day_range(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
     """`from` / `to` dates as the first and last moment of those days (UTC)."""
-    low = datetime.combine(start, time.min, tzinfo=timezone.utc) if start else None
-    high = datetime.combine(end, time.max, tzinfo=timezone.utc) if end else None
+    low = datetime.combine(start, time.min, tzinfo=UTC) if start else None
+    high = datetime.combine(end, time.max, tzinfo=UTC) if end else None
     return low, high

@@ -1,8 +1,9 @@
 """Contact use cases: one primary and one billing contact per client, kept under concurrent calls."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ulid import ULID
 

@@ -76,7 +76,7 @@ class ValidationFailed(DomainError):
     status, code = 422, "validation_error"
 
     @classmethod
-    def field(cls, field: str, message: str) -> "ValidationFailed":
+    def field(cls, field: str, message: str) -> ValidationFailed:
         return cls(f"{field}: {message}", [{"field": field, "message": message}])
 
 

@@ -3,9 +3,10 @@ batches, while the next rows are checked (the database works while Python valida
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.domain import client_cases
 from chalicelib.domain import client_import as ci
@@ -36,7 +37,7 @@ class Rules:
 
     @classmethod
     def read(cls, stores: Any, validate: Validator, actor: str | None,
-             defs: list[CustomFieldDef] | None = None) -> "Rules":
+             defs: list[CustomFieldDef] | None = None) -> Rules:
         return cls(stores.tenant_id, actor, stores.settings.get("client"), stores.settings.get("lead-score-thresholds"),
                    stores.settings.custom_fields() if defs is None else defs, tree_of(stores.categories), validate)
 
@@ -101,7 +102,7 @@ class _Known:
 
     @classmethod
     def read(cls, stores: Any, import_id: str | None, rows: list[tuple[ci.ParsedRow, list[tuple[str, str]]]]
-             ) -> "_Known":
+             ) -> _Known:
         held = stores.clients.holders([k for _, keys in rows for k in keys]) if rows else {}
         keyless = [row.fingerprint for row, keys in rows if not keys]
         imported = stores.imports.imported(keyless) if keyless else {}

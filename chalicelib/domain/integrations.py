@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Literal
 
@@ -77,7 +77,7 @@ def figures(projects: list[Project], invoices: list[Invoice]) -> Figures:
                       Decimal("0"))
     live = [p for p in projects if p.status != "cancelled"]
     starts = [p.start_date for p in live if p.start_date]
-    last = datetime.combine(max(starts), time(), tzinfo=timezone.utc) if starts else None
+    last = datetime.combine(max(starts), time(), tzinfo=UTC) if starts else None
     return Figures(money2(paid - credited), money2(outstanding), len(live), last)
 
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from chalicelib.domain.errors import Contention, VersionConflict
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from ulid import ULID
 

@@ -55,7 +55,7 @@ class LeadScoreThresholds(Strict):
     warm: int = Field(default=50, ge=0, le=100)
 
     @model_validator(mode="after")
-    def _warm_below_hot(self) -> "LeadScoreThresholds":
+    def _warm_below_hot(self) -> LeadScoreThresholds:
         if self.warm >= self.hot:
             raise ValueError("warm must be lower than hot")
         return self
@@ -80,7 +80,7 @@ class CustomFieldDef(Strict):
     required: bool = False
 
     @model_validator(mode="after")
-    def _options_for_select(self) -> "CustomFieldDef":
+    def _options_for_select(self) -> CustomFieldDef:
         if self.type == "select" and not self.options:
             raise ValueError("a select field needs options")
         if self.type != "select" and self.options:

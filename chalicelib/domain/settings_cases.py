@@ -1,7 +1,8 @@
 """Settings use cases: replace a settings resource (PUT) or change its named fields (PATCH), and what follows."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.domain.clients import FacetRules, utcnow
 from chalicelib.domain.retry import retrying

@@ -1,7 +1,7 @@
 """Value formats the contract fixes: UTC timestamps with `Z`, money as decimal strings, id and time-key bounds."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -31,12 +31,12 @@ def ulid_bound(moment: datetime, last: bool = False) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(value: datetime) -> str:
     """ISO 8601 UTC with `Z` and millisecond precision."""
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def money(value: Decimal) -> str:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from ulid import ULID
 
@@ -15,8 +16,8 @@ from chalicelib.domain.clients import new_client_cutoff, utcnow
 from chalicelib.domain.jobs import Job, StepResult
 from chalicelib.domain.values import iso, ulid_bound
 from chalicelib.handlers.jobs import deadline
-from chalicelib.tables.items import UnmatchedItem
 from chalicelib.tables.inbox import tenant_of_address
+from chalicelib.tables.items import UnmatchedItem
 from chalicelib.tables.stores import Stores
 from chalicelib.tables.tenants import all_tenants
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from chalicelib import queue
 from chalicelib.domain import job_cases

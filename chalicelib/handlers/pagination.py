@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import InvalidCursor
@@ -77,7 +78,8 @@ def _fits(position: Any, shape: Shape) -> bool:
     if not isinstance(position, list) or not 1 <= len(position) <= 8 \
             or not all(_scalar(v) for v in position):
         return False
-    return shape == ANY_LIST or (len(position) == len(shape) and all(type(v) is t for v, t in zip(position, shape)))
+    return shape == ANY_LIST or (len(position) == len(shape) and all(
+        type(v) is t for v, t in zip(position, shape, strict=True)))
 
 
 def _key_value(value: Any) -> bool:

@@ -5,14 +5,21 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.domain.errors import (BadRequest, DomainError, InvalidJson, NotFound, PayloadTooLarge,
-                                      UnsupportedMediaType)
+from chalicelib.domain.errors import (
+    BadRequest,
+    DomainError,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from chalicelib.domain.values import MAX_ID_LENGTH
 from chalicelib.handlers import errors
 from chalicelib.handlers.auth import Principal, authorize, verify_token

@@ -2,12 +2,23 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Optional, Union, get_args
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field,
-                      StringConstraints, WithJsonSchema, create_model, field_validator)
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+)
 
 from chalicelib.domain import categories as dca
 from chalicelib.domain import category_cases, segment_cases
@@ -89,7 +100,7 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(
 
 
 def _since_epoch(value: datetime) -> datetime:
-    if value < datetime(1970, 1, 1, tzinfo=timezone.utc):
+    if value < datetime(1970, 1, 1, tzinfo=UTC):
         raise ValueError("must be 1970-01-01 or later")
     return value
 
@@ -151,7 +162,7 @@ def out_model(name: str, record: type[BaseModel], **extra: Any) -> type[BaseMode
 
 def _optional(f: Any) -> Any:
     """The field's type, nullable, keeping its constraints."""
-    return Annotated[Optional[f.annotation], *f.metadata] if f.metadata else Optional[f.annotation]
+    return Annotated[f.annotation | None, *f.metadata] if f.metadata else f.annotation | None
 
 
 def _no_default(schema: dict) -> None:
@@ -201,7 +212,7 @@ _MONEY_FIELDS = {"price_multiplier", "credit_limit", "discount_percent", "tax_ra
 
 def _out_type(name: str, annotation: Any) -> Any:
     if name in _MONEY_FIELDS:
-        return Optional[str] if type(None) in get_args(annotation) else str
+        return str | None if type(None) in get_args(annotation) else str
     return annotation
 
 
@@ -268,7 +279,7 @@ class ClientListQuery(ClientFilters, ListQuery):
 
 
 def page_of(item: type[BaseModel]) -> type[BaseModel]:
-    return create_model(f"{item.__name__}Page", items=(list[item], ...), next_cursor=(Optional[str], None))
+    return create_model(f"{item.__name__}Page", items=(list[item], ...), next_cursor=(str | None, None))
 
 
 class Chips(BaseModel):

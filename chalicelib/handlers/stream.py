@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.domain import activity, category_cases, client_cases, scoring_cases, segment_cases
 from chalicelib.domain.response_times import response_times
 from chalicelib.domain.threads import thread_stats
-from chalicelib.tables import keys
 from chalicelib.domain.values import utcnow
+from chalicelib.tables import keys
 from chalicelib.tables.activity import ActivityRepository
-from chalicelib.tables.streams import Change, decode_record
 from chalicelib.tables.stores import Stores
+from chalicelib.tables.streams import Change, decode_record
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from chalicelib.local.dynamodb_local import (
     DEFAULT_RUN_PORT,
@@ -74,7 +74,7 @@ def sign_webhook(secret: str, body: bytes, webhook_id: str | None = None,
     from standardwebhooks.webhooks import Webhook
 
     webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": Webhook(secret).sign(webhook_id, now, body.decode())}
 

@@ -43,7 +43,7 @@ class DeadLetters:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{record['dynamodb']['SequenceNumber']}.json"
         entry = {"consumer": consumer, "shard_id": shard_id, "attempts": attempts, "error": error,
-                 "dead_lettered_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                 "dead_lettered_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                  "record": record}
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(entry, indent=1))

@@ -16,9 +16,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 log = logging.getLogger("nexus.local.ddb")
 
@@ -168,7 +169,7 @@ class DynamoDBLocal:
                 str(emulator / "DynamoDBLocal.jar"), "-sharedDb", *storage,
                 "-port", str(self.port), "-disableTelemetry"]
 
-    def start(self) -> "DynamoDBLocal":
+    def start(self) -> DynamoDBLocal:
         java = find_java()
         emulator = ensure_emulator()
         if port_in_use(self.port):
@@ -235,7 +236,7 @@ class DynamoDBLocal:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "DynamoDBLocal":
+    def __enter__(self) -> DynamoDBLocal:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

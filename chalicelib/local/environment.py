@@ -5,8 +5,8 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
-from typing import Callable, MutableMapping
 
 DEFAULTS = {
     "TABLE_NAME": "nexus-client-management",

@@ -21,7 +21,7 @@ log = logging.getLogger("nexus.local.inbox")
 
 def s3_put_event(bucket: str, key: str, size: int, etag: str, region: str) -> dict[str, Any]:
     """An S3 ObjectCreated:Put notification (every key chalice's S3Event reads, and the rest Lambda sends)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return {"Records": [{
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -77,7 +77,7 @@ class InboxWatcher(Poller):
 
     thread_name = "inbox-watcher"
 
-    def start(self) -> "InboxWatcher":
+    def start(self) -> InboxWatcher:
         for folder in (self.inbox, self.processed_dir, self.failed_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return super().start()
@@ -96,7 +96,7 @@ class InboxWatcher(Poller):
         return moved
 
     def _object_key(self, path: Path) -> str:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
         safe = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-") or "message"
         return f"{self.prefix}{stamp}-{safe}.eml"
 

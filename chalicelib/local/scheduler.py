@@ -45,7 +45,7 @@ def scale_from_env() -> float:
 
 def scheduled_event(rule_name: str, region: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """The event EventBridge passes to a scheduled Lambda (every key chalice's CloudWatchEvent reads)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -76,7 +76,7 @@ class Scheduler:
         self._threads: list[threading.Thread] = []
 
     @classmethod
-    def for_app(cls, app: Any, region: str, scale: float | None = None) -> "Scheduler":
+    def for_app(cls, app: Any, region: str, scale: float | None = None) -> Scheduler:
         scale = scale_from_env() if scale is None else scale
         jobs = []
         for source in event_sources(app, "schedule"):
@@ -92,7 +92,7 @@ class Scheduler:
                 log.info("schedule %s: %s, every %.1fs locally", source.name, text, seconds / scale)
         return cls(jobs, region)
 
-    def start(self) -> "Scheduler":
+    def start(self) -> Scheduler:
         self._stop.clear()
         for job in self.jobs:
             thread = threading.Thread(target=self._loop, args=(job,), name=f"schedule-{job.name}", daemon=True)

@@ -121,7 +121,7 @@ class Workers:
                 bucket=source.config.bucket, region=settings.region, prefix=source.config.prefix or "inbound/",
                 function_name=source.name))
 
-    def start(self) -> "Workers":
+    def start(self) -> Workers:
         for part in self.parts:
             part.start()
         return self

@@ -115,10 +115,10 @@ class StreamPump(Poller):
         self.checkpoints = CheckpointStore(checkpoint_path)
         # Next to the checkpoints by default: both live in DATA_DIR.
         self.dead_letters = DeadLetters(dead_letter_dir or Path(checkpoint_path).parent / "dead-letters")
-        kwargs = dict(endpoint_url=endpoint_url, region_name=region,
-                      aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or "local",
-                      aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or "local",
-                      config=Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2}))
+        kwargs = {"endpoint_url": endpoint_url, "region_name": region,
+                      "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID") or "local",
+                      "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or "local",
+                      "config": Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2})}
         self._ddb = boto3.client("dynamodb", **kwargs)
         self._streams = boto3.client("dynamodbstreams", **kwargs)
         self._arn: str | None = None
@@ -127,7 +127,7 @@ class StreamPump(Poller):
         super().__init__()
 
     # -- the polling loop (Poller) ---------------------------------------------------------------------------
-    def start(self) -> "StreamPump":
+    def start(self) -> StreamPump:
         waiting = len(self.dead_letters.list(self.consumer))
         if waiting:  # left by an earlier run: say so at every start until someone replays them
             log.warning("%d dead-lettered record(s) of %s wait in %s/%s/ (python -m chalicelib.local replay)",
@@ -286,7 +286,7 @@ class StreamPump(Poller):
         created = raw["dynamodb"].get("ApproximateCreationDateTime")
         if self.max_record_age is None or not isinstance(created, dt.datetime):
             return False
-        return (dt.datetime.now(dt.timezone.utc) - created).total_seconds() > self.max_record_age
+        return (dt.datetime.now(dt.UTC) - created).total_seconds() > self.max_record_age
 
     def _dead_letter(self, shard: _Shard, raw: dict[str, Any], error: str, attempts: int) -> None:
         # Written before the ack: the checkpoint only ever passes records delivered or safely set aside.
@@ -346,7 +346,7 @@ class _ErrorLog(logging.Handler):
         if record.thread == self.thread:
             self.lines.append(self.format(record))
 
-    def __enter__(self) -> "_ErrorLog":
+    def __enter__(self) -> _ErrorLog:
         logging.getLogger().addHandler(self)
         return self
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from chalicelib.domain.values import iso
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.work_items import ActivityItem
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.paging import one_page
+from chalicelib.tables.work_items import ActivityItem
 
 
 class ActivityRepository:

@@ -6,25 +6,35 @@ import heapq
 import itertools
 import random
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.client_cases import ListQuery, NumberTaken  # noqa: F401 (ListQuery re-exported)
-from chalicelib.domain.clients import (COUNTED_FACETS, Client, FacetRules, facets, generate_number, iso,
-                                      lookup_keys, name_key, search_text)
+from chalicelib.domain.clients import (
+    COUNTED_FACETS,
+    Client,
+    FacetRules,
+    facets,
+    generate_number,
+    iso,
+    lookup_keys,
+    name_key,
+    search_text,
+)
 from chalicelib.domain.errors import Contention, NotFound, Unavailable, VersionConflict
 from chalicelib.domain.retry import retrying
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.items import ClientItem, ClientKeyItem, ClientNumberItem, FacetCount, FacetEntry
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.idempotency import fence
+from chalicelib.tables.items import ClientItem, ClientKeyItem, ClientNumberItem, FacetCount, FacetEntry
 from chalicelib.tables.records import fields_of, record_from
 from chalicelib.tables.tenants import register_tenant
 
@@ -437,7 +447,7 @@ class ClientRepository:
             commit_versioned(build, "changed meanwhile")
             return len(current)
         step = MAX_TRANSACTION // 3  # a check and at most two keys per client
-        return sum(retrying(lambda: attempt(client_ids[n:n + step]), "clients being indexed")
+        return sum(retrying(lambda n=n: attempt(client_ids[n:n + step]), "clients being indexed")
                    for n in range(0, len(client_ids), step))
 
     def create_many(self, clients: list[Client], rules: FacetRules,
@@ -609,7 +619,7 @@ class _Desc:
     def __init__(self, value: str):
         self.value = value
 
-    def __lt__(self, other: "_Desc") -> bool:
+    def __lt__(self, other: _Desc) -> bool:
         return self.value > other.value
 
     def __eq__(self, other: object) -> bool:

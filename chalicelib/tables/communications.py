@@ -10,8 +10,8 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.values import ulid_bound
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.items import CommunicationItem
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.items import CommunicationItem
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection, TableConnection
@@ -31,7 +31,7 @@ class Limits:
         return self.connect + self.read
 
     @classmethod
-    def within(cls, budget: float, connect: float, read: float) -> "Limits":
+    def within(cls, budget: float, connect: float, read: float) -> Limits:
         """As many attempts as fit in `budget` with their worst-case backoff (at least one)."""
         attempts = 1
         while (attempts + 1) * (connect + read) + sum(_BACKOFF_BASE ** i for i in range(attempts)) <= budget:

@@ -9,9 +9,9 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.domain.integrations import OPEN_PROJECT
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.items import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, NodeUserItem
 from chalicelib.tables.clients import ClientRepository, commit_versioned, same_rev
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.items import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, NodeUserItem
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
 

@@ -6,9 +6,9 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.transactions import TransactWrite

@@ -1,7 +1,7 @@
 """Import storage: row fingerprints, the clients each import created, its latest revert and its raw file."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError, TransactWriteError

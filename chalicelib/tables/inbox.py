@@ -6,8 +6,8 @@ from pynamodb.exceptions import PutError
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.items import ContactItem, InboundAddressItem, MessageIdItem, UnmatchedItem
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.items import ContactItem, InboundAddressItem, MessageIdItem, UnmatchedItem
 from chalicelib.tables.paging import one_page
 
 

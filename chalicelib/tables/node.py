@@ -10,8 +10,8 @@ from pynamodb.exceptions import DeleteError, PutError
 from chalicelib.config import get_settings
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.items import NodeHeldItem, NodeLinkItem, WebhookSeenItem
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.items import NodeHeldItem, NodeLinkItem, WebhookSeenItem
 
 SEEN_TTL = 7 * 24 * 3600  # far beyond the 5-minute signature window, after which a replay is refused anyway
 PENDING, DONE = "pending", "done"

@@ -12,9 +12,9 @@ from chalicelib.domain.integrations import Invoice
 from chalicelib.domain.values import iso
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.work_items import InvoiceItem, PortalLogItem
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.paging import one_page
+from chalicelib.tables.work_items import InvoiceItem, PortalLogItem
 
 LOG_DAYS = 400  # a year of portal activity and then some; older entries expire (TTL)
 

@@ -1,24 +1,24 @@
 """Segment repository: segments in one tenant partition; each member is a facet entry plus a link on its client."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Iterable, Iterator
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.slugs import SlugTaken
 from chalicelib.domain.clients import Client
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.segments import Segment
+from chalicelib.domain.slugs import SlugTaken
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.items import FacetEntry
-from chalicelib.tables.work_items import SegmentItem, SegmentLinkItem, SlugItem
 from chalicelib.tables.clients import commit, commit_versioned, facet_entry
 from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.items import FacetEntry
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import as_read, fields_of, record_from
+from chalicelib.tables.work_items import SegmentItem, SegmentLinkItem, SlugItem
 
 MEMBERS_PER_TX = 40  # two items per member; a transaction holds at most 100
 DERIVED = ("client_count", "last_refreshed_at", "refresh_after")  # written by refreshes and recounts

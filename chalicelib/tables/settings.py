@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pynamodb.exceptions import PutError
+
 from chalicelib.domain.clients import utcnow
 from chalicelib.domain.errors import Conflict, NotFound, VersionConflict
 from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef, Strict
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.items import CustomFieldItem, SettingsItem
 from chalicelib.tables.errors import storage_errors
-
-from pynamodb.exceptions import PutError
+from chalicelib.tables.items import CustomFieldItem, SettingsItem
 
 ANY = object()  # `put` without a condition: the last writer wins
 

@@ -1,7 +1,7 @@
 """The tenant directory: which tenants exist, so scheduled jobs visit each one by key."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from pynamodb.exceptions import PutError
 
@@ -9,8 +9,8 @@ from chalicelib.domain.clients import utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.base import RESET_HOOKS, configure
 from chalicelib.tables.connection import bookkeeping
-from chalicelib.tables.items import TenantItem
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.items import TenantItem
 
 _known: set[str] = set()  # per Lambda container: register each tenant once, not on every write
 RESET_HOOKS.append(_known.clear)

@@ -7,9 +7,10 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.threads import Stats, Thread
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.items import ThreadItem
 from chalicelib.tables.errors import storage_errors
+from chalicelib.tables.items import ThreadItem
 from chalicelib.tables.records import fields_of, record_from
+
 
 def _item(thread: Thread) -> ThreadItem:
     return ThreadItem(keys.client_pk(thread.tenant_id, thread.client_id), keys.thread_sk(thread.id),

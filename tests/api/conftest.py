@@ -105,7 +105,7 @@ class Api:
         self.http = http
         self.token = mint_token(tenant, list(roles), sub="user-1")
 
-    def as_(self, tenant="t1", roles=("admin",)) -> "Api":
+    def as_(self, tenant="t1", roles=("admin",)) -> Api:
         return Api(self.http, tenant, roles)
 
     def call(self, method, path, body=None, headers=None, raw=None):

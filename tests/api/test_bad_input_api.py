@@ -6,7 +6,7 @@ import email
 import email.policy
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -71,7 +71,7 @@ def unmatched(aws) -> list[str]:
     inbox = InboxRepository("t1")
     for n in range(3):
         inbox.add_unmatched(UnmatchedItem(id=f"01J000000000000000000000{n:02}", from_email=f"who{n}@elsewhere.test",
-                                          received_at=datetime(2026, 1, 1 + n, tzinfo=timezone.utc),
+                                          received_at=datetime(2026, 1, 1 + n, tzinfo=UTC),
                                           subject=f"Hello {n}", bucket="b", key=f"k{n}"))
     return [f"01J000000000000000000000{n:02}" for n in range(3)]
 
@@ -116,7 +116,7 @@ def world(api, tmp_path, unmatched):
     imports = [made(api.call("POST", "/v1/clients/import", raw=f"name,email\nRow {n},not-an-email\n".encode(),
                              headers={"Content-Type": "text/csv"})) for n in (1, 2)]  # recorded, creating nothing
     ActivityRepository("t1").write([  # the timeline is written from the table's stream, which moto does not run
-        {"client_id": acme["id"], "id": f"event-{n}", "at": datetime(2026, 1, n, tzinfo=timezone.utc),
+        {"client_id": acme["id"], "id": f"event-{n}", "at": datetime(2026, 1, n, tzinfo=UTC),
          "actor": "user-1", "action": "updated", "entity_type": "client", "entity_id": acme["id"], "changes": {}}
         for n in (1, 2)])
     accepted = api.call("POST", "/v1/portal/invitations/accept", {"token": _invitation_link_token(tmp_path)},
@@ -203,7 +203,7 @@ def signed(api, monkeypatch):
     get_settings()
 
     def send(body: str):
-        when = datetime.now(timezone.utc)
+        when = datetime.now(UTC)
         headers = {"webhook-id": "w-1", "webhook-timestamp": str(int(when.timestamp())),
                    "webhook-signature": Webhook(secret).sign("w-1", when, body), "Content-Type": "application/json"}
         response = api.http.http.request("POST", "/v1/webhooks/node", headers=headers, body=body.encode())

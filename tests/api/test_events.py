@@ -10,9 +10,9 @@ from chalicelib.domain import job_cases
 from chalicelib.domain.clients import utcnow
 from chalicelib.handlers import events
 from chalicelib.tables import keys
+from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.items import FacetEntry
 from chalicelib.tables.stores import Stores
-from chalicelib.tables.clients import ClientRepository
 from tests.api.conftest import run_queued_jobs
 
 

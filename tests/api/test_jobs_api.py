@@ -3,7 +3,7 @@ the schedules' fan-out to one job per tenant."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -187,7 +187,7 @@ def test_the_daily_schedule_rescores_every_tenant_through_jobs(api):
 def test_a_fan_out_cut_off_by_the_schedule_time_goes_on_in_the_worker(aws, monkeypatch):
     monkeypatch.setattr(events, "TENANTS_PER_STEP", 2)
     _tenants("a1", "b2", "c3", "d4", "e5")
-    result = events.refresh_segments(lambda: 0, now=datetime(2030, 5, 1, 10, tzinfo=timezone.utc))
+    result = events.refresh_segments(lambda: 0, now=datetime(2030, 5, 1, 10, tzinfo=UTC))
     assert result["status"] == "running" and result["tenant_jobs"] == 2  # one step, then out of time
     run_queued_jobs()
     fan_out = job_cases.get_job(Stores(events.SYSTEM_TENANT), "refresh_segments_fanout", result["fan_out_job"])

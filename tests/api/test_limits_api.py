@@ -6,7 +6,7 @@ import email.policy
 import importlib
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -136,7 +136,7 @@ def test_an_inbound_attachment_of_exactly_10_mib_is_stored(api, inbox):  # noqa:
 # --- rates: fixed windows counted in the table; 429 rate_limited with Retry-After
 
 
-MAR_2_23H = datetime(2026, 3, 2, 23, 0, 0, tzinfo=timezone.utc).timestamp()  # an hour before a UTC day ends
+MAR_2_23H = datetime(2026, 3, 2, 23, 0, 0, tzinfo=UTC).timestamp()  # an hour before a UTC day ends
 
 
 @pytest.fixture

@@ -31,9 +31,9 @@ def ses(monkeypatch):
 
 
 def make_email(**overrides) -> OutgoingEmail:
-    fields = dict(from_address=f"Agentur Ölberg <{SENDER}>", to=["Søren <soren@client.example>"],
-                  cc=["ana@client.example"], bcc=["audit@agency.example"],
-                  subject="Einladung zum Kundenportal", text="Ihr Link: https://portal.example/?token=abc")
+    fields = {"from_address": f"Agentur Ölberg <{SENDER}>", "to": ["Søren <soren@client.example>"],
+                  "cc": ["ana@client.example"], "bcc": ["audit@agency.example"],
+                  "subject": "Einladung zum Kundenportal", "text": "Ihr Link: https://portal.example/?token=abc"}
     return OutgoingEmail(**{**fields, **overrides})
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -30,7 +30,7 @@ class Hooks:
     def send(self, webhook_id, type_, data, *, tenant="t1", at=None, signature=None, raw=None):
         body = raw if raw is not None else json.dumps(
             {"type": type_, "tenant_id": tenant, "occurred_at": "2026-11-01T10:00:00Z", "data": data})
-        when = at or datetime.now(timezone.utc)
+        when = at or datetime.now(UTC)
         headers = {"webhook-id": webhook_id, "webhook-timestamp": str(int(when.timestamp())),
                    "webhook-signature": signature or Webhook(SECRET).sign(webhook_id, when, body),
                    "Content-Type": "application/json"}
@@ -114,7 +114,7 @@ def test_bad_signatures_and_stale_timestamps_are_401_and_change_nothing(node):
     data = {"node_client_id": "n-1", "user": USER}
     assert node.send("w-1", "user.upserted", data, signature="v1,AAAA").status_code == 401
     assert node.send("w-2", "user.upserted", data, signature="garbage").status_code == 401
-    stale = node.send("w-3", "user.upserted", data, at=datetime.now(timezone.utc) - timedelta(minutes=6))
+    stale = node.send("w-3", "user.upserted", data, at=datetime.now(UTC) - timedelta(minutes=6))
     assert stale.status_code == 401 and stale.data["error"]["code"] == "unauthorized"
     assert node.contacts(client["id"]) == []
 

@@ -1,7 +1,6 @@
 """§13 settings through the real app: defaults, PUT/PATCH, custom fields and their effect on clients."""
 from __future__ import annotations
 
-
 CLIENT_DEFAULTS = {
     "default_currency": "EUR", "default_payment_terms_days": 30, "default_tax_rate": "0.00",
     "tier_multipliers": {"preferred": "0.95", "vip": "0.90"}, "high_value_threshold": "10000.00",

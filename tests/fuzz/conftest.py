@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -96,10 +96,10 @@ def _seed(base: str, data_dir: Path) -> Served:
                f"Message-ID: <fuzz-{n}@elsewhere.test>\r\nDate: Thu, 01 Jan 2026 10:00:00 +0000\r\n\r\nHi {n}\r\n")
         blobs.put_object("inbound", f"inbound/fuzz-{n}", raw.encode(), "message/rfc822")
         inbox.add_unmatched(UnmatchedItem(id=item_id, from_email=f"who{n}@elsewhere.test", subject=f"Hello {n}",
-                                          received_at=datetime(2026, 1, 1 + n, tzinfo=timezone.utc),
+                                          received_at=datetime(2026, 1, 1 + n, tzinfo=UTC),
                                           bucket="inbound", key=f"inbound/fuzz-{n}"))
     ActivityRepository(TENANT).write([  # the timeline is written from the table's stream, not pumped here
-        {"client_id": acme["id"], "id": f"event-{n}", "at": datetime(2026, 1, n, tzinfo=timezone.utc),
+        {"client_id": acme["id"], "id": f"event-{n}", "at": datetime(2026, 1, n, tzinfo=UTC),
          "actor": "fuzz-admin", "action": "updated", "entity_type": "client", "entity_id": acme["id"],
          "changes": {}} for n in (1, 2)])
     accepted = requests.post(base + "/v1/portal/invitations/accept",

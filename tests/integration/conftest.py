@@ -19,8 +19,8 @@ def ddb_api(ddb_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     """The Chalice app on a fresh table in DynamoDB Local, called as an admin of tenant t1."""
     from chalice.test import Client
 
-    from chalicelib.config import get_settings, reset_settings
     import app as app_module
+    from chalicelib.config import get_settings, reset_settings
 
     for key in ("AUTH_JWT_SECRET", "AUTH_ISSUER"):
         monkeypatch.setenv(key, ENV[key])

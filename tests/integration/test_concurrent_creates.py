@@ -69,7 +69,7 @@ def test_parallel_bulk_actions_and_stream_deliveries_leave_every_counter_equal_t
         while not stop.is_set():
             batch = stream.take()
             if batch:
-                results = parallel([lambda: app_module.on_table_stream({"Records": batch}, None)] * 2)
+                results = parallel([lambda b=batch: app_module.on_table_stream({"Records": b}, None)] * 2)
                 failures.extend(r for r in results if r["batchItemFailures"])
 
     pump = threading.Thread(target=redeliver)
@@ -86,7 +86,8 @@ def test_parallel_bulk_actions_and_stream_deliveries_leave_every_counter_equal_t
         stop.set()
         pump.join(60)
     assert [a.status_code for a in answers] == [200] * len(answers), [a.text for a in answers if not a.ok]
-    refused = [(b[0], r["error"]) for a, b in zip(answers, bulk) for r in a.data["results"] if not r["ok"]]
+    refused = [(b[0], r["error"])
+               for a, b in zip(answers, bulk, strict=True) for r in a.data["results"] if not r["ok"]]
     assert refused == []
     assert failures == []
     stream.settle()

@@ -5,9 +5,9 @@ import base64
 import contextlib
 import json
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -32,7 +32,7 @@ def webhook(live: Live, webhook_id: str, type_: str, data: dict) -> requests.Res
     """A Node platform webhook for live's tenant, signed as Node signs it."""
     body = json.dumps({"type": type_, "tenant_id": live.tenant, "occurred_at": "2026-11-01T10:00:00Z",
                        "data": data})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     headers = {"webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
                "webhook-signature": Webhook(SECRET).sign(webhook_id, now, body), "Content-Type": "application/json"}
     return requests.post(live.base + "/v1/webhooks/node", data=body, headers=headers, timeout=60)

@@ -146,7 +146,7 @@ class Burst:
             if step % 3 == 0:
                 self._call("archive", "POST", f"/v1/clients/{cid}/archive")
 
-    def __enter__(self) -> "Burst":
+    def __enter__(self) -> Burst:
         for t in self.threads:
             t.start()
         return self
@@ -259,7 +259,7 @@ class answering:
             return answer() if callable(answer) else answer
         return None
 
-    def __enter__(self) -> "answering":
+    def __enter__(self) -> answering:
         configure()  # the connection of the settings in force (a fixture may have changed them)
         self.events = TableItem._get_connection().connection.client.meta.events
         self.events.register_first(f"before-send.dynamodb.{self.operation}", self, unique_id="test-answer")

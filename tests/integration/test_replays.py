@@ -115,7 +115,7 @@ def _run_jobs_delivering_each_message(times: int, at_once: bool) -> int:
     context = LambdaContext("run_jobs", memory_size=512, max_runtime_ms=300_000)
     while got := folder.receive(1):
         event = sqs_event(got[0], "jobs", "eu-west-1")
-        calls = [lambda: app_module.run_jobs(event, context)] * times
+        calls = [lambda e=event: app_module.run_jobs(e, context)] * times
         parallel(calls) if at_once else [c() for c in calls]
         folder.delete(got[0].receipt)
         delivered += 1
@@ -197,7 +197,7 @@ def test_idempotent_posts_sent_three_times_create_once(live, stream, at_once):
                                                              "subject": "Call", "body": "Called back"})]
     for n, (path, body) in enumerate(posts):
         key = {"Idempotency-Key": f"once-{n}"}
-        calls = [lambda p=path, b=body: live.call("POST", p, b, headers=key)] * 3
+        calls = [lambda p=path, b=body, k=key: live.call("POST", p, b, headers=k)] * 3
         answers = parallel(calls) if at_once else [c() for c in calls]
         REPLAYS["idempotent POST"] += 2
         created = [a for a in answers if a.status_code == 201]

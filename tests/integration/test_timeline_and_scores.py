@@ -22,7 +22,7 @@ def test_the_timeline_shows_the_clients_changes_in_order_once_each(ddb_api, stre
     seen = [(i["entity_type"], i["action"]) for i in items]
     assert seen[0] == ("client", "archived") and seen[-1] == ("client", "created")
     assert ("contact", "created") in seen and ("client", "updated") in seen
-    assert len(seen) == len(set(i["id"] for i in items))
+    assert len(seen) == len({i["id"] for i in items})
     renamed = next(i for i in items if i["action"] == "updated" and "name" in (i["changes"] or {}))
     assert renamed["changes"]["name"] == {"from": "Acme", "to": "Acme Events"}
     created = next(i for i in items if i["entity_type"] == "contact")

@@ -57,7 +57,7 @@ class ServerProcess:
         self.log_path = self.data_dir / "server.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> "ServerProcess":
+    def start(self, timeout: float = 90.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "run"], cwd=self.cwd,
@@ -91,5 +91,6 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                raise RuntimeError(f"the local server ignored SIGTERM for {timeout:.0f}s:\n{self.output()[-3000:]}")
+                raise RuntimeError(
+                    f"the local server ignored SIGTERM for {timeout:.0f}s:\n{self.output()[-3000:]}") from None
         return proc.returncode

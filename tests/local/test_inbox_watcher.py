@@ -20,7 +20,7 @@ def paths(tmp_path):
 
 
 def make_watcher(recorder, inbox, s3, **kwargs) -> InboxWatcher:
-    options = dict(poll_interval=0.1, settle_seconds=0)
+    options = {"poll_interval": 0.1, "settle_seconds": 0}
     options.update(kwargs)
     return InboxWatcher(recorder, inbox_dir=inbox, s3_local_dir=s3, bucket="nexus-inbound-email",
                         region="eu-west-1", **options)

@@ -113,7 +113,8 @@ def test_the_token_command_signs_with_the_persisted_secret(tmp_path, monkeypatch
         from chalicelib.config import reset_settings
 
         reset_settings()
-    decode = dict(key="s3cret-from-an-earlier-run-of-the-local-server", algorithms=["HS256"], issuer="nexusrms-local")
+    decode = {"key": "s3cret-from-an-earlier-run-of-the-local-server", "algorithms": ["HS256"],
+              "issuer": "nexusrms-local"}
     claims = jwt.decode(staff, **decode)
     assert (claims["tenant_id"], claims["roles"], claims["sub"]) == ("acme", ["agent", "viewer"], "u1")
     claims = jwt.decode(portal, **decode)

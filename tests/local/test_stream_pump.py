@@ -23,7 +23,7 @@ LAMBDA_RECORD_KEYS = {"eventID", "eventName", "eventVersion", "eventSource", "aw
 
 
 def make_pump(table, handler, checkpoint_path, **kwargs) -> StreamPump:
-    options = dict(poll_interval=0.1, retry_delay=0.001, max_retry_delay=0.005)
+    options = {"poll_interval": 0.1, "retry_delay": 0.001, "max_retry_delay": 0.005}
     options.update(kwargs)
     return StreamPump(handler, table_name=table.name, endpoint_url=table.endpoint, region="eu-west-1",
                       checkpoint_path=checkpoint_path, **options)
@@ -87,7 +87,7 @@ def test_batch_item_failures_redeliver_only_the_failed_record_and_those_after_it
 
     def fail_b_and_d_once(event, call):
         if call == 1:
-            by_pk = dict(zip(pks(event), seqs(event)))
+            by_pk = dict(zip(pks(event), seqs(event), strict=False))
             return {"batchItemFailures": [{"itemIdentifier": by_pk["d"]}, {"itemIdentifier": by_pk["b"]}]}
         return {"batchItemFailures": []}
 
@@ -108,7 +108,7 @@ def test_an_unknown_item_identifier_retries_the_whole_batch(stream_table, tmp_pa
 
 def delivered(recorder, ok) -> list[str]:
     """The keys of the batches the handler accepted, in delivery order."""
-    return [pk for event, accepted in zip(recorder.events, ok) if accepted for pk in pks(event)]
+    return [pk for event, accepted in zip(recorder.events, ok, strict=False) if accepted for pk in pks(event)]
 
 
 def checkpoint_seq(path) -> str:
@@ -158,7 +158,7 @@ def test_a_poison_record_is_dead_lettered_and_the_others_are_delivered(stream_ta
         if "b" not in pks(event):
             return {"batchItemFailures": []}
         logging.getLogger("chalicelib.handlers.stream").error("effect of b failed: cannot decode b")
-        by_pk = dict(zip(pks(event), seqs(event)))
+        by_pk = dict(zip(pks(event), seqs(event), strict=False))
         return {"batchItemFailures": [{"itemIdentifier": by_pk["b"]}]}
 
     recorder.reply = poison_b
@@ -172,7 +172,7 @@ def test_a_poison_record_is_dead_lettered_and_the_others_are_delivered(stream_ta
     assert letter["record"]["dynamodb"]["Keys"] == {"pk": {"S": "b"}}
     assert letter["attempts"] == 11 and letter["consumer"] == "on_table_stream"
     assert "cannot decode b" in letter["error"]
-    by_pk = {pk: seq for e in recorder.events for pk, seq in zip(pks(e), seqs(e))}
+    by_pk = {pk: seq for e in recorder.events for pk, seq in zip(pks(e), seqs(e), strict=False)}
     assert (tmp_path / "dead-letters" / "on_table_stream" / f"{by_pk['b']}.json").exists()
     assert checkpoint_seq(tmp_path / "cp.json") == by_pk["d"]
     assert pump.poll_once() == 0  # nothing redelivered
@@ -193,7 +193,7 @@ def test_the_checkpoint_does_not_pass_a_record_still_being_retried(stream_table,
 
     recorder.reply = stop_while_b_fails
     pump.poll_once()
-    by_pk = {pk: seq for e in recorder.events for pk, seq in zip(pks(e), seqs(e))}
+    by_pk = {pk: seq for e in recorder.events for pk, seq in zip(pks(e), seqs(e), strict=False)}
     assert checkpoint_seq(checkpoint) == by_pk["a"]
     assert dead_letters(tmp_path) == []
 

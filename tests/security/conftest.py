@@ -1,7 +1,6 @@
 """A module-scoped moto world of two seeded tenants (tests/security/matrix_world.py), and trust switches."""
 from __future__ import annotations
 
-
 import pytest
 from moto import mock_aws
 

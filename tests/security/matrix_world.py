@@ -8,7 +8,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jwt
@@ -241,10 +241,10 @@ def seed(api: Api, tenant: str, full: bool = True) -> Tenant:
                               headers={"Content-Type": "text/csv"}))  # recorded, creating nothing
     unmatched = f"01J{tenant.upper():0>4}UNMATCHED000000000"[:26]
     InboxRepository(tenant).add_unmatched(UnmatchedItem(
-        id=unmatched, from_email="who@elsewhere.test", received_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        id=unmatched, from_email="who@elsewhere.test", received_at=datetime(2026, 1, 1, tzinfo=UTC),
         subject="Hello", bucket="b", key="k"))
     ActivityRepository(tenant).write([  # the timeline is written from the table's stream, which moto lacks
-        {"client_id": acme["id"], "id": "event-1", "at": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        {"client_id": acme["id"], "id": "event-1", "at": datetime(2026, 1, 1, tzinfo=UTC),
          "actor": "user-1", "action": "updated", "entity_type": "client", "entity_id": acme["id"], "changes": {}}])
     ids.update({parent["id"], child["id"], ivy["id"], hall["id"], revoked["id"], segment["id"], imported["id"],
                 unmatched})

@@ -1,11 +1,11 @@
 """Timeline entries from before/after images: actions, changes, actors, and silence on derived figures."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.domain.activity import entry
 
-NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
 CLIENT = {"id": "c1", "name": "Acme", "status": "active", "health_score": 70, "version": 1, "rev": 1,
           "created_by": "u1", "updated_at": NOW}
 

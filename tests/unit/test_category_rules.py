@@ -1,7 +1,7 @@
 """The category tree's rules in memory: paths, depth, descendants, order, parent checks, slugs."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from chalicelib.domain.category_cases import check_assignable, with_descendants
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.slugs import slug_candidates, slugify
 
-NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def _cat(id_, name, parent=None, **extra) -> Category:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ from chalicelib.domain import client_csv as cc
 from chalicelib.domain.clients import Address, Client, PrimaryContact
 from chalicelib.handlers.schemas import CLIENT_READ_ONLY, ClientCreate, ClientOut
 
-AT = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
 
 def client(**fields) -> Client:
@@ -102,7 +102,7 @@ def test_a_formula_in_any_field_is_quoted_in_the_file():
 def test_values_are_contract_texts_money_timestamps_booleans_and_empty_for_null():
     [row] = parsed(written([client(credit_limit=Decimal("5000"), discount_percent=Decimal("2.5"),
                                    price_multiplier=Decimal("0.9000"), tax_exempt=True, archived_at=None,
-                                   last_contacted_at=datetime(2026, 3, 2, 8, 0, 0, 123000, tzinfo=timezone.utc),
+                                   last_contacted_at=datetime(2026, 3, 2, 8, 0, 0, 123000, tzinfo=UTC),
                                    churn_probability=0.35)]))
     assert (row["credit_limit"], row["discount_percent"], row["price_multiplier"]) == ("5000.00", "2.50", "0.9000")
     assert (row["lifetime_revenue"], row["tax_rate_override"]) == ("0.00", "")
@@ -158,7 +158,7 @@ def test_the_file_is_utf8_with_a_bom_crlf_rows_and_rfc4180_quoting():
     assert data.startswith(b"\xef\xbb\xbfid,client_number,name,type,status,")
     lines = data.split(b"\r\n")
     assert lines[-1] == b"" and len(lines) == 3  # the header, one row (its quoted cell holds a line feed), the end
-    assert '"Crème ""Brûlée"", Ltd"'.encode("utf-8") in data
+    assert '"Crème ""Brûlée"", Ltd"'.encode() in data
     [row] = parsed(data)
     assert row["name"] == 'Crème "Brûlée", Ltd' and row["industry"] == "line one\nline two"
 

@@ -5,7 +5,7 @@ import codecs
 import csv
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -20,7 +20,7 @@ from chalicelib.domain.clients import PrimaryContact
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
 from chalicelib.handlers import schemas as s
 
-NOW = datetime(2026, 2, 3, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)
 SIMPLE = "name,email,phone\nAcme BV,info@acme.test,+31 20 123 4567\nÉvénements Müller,hallo@muller.test,\n"
 
 
@@ -85,7 +85,7 @@ def test_windows_1252_pairs_that_look_like_utf8_do_not_make_it_mixed():
 
 
 def test_a_mostly_utf8_file_with_broken_bytes_is_refused_naming_the_line():
-    raw = "name\nÉvénements à Genève\nMüller\nCafé\n".encode("utf-8") + "Zoë\n".encode("cp1252")
+    raw = "name\nÉvénements à Genève\nMüller\nCafé\n".encode() + "Zoë\n".encode("cp1252")
     message = problem(raw)
     assert "line 5" in message and "UTF-8" in message
 
@@ -283,7 +283,7 @@ def made(body: dict, client_id: str = "01JAAAAAAAAAAAAAAAAAAAAAAA") -> dc.Client
                          actor="u1", now=NOW)
 
 
-WRITABLE = [f for f in s.ClientCreate.model_fields]
+WRITABLE = list(s.ClientCreate.model_fields)
 FULL = {
     "type": "venue", "name": "=HYPERLINK(\"http://evil\")", "status": "lead", "email": "Bookings@Arena.test",
     "phone": "+31 20 555 0101", "fax": "-12", "website": "https://arena.test", "industry": "@events",

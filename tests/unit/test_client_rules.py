@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from chalicelib.domain import client_cases as cases
-from chalicelib.domain import retry
 from chalicelib.domain import clients as dc
+from chalicelib.domain import retry
 from chalicelib.domain.errors import Conflict, Unavailable, ValidationFailed
 from chalicelib.domain.settings import (
     SETTINGS_MODELS,
@@ -19,7 +19,7 @@ from chalicelib.domain.settings import (
     validate_custom_fields,
 )
 
-NOW = datetime(2025, 3, 4, 13, 45, 1, 123000, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 4, 13, 45, 1, 123000, tzinfo=UTC)
 NUMBER = re.compile(r"^CLT-(\d{4})-(\d{6})([0-9a-f]{4})$")
 
 

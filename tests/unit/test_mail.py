@@ -23,8 +23,8 @@ def body(part) -> str:
 
 
 def make_email(**overrides) -> OutgoingEmail:
-    fields = dict(from_address="Zoë Müller <zoe@agency.example>", to=["Søren Ørsted <soren@client.example>"],
-                  subject="Ihre Einladung — Zugang für Café Ümlaut ☕", text="Grüße,\nhier ist Ihr Link.\n")
+    fields = {"from_address": "Zoë Müller <zoe@agency.example>", "to": ["Søren Ørsted <soren@client.example>"],
+                  "subject": "Ihre Einladung — Zugang für Café Ümlaut ☕", "text": "Grüße,\nhier ist Ihr Link.\n"}
     return OutgoingEmail(**{**fields, **overrides})
 
 

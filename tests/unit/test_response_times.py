@@ -1,12 +1,12 @@
 """Response-time rule: the next real answer, whole minutes, thread-aware, notes and drafts never count."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.communications import Communication
 from chalicelib.domain.response_times import response_times
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def comm(cid, minutes, direction, type_="email", thread=None, status=None, deleted=False):

@@ -2,10 +2,23 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import (ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError,
-                                 NoCredentialsError, ReadTimeoutError)
-from pynamodb.exceptions import (DeleteError, GetError, PutError, QueryError, TransactGetError, TransactWriteError,
-                                 UpdateError)
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from pynamodb.exceptions import (
+    DeleteError,
+    GetError,
+    PutError,
+    QueryError,
+    TransactGetError,
+    TransactWriteError,
+    UpdateError,
+)
 
 from chalicelib.domain.errors import Unavailable
 from chalicelib.tables.errors import NOTHING_WRITTEN, OUTCOME_UNKNOWN, storage_errors

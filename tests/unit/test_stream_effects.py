@@ -1,15 +1,15 @@
 """Which stream records ask for which effects: recounts only when a count can change."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.handlers.stream import effects_of
 from chalicelib.tables import keys
 from chalicelib.tables.items import FacetEntry
-from chalicelib.tables.work_items import CategoryItem
 from chalicelib.tables.streams import Change
+from chalicelib.tables.work_items import CategoryItem
 
-NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 def _entry(facet, value, live=True):

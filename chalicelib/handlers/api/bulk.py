@@ -119,7 +119,7 @@ def _body(ctx: Ctx) -> BaseModel:
         return BulkIn.model_validate_json(ctx.request.raw_body, strict=True).root
     except ValidationError as exc:
         details = []
-        for err, detail in zip(exc.errors(), errors.details_of(exc)):
+        for err, detail in zip(exc.errors(), errors.details_of(exc), strict=False):
             if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 detail = {"field": "action", "message": f"must be one of {', '.join(cases.ACTIONS)}"}
             elif err["loc"] and err["loc"][0] in cases.ACTIONS:

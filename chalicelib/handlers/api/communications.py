@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from chalice import Blueprint, Response
-
 from ulid import ULID
 
 from chalicelib.domain import communication_cases as cases

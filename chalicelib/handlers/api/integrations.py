@@ -1,7 +1,7 @@
 """Integration routes: other NexusRMS modules push projects and invoices (role integration or admin)."""
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 from chalice import Blueprint
 from pydantic import Field, create_model, model_validator
@@ -25,7 +25,7 @@ class ProjectIn(Strict):
     value: Money | None = None
 
     @model_validator(mode="after")
-    def _ends_after_start(self) -> "ProjectIn":
+    def _ends_after_start(self) -> ProjectIn:
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
         return self
@@ -44,7 +44,7 @@ class InvoiceIn(Strict):
 
 def _out(name: str, record: type) -> type:
     money = {"value", "amount"}
-    return create_model(name, **{n: (Optional[str] if n in money else f.annotation, ...)
+    return create_model(name, **{n: (str | None if n in money else f.annotation, ...)
                                  for n, f in record.model_fields.items() if not f.exclude})
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from chalice import Blueprint
 from pydantic import BaseModel
@@ -22,11 +22,11 @@ RECENT = 10
 class ActivityOut(BaseModel):
     id: str
     at: datetime
-    actor: Optional[str]
+    actor: str | None
     action: str
     entity_type: str
     entity_id: str
-    changes: Optional[dict[str, Any]]
+    changes: dict[str, Any] | None
 
 
 class DashboardOut(BaseModel):

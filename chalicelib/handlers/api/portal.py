@@ -1,8 +1,8 @@
 """Portal routes: a client's contact accepts the invitation and sees their own client's messages and documents."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated, Any, Optional
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from chalice import Blueprint
 from pydantic import BaseModel, StringConstraints
@@ -60,9 +60,9 @@ class PortalLogOut(BaseModel):
     id: str
     at: datetime
     contact_id: str
-    contact_name: Optional[str]
+    contact_name: str | None
     action: str
-    detail: Optional[dict[str, Any]]
+    detail: dict[str, Any] | None
 
 
 class Session:
@@ -100,7 +100,7 @@ def accept(ctx: Ctx):
     token, expires = mint_portal_token(tenant_id, client_id, contact_id)
     PortalRepository(tenant_id).log(client_id, contact.id, contact.full_name, "sign_in", None, utcnow())
     return {"access_token": token, "token_type": "Bearer",
-            "expires_at": iso(datetime.fromtimestamp(expires, timezone.utc))}
+            "expires_at": iso(datetime.fromtimestamp(expires, UTC))}
 
 
 @api(bp, "GET", P + "/me", summary="The contact and its client", need="portal", tag="portal", response=MeOut)

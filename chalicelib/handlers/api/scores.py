@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from chalice import Blueprint
 from pydantic import BaseModel, Field
@@ -21,7 +21,7 @@ CLIENT = "/v1/clients/{client_id}"
 class FactorOut(BaseModel):
     name: Literal["payment_history", "project_frequency", "communication_engagement", "outstanding_balance_ratio",
                   "days_since_last_project"]
-    value: Optional[float]
+    value: float | None
     score: int
     weight: float
     contribution: float
@@ -45,8 +45,8 @@ class LeadScoreOut(BaseModel):
     firmographic_score: int
     classification: Literal["hot", "warm", "cold"]
     rule_breakdown: dict[str, list[dict[str, Any]]]
-    previous_score: Optional[int]
-    score_changed_at: Optional[datetime]
+    previous_score: int | None
+    score_changed_at: datetime | None
     has_improved: bool
     has_declined: bool
     calculated_at: datetime
@@ -54,7 +54,7 @@ class LeadScoreOut(BaseModel):
 
 class LeadHistoryOut(BaseModel):
     score: int
-    previous_score: Optional[int]
+    previous_score: int | None
     change: int
     change_reason: str
     recorded_at: datetime

@@ -4,8 +4,8 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 from pydantic import BaseModel
 
-from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef
 from chalicelib.domain import settings_cases
+from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.handlers.schemas import patch_of
 from chalicelib.tables.inbox import claim_address
