@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
@@ -23,7 +23,10 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.values import MAX_ID_LENGTH
 from chalicelib.handlers import errors
 from chalicelib.handlers.auth import Principal, authorize, verify_token
-from chalicelib.handlers.schemas import ListQuery
+from chalicelib.handlers.fields import ListQuery
+
+if TYPE_CHECKING:
+    from chalicelib.tables.stores import Stores
 
 MAX_BODY = 1024 * 1024
 MAX_JSON_DEPTH = 64  # contract §16; also far below the recursion limit of json and pydantic
@@ -118,9 +121,9 @@ class Ctx:
     def actor(self) -> str | None:
         return self.principal.sub if self.principal else None
 
-    def stores(self):
+    def stores(self) -> Stores:
         """The tenant's repositories, stamping this principal on the changes made through them."""
-        from chalicelib.tables.stores import Stores
+        from chalicelib.tables.stores import Stores  # the tables are configured at first use, not at import
 
         return Stores(self.tenant_id, self.actor)
 
@@ -130,14 +133,19 @@ class Ctx:
     def json(self) -> Any:
         return parse_json(self.request.raw_body or b"")
 
-    def body(self, model: type[BaseModel] | None = None) -> BaseModel:
+    def body(self, model: type[BaseModel] | None = None) -> Any:
         """The JSON object body validated by `model` (422 naming each bad field). JSON types are taken strictly:
         a boolean is no number, a number no boolean or string (schemas.py adds the ISO forms of dates)."""
         if not isinstance(self.json(), dict):
             raise InvalidJson("the body must be a JSON object")
         return (model or self.doc.body).model_validate_json(self.request.raw_body, strict=True)
 
-    def query(self, model: type[BaseModel] | None = None) -> BaseModel:
+    def changes(self) -> dict[str, Any]:
+        """A PATCH body's named fields (null included: it clears the field); the others stay as they are."""
+        body = self.body()
+        return {name: getattr(body, name) for name in body.model_fields_set}
+
+    def query(self, model: type[BaseModel] | None = None) -> Any:
         """Query parameters validated by `model`; bad ones are 400 `bad_request` naming the parameter."""
         params = dict(self.request.query_params or {})
         try:
@@ -220,7 +228,7 @@ def _run(view: Callable, ctx: Ctx, params: dict, status: int) -> Response:
 
 def _idempotent(ctx: Ctx, run: Callable[[], Response]) -> Response:
     """Same key, same tenant, within 24 h: answer the first response again and create nothing."""
-    from chalicelib.tables.idempotency import IdempotencyStore, Replay, holding
+    from chalicelib.tables.stores import Replay, holding
 
     key = ctx.header("idempotency-key") or ""
     if len(key) > 255:
@@ -228,7 +236,7 @@ def _idempotent(ctx: Ctx, run: Callable[[], Response]) -> Response:
                          [{"field": "Idempotency-Key", "message": "at most 255 characters"}])
     fingerprint = hashlib.sha256(f"{ctx.doc.method} {ctx.request.context.get('resourcePath', ctx.doc.path)} "
                                  f"{ctx.request.uri_params} ".encode() + (ctx.request.raw_body or b"")).hexdigest()
-    store = IdempotencyStore(ctx.tenant_id)
+    store = ctx.stores().idempotency
     claim = store.claim(key, fingerprint)
     if isinstance(claim, Replay):
         return Response(body=claim.body, status_code=claim.status_code,

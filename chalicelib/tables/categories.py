@@ -8,9 +8,9 @@ from chalicelib.domain.categories import Category
 from chalicelib.domain.errors import VersionConflict
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.clients import commit
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.records import as_read, fields_of, record_from
+from chalicelib.tables.transactions import commit
 from chalicelib.tables.work_items import CategoryItem, SlugItem, TreeItem
 
 DERIVED = ("clients_count",)  # the stream's recount, written without the tree's version

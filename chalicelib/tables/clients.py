@@ -28,7 +28,7 @@ from chalicelib.domain.clients import (
     name_key,
     search_text,
 )
-from chalicelib.domain.errors import Contention, NotFound, Unavailable, VersionConflict
+from chalicelib.domain.errors import Contention, NotFound, Unavailable
 from chalicelib.domain.retry import retrying
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
@@ -37,6 +37,7 @@ from chalicelib.tables.idempotency import fence
 from chalicelib.tables.items import ClientItem, ClientKeyItem, ClientNumberItem, FacetCount, FacetEntry
 from chalicelib.tables.records import fields_of, record_from
 from chalicelib.tables.tenants import register_tenant
+from chalicelib.tables.transactions import commit, commit_versioned, send_built
 
 _SORT_INDEX = {"name": "by_name", "created_at": "by_created", "health_score": "by_health"}
 _SORT_ATTR = {"name": "s_name", "created_at": "s_created", "health_score": "s_health"}
@@ -107,58 +108,6 @@ def _batch_get(wanted: list[dict], consistent: bool) -> Iterator[ClientItem]:
             time.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** round_)))
         else:
             raise Unavailable("the database kept some reads unprocessed (throttled); nothing was written, try again")
-
-
-class TransactionRace(VersionConflict):
-    """Another transaction held one of the items (often a shared counter), or DynamoDB throttled one of them:
-    nothing was written, run it again."""
-
-
-# Cancellation reasons meaning "not now" rather than "no": the whole transaction is run again after a backoff.
-# Throttling cancels a transaction with a reason per item (botocore's retries never see it as throttling).
-RETRIED_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-
-
-def _raced(exc: TransactWriteError) -> bool:
-    codes = set(reason_codes(exc))
-    return bool(codes & RETRIED_REASONS) and "ConditionalCheckFailed" not in codes
-
-
-def commit(build: Callable[[TransactWrite], None]) -> None:
-    """Run a transaction, retrying conflicts with other transactions on the shared counters."""
-    def attempt() -> None:
-        try:
-            with storage_errors(), TransactWrite(connection=TableItem._get_connection().connection) as tx:
-                build(tx)
-                fence(tx)  # inside an Idempotency-Key request: mark the key in the same transaction
-        except TransactWriteError as exc:
-            if _raced(exc):
-                raise TransactionRace("another transaction held an item, or it was throttled") from exc
-            raise
-    retrying(attempt, "a shared item")
-
-
-def commit_versioned(build: Callable[[TransactWrite], None], conflict: str) -> None:
-    """Commit a transaction whose items are conditional on the versions read; a stale one is a VersionConflict."""
-    try:
-        commit(build)
-    except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in reason_codes(exc):
-            raise VersionConflict(conflict) from exc
-        raise
-
-
-def _send(tx: TransactWrite) -> None:
-    """Send a transaction built already (see commit: the same retry of conflicts on shared counters)."""
-    def attempt() -> None:
-        try:
-            with storage_errors(), tx:
-                pass
-        except TransactWriteError as exc:
-            if _raced(exc):
-                raise TransactionRace("another transaction held an item, or it was throttled") from exc
-            raise
-    retrying(attempt, "a shared item")
 
 
 def same_rev(client: Client):
@@ -527,7 +476,7 @@ class ClientRepository:
                 _distinct_numbers(chunk)
                 built = self._build(chunk, n, unique_keys)
             try:
-                _send(built.tx)
+                send_built(built.tx)
             except TransactWriteError as exc:
                 roles = built.puts + built.updates
                 failed = [roles[i] for i, code in enumerate(reason_codes(exc)[:len(roles)])

@@ -9,11 +9,12 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.domain.integrations import OPEN_PROJECT
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.clients import ClientRepository, commit_versioned, same_rev
+from chalicelib.tables.clients import ClientRepository, same_rev
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.items import ClientItem, ClientNumberItem, ContactItem, ContactProjectItem, NodeUserItem
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
+from chalicelib.tables.transactions import commit_versioned
 
 
 def to_item(contact: Contact) -> ContactItem:

@@ -17,7 +17,6 @@ from chalicelib.domain.integrations import Invoice, Project
 from chalicelib.domain.threads import Thread
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.clients import commit
 from chalicelib.tables.clients import from_item as client_from_item
 from chalicelib.tables.communications import from_item as comm_from_item
 from chalicelib.tables.contacts import from_item as contact_from_item
@@ -25,6 +24,7 @@ from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.items import ClientItem, CommunicationItem, ContactItem, ContactProjectItem, ThreadItem
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
+from chalicelib.tables.transactions import commit
 from chalicelib.tables.work_items import FactRefItem, FeedbackItem, InvoiceItem, LeadHistoryItem, ProjectItem, ScoreItem
 
 _SCORE_KEYS = {"health": keys.HEALTH_SK, "lead": keys.LEAD_SK}

@@ -15,8 +15,9 @@ from chalicelib.domain.import_cases import ImportMember
 from chalicelib.domain.values import utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.clients import BATCH_GET_KEYS, Mark, commit
+from chalicelib.tables.clients import BATCH_GET_KEYS, Mark
 from chalicelib.tables.errors import reason_codes, storage_errors
+from chalicelib.tables.transactions import commit
 
 
 class ImportRowItem(TableItem, discriminator="import_row"):

@@ -13,11 +13,12 @@ from chalicelib.domain.segments import Segment
 from chalicelib.domain.slugs import SlugTaken
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.clients import commit, commit_versioned, facet_entry
+from chalicelib.tables.clients import facet_entry
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.items import FacetEntry
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import as_read, fields_of, record_from
+from chalicelib.tables.transactions import commit, commit_versioned
 from chalicelib.tables.work_items import SegmentItem, SegmentLinkItem, SlugItem
 
 MEMBERS_PER_TX = 40  # two items per member; a transaction holds at most 100

@@ -1,24 +1,36 @@
-"""Every repository of one tenant, handed to the use cases as one object."""
+"""The only way in to storage: every repository of one tenant as one `Stores`, and the cross-tenant directory."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
 from chalicelib.tables.contacts import ContactRepository
 from chalicelib.tables.facts import FactRepository
+from chalicelib.tables.idempotency import IdempotencyStore, Replay, holding
 from chalicelib.tables.imports import ImportRepository
-from chalicelib.tables.inbox import InboxRepository
+from chalicelib.tables.inbox import InboxRepository, claim_address, tenant_of_address
 from chalicelib.tables.jobs import JobRepository
+from chalicelib.tables.node import NodeRepository
+from chalicelib.tables.portal import PortalRepository
 from chalicelib.tables.rate_limits import RateLimitRepository
 from chalicelib.tables.segments import SegmentRepository
 from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.tenants import all_tenants
 from chalicelib.tables.threads import ThreadRepository
+from chalicelib.tables.workspace import AssociationRepository, TaskRepository
+
+__all__ = ["Directory", "Replay", "Stores", "holding"]
 
 
 @dataclass
 class Stores:
+    """A tenant's repositories. Building them reads nothing (each only remembers the tenant), so a request builds
+    one `Stores` and hands it to its use case."""
+
     tenant_id: str
     actor: str | None = None  # the person whose request this is: stamped on the changes they make
     clients: ClientRepository = field(init=False)
@@ -33,9 +45,14 @@ class Stores:
     jobs: JobRepository = field(init=False)
     imports: ImportRepository = field(init=False)
     rate_limits: RateLimitRepository = field(init=False)
+    activity: ActivityRepository = field(init=False)
+    portal: PortalRepository = field(init=False)
+    node: NodeRepository = field(init=False)
+    tasks: TaskRepository = field(init=False)
+    associations: AssociationRepository = field(init=False)
+    idempotency: IdempotencyStore = field(init=False)
 
     def __post_init__(self) -> None:
-        # Repositories only remember the tenant: building them all costs nothing and reads nothing.
         t = self.tenant_id
         self.clients = ClientRepository(t, self.actor)
         self.contacts = ContactRepository(t, self.actor)
@@ -49,3 +66,23 @@ class Stores:
         self.jobs = JobRepository(t)
         self.imports = ImportRepository(t)
         self.rate_limits = RateLimitRepository(t)
+        self.activity = ActivityRepository(t)
+        self.portal = PortalRepository(t)
+        self.node = NodeRepository(t)
+        self.tasks = TaskRepository(t)
+        self.associations = AssociationRepository(t)
+        self.idempotency = IdempotencyStore(t)
+
+    def claim_inbound_address(self, address: str, previous: str | None) -> None:
+        """Route mail for `address` to this tenant; another tenant's address is a 409."""
+        claim_address(self.tenant_id, address, previous)
+
+
+class Directory:
+    """What spans tenants: which tenants exist, and which tenant an inbound address belongs to."""
+
+    def tenants(self, after: str | None = None) -> Iterator[str]:
+        return all_tenants(after)
+
+    def tenant_of_address(self, address: str) -> str | None:
+        return tenant_of_address(address)

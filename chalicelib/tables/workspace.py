@@ -11,9 +11,9 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.tasks import Task
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
-from chalicelib.tables.clients import commit
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.records import fields_of, record_from
+from chalicelib.tables.transactions import commit
 from chalicelib.tables.work_items import AssociationItem, TaskItem
 
 

@@ -8,6 +8,7 @@ import json
 import re
 import tempfile
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel, Field
@@ -34,7 +35,7 @@ class ExportLink(BaseModel):
 
 
 class ExportDownloadQuery(s.Query):
-    token: s._text(2000, 1)
+    token: Annotated[str, s.Text(2000, 1)]
 
 
 def export_key(tenant_id: str, export_id: str) -> str:

@@ -12,9 +12,9 @@ from chalicelib.domain import portal as dp
 from chalicelib.domain.contacts import parse_invitation_token
 from chalicelib.domain.errors import NotFound, Unauthorized
 from chalicelib.domain.values import iso, utcnow
+from chalicelib.handlers.fields import ListQuery, Strict, Text, out_model, page_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api
-from chalicelib.handlers.schemas import ListQuery, Strict, _text, out_model, page_of
 from chalicelib.tables.portal import PortalRepository
 from chalicelib.tables.stores import Stores
 from chalicelib.tokens import mint_portal_token
@@ -46,9 +46,9 @@ class MeOut(BaseModel):
 
 
 class MeUpdate(Strict):
-    phone: _text(50) | None = None
-    mobile: _text(50) | None = None
-    job_title: _text(100) | None = None
+    phone: Annotated[str, Text(50)] | None = None
+    mobile: Annotated[str, Text(50)] | None = None
+    job_title: Annotated[str, Text(100)] | None = None
 
 
 class ThreadDetailOut(BaseModel):

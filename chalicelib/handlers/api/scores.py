@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from chalicelib.domain import integration_cases, scoring_cases
 from chalicelib.domain.feedback import Feedback
 from chalicelib.domain.values import iso
+from chalicelib.handlers.fields import Id, ListQuery, Strict, Text, out_model, page_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
-from chalicelib.handlers.schemas import Id, ListQuery, Strict, _text, out_model, page_of
 
 bp = Blueprint(__name__)
 CLIENT = "/v1/clients/{client_id}"
@@ -62,7 +62,7 @@ class LeadHistoryOut(BaseModel):
 
 class FeedbackIn(Strict):
     rating: Annotated[int, Field(ge=1, le=5)]
-    comment: _text(2000) | None = None
+    comment: Annotated[str, Text(2000)] | None = None
     project_id: Id | None = None
 
 

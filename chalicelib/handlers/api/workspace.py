@@ -1,14 +1,16 @@
 """Routes of a client's follow-up tasks and of its links to other clients (associations)."""
 from __future__ import annotations
 
+from typing import Annotated
+
 from chalice import Blueprint, Response
 from pydantic import create_model
 
 from chalicelib.domain import associations as da
 from chalicelib.domain import tasks as dt
+from chalicelib.handlers.fields import Date, Id, ListQuery, Strict, Text, page_of, patch_of
 from chalicelib.handlers.pagination import page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api, json_response
-from chalicelib.handlers.schemas import Date, Id, ListQuery, Strict, _text, page_of, patch_of
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.workspace import AssociationRepository, TaskRepository
 
@@ -18,7 +20,7 @@ LINKS = "/v1/clients/{client_id}/associations"
 
 
 class TaskCreate(Strict):
-    title: _text(200, 1)
+    title: Annotated[str, Text(200, 1)]
     due_date: Date | None = None
     assignee_id: Id | None = None
     status: dt.TaskStatus = "open"
@@ -36,7 +38,7 @@ class TaskListQuery(ListQuery):
 
 class AssociationIn(Strict):
     related_id: Id
-    role: _text(50, 1) | None = None
+    role: Annotated[str, Text(50, 1)] | None = None
 
 
 AssociationOut = create_model("Association", **{name: (f.annotation, ...)
