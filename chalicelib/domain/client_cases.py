@@ -15,6 +15,7 @@ from chalicelib.domain.errors import StaleVersion, VersionConflict
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.scoring import Inputs, score
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
+from chalicelib.domain.values import utcnow
 
 
 class NumberTaken(VersionConflict):
@@ -47,7 +48,7 @@ def create_client(clients: ClientStore, settings: SettingsStore, data: dict[str,
     _check_categories(categories, data.get("category_ids"), [])
 
     def attempt() -> dc.Client:
-        at = now or dc.utcnow()
+        at = now or utcnow()
         client = build_client(data, tenant_id=tenant_id, actor=actor, client_settings=client_settings,
                               thresholds=thresholds, defs=defs, at=at)
         return clients.create(client, dc.FacetRules.of(client_settings, at))
@@ -83,7 +84,7 @@ def update_client(clients: ClientStore, settings: SettingsStore, client_id: str,
             raise StaleVersion(f"the client is at version {current.version}, not {expected_version}")
         wanted = changes(current) if callable(changes) else changes
         _check_categories(categories, wanted.get("category_ids"), current.category_ids)
-        updated = dc.apply_changes(current, wanted, settings=client_settings, custom_fields=defs, now=dc.utcnow())
+        updated = dc.apply_changes(current, wanted, settings=client_settings, custom_fields=defs, now=utcnow())
         if updated.model_copy(update={"updated_at": current.updated_at}) == current:
             return current  # nothing changes: no write, no new version
         # A race lost here (maybe only to derived figures) is read again and If-Match checked again.
@@ -106,7 +107,7 @@ def save_derived(clients: ClientStore, settings: SettingsStore, current: dc.Clie
     updated = current.model_copy(update=derive(current))
     if updated == current:
         return current
-    return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now or dc.utcnow()),
+    return clients.save(current, updated, dc.FacetRules.of(settings.get("client"), now or utcnow()),
                         derived=True)
 
 
@@ -123,7 +124,7 @@ def restore_client(clients: ClientStore, settings: SettingsStore, client_id: str
 def _transition(clients: ClientStore, settings: SettingsStore, client_id: str, change) -> dc.Client:
     def attempt() -> dc.Client:  # a race (a derived figure, another archive) is decided again on the new state
         current = clients.get(client_id)
-        now = dc.utcnow()
+        now = utcnow()
         updated = change(current, now)
         if updated is current:
             return current
@@ -202,7 +203,7 @@ def list_query(stores: Any, filters: dict[str, Any], *, after: list[str] | None 
     if category_id:
         tree = tree_of(stores.categories)
         filters["category_ids"] = with_descendants(tree, category_id) if category_id in tree else [category_id]
-    plan = plan_list(filters, stores.settings.get("client"), now or dc.utcnow())
+    plan = plan_list(filters, stores.settings.get("client"), now or utcnow())
     known = stores.clients.counts([f for g in plan.groups for f in g if f[0] in dc.COUNTED_FACETS])
     return ListQuery(groups=plan.groups, sort=plan.sort, descending=plan.descending, q=plan.q,
                      check=lambda c: passes(plan, c), estimate=lambda group: sum(known.get(f, 0) for f in group),

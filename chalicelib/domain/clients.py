@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, validate_custom_fields
-from chalicelib.domain.values import Record, iso, money, utcnow  # noqa: F401 (re-exported)
+from chalicelib.domain.values import Record, money
 
 ClientType = Literal["company", "individual", "venue"]
 ClientStatus = Literal["lead", "trial", "active", "inactive", "archived"]

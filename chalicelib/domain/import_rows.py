@@ -14,6 +14,7 @@ from chalicelib.domain import clients as dc
 from chalicelib.domain.category_cases import Tree, check_assignable, tree_of
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
+from chalicelib.domain.values import utcnow
 
 BLOCK_ROWS = 250  # rows checked while the database looks up (and writes) the block before
 LOOKUP_FIELDS = {name: f for f, name in dc.LOOKUP_NAMES.items()}  # "vat" -> "vat_number"
@@ -73,7 +74,7 @@ def _client_of(row: ci.ParsedRow, rules: Rules, import_id: str | None,
             check_assignable(rules.tree, fields["category_ids"])
         client = client_cases.build_client(fields, tenant_id=rules.tenant_id, actor=rules.actor,
                                            client_settings=rules.settings, thresholds=rules.thresholds,
-                                           defs=rules.defs, at=dc.utcnow(), scored=not dry_run)
+                                           defs=rules.defs, at=utcnow(), scored=not dry_run)
     except ValidationFailed as exc:
         return None, _problems(row, exc.details or [{"field": None, "message": exc.message}])
     return client.model_copy(update={"import_id": import_id}), []
@@ -228,7 +229,7 @@ def _create(stores: Any, rules: Rules, import_id: str, creating: list[Candidate]
     marks = stores.imports.marks(import_id, {cid: (None if keys else row.fingerprint, row.line)
                                             for cid, (row, keys) in by_id.items()})
     made = stores.clients.create_many([client for _, client, _ in creating],
-                                      dc.FacetRules.of(rules.settings, dc.utcnow()), marks, unique_keys=True)
+                                      dc.FacetRules.of(rules.settings, utcnow()), marks, unique_keys=True)
     out.created += len(made.clients)
     if made.refused:  # a concurrent run (or request) wrote the row or took its email or VAT number first
         refused = [by_id[client.id] for client in made.refused]

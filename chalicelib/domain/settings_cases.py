@@ -4,10 +4,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.domain.clients import FacetRules, utcnow
+from chalicelib.domain.clients import FacetRules
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.scoring_cases import reclassify_all
 from chalicelib.domain.settings import SETTINGS_MODELS, ClientSettings, Strict
+from chalicelib.domain.values import utcnow
 
 ClaimAddress = Callable[[str, "str | None"], None]  # (inbound address, the one it replaces): 409 when taken
 

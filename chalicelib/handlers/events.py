@@ -12,9 +12,9 @@ from ulid import ULID
 from chalicelib.config import get_settings
 from chalicelib.domain import inbound_cases as inbound
 from chalicelib.domain import job_cases, scoring_cases, segment_cases
-from chalicelib.domain.clients import new_client_cutoff, utcnow
+from chalicelib.domain.clients import new_client_cutoff
 from chalicelib.domain.jobs import Job, StepResult
-from chalicelib.domain.values import iso, ulid_bound
+from chalicelib.domain.values import iso, ulid_bound, utcnow
 from chalicelib.handlers.jobs import deadline
 from chalicelib.tables.inbox import tenant_of_address
 from chalicelib.tables.items import UnmatchedItem

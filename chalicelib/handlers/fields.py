@@ -192,3 +192,8 @@ HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
 Icon = Annotated[str, StringConstraints(pattern=r"^mdi-[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+
+
+def read_only_of(answer: type[BaseModel], body: type[BaseModel]) -> frozenset[str]:
+    """The fields an answer shows but a body may not write: named in a 422 as read-only rather than unknown."""
+    return frozenset(answer.model_fields) - frozenset(body.model_fields)

@@ -23,7 +23,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.values import MAX_ID_LENGTH
 from chalicelib.handlers import errors
 from chalicelib.handlers.auth import Principal, authorize, verify_token
-from chalicelib.handlers.fields import ListQuery
+from chalicelib.handlers.fields import ListQuery, read_only_of
 
 if TYPE_CHECKING:
     from chalicelib.tables.stores import Stores
@@ -164,7 +164,7 @@ def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "vie
         body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None, status: int = 200, list_response: bool = False,
         idempotent: bool = False, content_types: list[str] | None = None,
-        read_only: frozenset[str] = frozenset(), also: dict[int, str] | None = None,
+        also: dict[int, str] | None = None,
         content_type: str = "application/json", also_bodies: dict[int, type[BaseModel]] | None = None,
         max_body: int = MAX_BODY) -> Callable:
     """Register a view on `bp`; `need` is a role, `integration`, `portal` or `public`; `also` documents the
@@ -177,6 +177,8 @@ def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "vie
                    accepts=list(content_types or []))
     if list_response and not (query and issubclass(query, ListQuery)):
         raise TypeError(f"{method} {path}: a list pages like every list (query=ListQuery or a subclass)")
+    # Fields the answer shows but this body may not write: a 422 names them read-only rather than unknown.
+    read_only = read_only_of(response, body) if body and response else frozenset()
     ROUTES.append(doc)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -23,13 +23,13 @@ from chalicelib.domain.clients import (
     FacetRules,
     facets,
     generate_number,
-    iso,
     lookup_keys,
     name_key,
     search_text,
 )
 from chalicelib.domain.errors import Contention, NotFound, Unavailable
 from chalicelib.domain.retry import retrying
+from chalicelib.domain.values import iso
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
 from chalicelib.tables.errors import reason_codes, storage_errors

@@ -5,9 +5,9 @@ from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
-from chalicelib.domain.clients import utcnow
 from chalicelib.domain.errors import Conflict, NotFound, VersionConflict
 from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef, Strict
+from chalicelib.domain.values import utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.errors import storage_errors

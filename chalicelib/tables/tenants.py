@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from pynamodb.exceptions import PutError
 
-from chalicelib.domain.clients import utcnow
+from chalicelib.domain.values import utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.base import RESET_HOOKS, configure
 from chalicelib.tables.connection import bookkeeping

@@ -7,7 +7,7 @@ import boto3
 
 import app as app_module
 from chalicelib.domain import job_cases
-from chalicelib.domain.clients import utcnow
+from chalicelib.domain.values import utcnow
 from chalicelib.handlers import events
 from chalicelib.tables import keys
 from chalicelib.tables.clients import ClientRepository

@@ -32,7 +32,7 @@ def list_categories(ctx: Ctx):
 
 
 @api(bp, "POST", BASE, summary="Create a category", need="manager", tag="categories", body=s.CategoryCreate,
-     response=s.CategoryOut, status=201, idempotent=True, read_only=s.CATEGORY_READ_ONLY)
+     response=s.CategoryOut, status=201, idempotent=True)
 def create_category(ctx: Ctx):
     data = ctx.body().model_dump(exclude_none=True)
     if data.get("is_system") and not ctx.principal.at_least("admin"):
@@ -48,7 +48,7 @@ def get_category(ctx: Ctx, category_id: str):
 
 
 @api(bp, "PATCH", ONE, summary="Update the named fields of a category", need="manager", tag="categories",
-     body=s.CategoryUpdate, response=s.CategoryOut, read_only=s.CATEGORY_READ_ONLY)
+     body=s.CategoryUpdate, response=s.CategoryOut)
 def update_category(ctx: Ctx, category_id: str):
     body = ctx.body()
     changes = {name: getattr(body, name) for name in body.model_fields_set}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.domain import client_cases as cases
-from chalicelib.domain.clients import utcnow
+from chalicelib.domain.values import utcnow
 from chalicelib.handlers import schemas as s
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
@@ -45,7 +45,7 @@ def chips(ctx: Ctx):
 
 
 @api(bp, "POST", "/v1/clients", summary="Create a client", need="agent", body=s.ClientCreate,
-     response=s.ClientOut, status=201, idempotent=True, read_only=READ_ONLY)
+     response=s.ClientOut, status=201, idempotent=True)
 def create_client(ctx: Ctx):
     body = ctx.body()
     stores = ctx.stores()
@@ -61,7 +61,7 @@ def get_client(ctx: Ctx, client_id: str):
 
 
 @api(bp, "PATCH", "/v1/clients/{client_id}", summary="Update the named fields of a client", need="agent",
-     body=s.ClientUpdate, response=s.ClientOut, read_only=READ_ONLY)
+     body=s.ClientUpdate, response=s.ClientOut)
 def update_client(ctx: Ctx, client_id: str):
     body = ctx.body()
     stores = ctx.stores()

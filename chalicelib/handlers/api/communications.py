@@ -53,7 +53,7 @@ def list_communications(ctx: Ctx, client_id: str):
 
 @api(bp, "POST", BASE, summary="Log (and for email, send) a communication", need="agent",
      tag="communications", body=s.CommunicationCreate, response=s.CommunicationOut, status=201, idempotent=True,
-     read_only=s.COMMUNICATION_READ_ONLY, also={429: EMAIL_LIMITED})
+     also={429: EMAIL_LIMITED})
 def log_communication(ctx: Ctx, client_id: str):
     data = ctx.body().model_dump(exclude_none=True)
     return cases.log_communication(_stores(ctx), client_id, data, actor=ctx.actor, send=_send).public()
@@ -65,8 +65,7 @@ def get_communication(ctx: Ctx, client_id: str, comm_id: str):
 
 
 @api(bp, "PATCH", ONE, summary="Edit a communication or move its status forward", need="agent",
-     tag="communications", body=s.CommunicationUpdate, response=s.CommunicationOut,
-     read_only=s.COMMUNICATION_READ_ONLY)
+     tag="communications", body=s.CommunicationUpdate, response=s.CommunicationOut)
 def update_communication(ctx: Ctx, client_id: str, comm_id: str):
     body = ctx.body()
     changes = {name: getattr(body, name) for name in body.model_fields_set}
@@ -117,7 +116,7 @@ def list_threads(ctx: Ctx, client_id: str):
 
 
 @api(bp, "POST", THREADS, summary="Start a thread", need="agent", tag="communications", body=s.ThreadCreate,
-     response=s.ThreadOut, status=201, idempotent=True, read_only=s.THREAD_READ_ONLY)
+     response=s.ThreadOut, status=201, idempotent=True)
 def create_thread(ctx: Ctx, client_id: str):
     ClientRepository(ctx.tenant_id, ctx.actor).get(client_id)
     body = ctx.body()
@@ -138,7 +137,7 @@ def get_thread(ctx: Ctx, client_id: str, thread_id: str):
 
 
 @api(bp, "PATCH", THREADS + "/{thread_id}", summary="Rename or archive a thread", need="agent",
-     tag="communications", body=s.ThreadUpdate, response=s.ThreadOut, read_only=s.THREAD_READ_ONLY)
+     tag="communications", body=s.ThreadUpdate, response=s.ThreadOut)
 def update_thread(ctx: Ctx, client_id: str, thread_id: str):
     body = ctx.body()
     repo = ThreadRepository(ctx.tenant_id)

@@ -53,7 +53,7 @@ def search_contacts(ctx: Ctx):
 
 
 @api(bp, "POST", BASE, summary="Add a contact", need="agent", tag="contacts", body=s.ContactCreate,
-     response=s.ContactOut, status=201, idempotent=True, read_only=s.CONTACT_READ_ONLY)
+     response=s.ContactOut, status=201, idempotent=True)
 def add_contact(ctx: Ctx, client_id: str):
     data = ctx.body().model_dump(exclude_none=True)
     return cases.add_contact(_stores(ctx), client_id, data).public()
@@ -65,7 +65,7 @@ def get_contact(ctx: Ctx, client_id: str, contact_id: str):
 
 
 @api(bp, "PATCH", ONE, summary="Update the named fields of a contact", need="agent", tag="contacts",
-     body=s.ContactUpdate, response=s.ContactOut, read_only=s.CONTACT_READ_ONLY)
+     body=s.ContactUpdate, response=s.ContactOut)
 def update_contact(ctx: Ctx, client_id: str, contact_id: str):
     body = ctx.body()
     changes = {name: getattr(body, name) for name in body.model_fields_set}

@@ -30,8 +30,7 @@ def list_segments(ctx: Ctx):
 
 
 @api(bp, "POST", BASE, summary="Create a segment (a dynamic one is filled at once)", need="manager",
-     tag="segments", body=s.SegmentCreate, response=s.SegmentOut, status=201, idempotent=True,
-     read_only=s.SEGMENT_READ_ONLY)
+     tag="segments", body=s.SegmentCreate, response=s.SegmentOut, status=201, idempotent=True)
 def create_segment(ctx: Ctx):
     body = ctx.body()
     data = body.model_dump(exclude_none=True)
@@ -47,7 +46,7 @@ def get_segment(ctx: Ctx, segment_id: str):
 
 
 @api(bp, "PATCH", ONE, summary="Update the named fields of a segment", need="manager", tag="segments",
-     body=s.SegmentUpdate, response=s.SegmentOut, read_only=s.SEGMENT_READ_ONLY)
+     body=s.SegmentUpdate, response=s.SegmentOut)
 def update_segment(ctx: Ctx, segment_id: str):
     body = ctx.body()
     changes = {name: getattr(body, name) for name in body.model_fields_set}

@@ -58,7 +58,7 @@ def list_tasks(ctx: Ctx, client_id: str):
 
 
 @api(bp, "POST", TASKS, summary="Add a follow-up task to a client", need="agent", tag="tasks", body=TaskCreate,
-     response=TaskOut, status=201, idempotent=True, read_only=TASK_READ_ONLY)
+     response=TaskOut, status=201, idempotent=True)
 def create_task(ctx: Ctx, client_id: str):
     data = ctx.body().model_dump(exclude_none=True)
     return dt.create_task(TaskRepository(ctx.tenant_id), ClientRepository(ctx.tenant_id, ctx.actor), client_id, data,
@@ -66,7 +66,7 @@ def create_task(ctx: Ctx, client_id: str):
 
 
 @api(bp, "PATCH", TASKS + "/{task_id}", summary="Update the named fields of a task (done stamps completed_at)",
-     need="agent", tag="tasks", body=TaskUpdate, response=TaskOut, read_only=TASK_READ_ONLY)
+     need="agent", tag="tasks", body=TaskUpdate, response=TaskOut)
 def update_task(ctx: Ctx, client_id: str, task_id: str):
     body = ctx.body()
     changes = {name: getattr(body, name) for name in body.model_fields_set}
