@@ -11,11 +11,12 @@ from chalicelib.config import get_settings
 
 @lru_cache(maxsize=4)
 def _s3(region: str):
-    import boto3
     from botocore.config import Config
 
+    from chalicelib import aws
+
     # SigV4 on the regional endpoint: presigned links then work at once for buckets outside us-east-1.
-    return boto3.client("s3", region_name=region,
+    return aws.client("s3", region_name=region,
                         config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
 
 

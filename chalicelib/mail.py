@@ -144,9 +144,9 @@ def _send_ses(settings: Settings, sender: str, recipients: list[str], raw: bytes
 
 @cache
 def _ses_client(region: str) -> Any:
-    import boto3  # imported on first send so that importing this module stays cheap
+    from chalicelib import aws  # boto3 is imported on first send, so importing this module stays cheap
 
-    return boto3.client("ses", region_name=region)
+    return aws.client("ses", region_name=region)
 
 
 def reset_clients() -> None:

@@ -49,9 +49,9 @@ def folder() -> FolderQueue:
 
 @lru_cache(maxsize=4)
 def _sqs(region: str) -> Any:
-    import boto3  # on first send: importing this module stays cheap
+    from chalicelib import aws  # boto3 on first send: importing this module stays cheap
 
-    return boto3.client("sqs", region_name=region)
+    return aws.client("sqs", region_name=region)
 
 
 def reset_clients() -> None:

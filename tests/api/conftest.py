@@ -37,12 +37,10 @@ def aws(monkeypatch, tmp_path):
 
 def _jobs_queue() -> str:
     """The jobs queue on moto, with its dead-letter queue after 5 receives, as the template declares them."""
-    import boto3
-
-    from chalicelib import queue
+    from chalicelib import aws, queue
 
     queue.reset_clients()
-    sqs = boto3.client("sqs", region_name=ENV["AWS_DEFAULT_REGION"])
+    sqs = aws.client("sqs", region_name=ENV["AWS_DEFAULT_REGION"])
     dlq = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return sqs.create_queue(QueueName="jobs", Attributes={
