@@ -38,8 +38,7 @@ def _create(count: int, start: int) -> None:
     stores = Stores(TENANT, "bench-admin")
 
     def one(n: int) -> None:
-        cases.create_client(stores.clients, stores.settings, _client(n), tenant_id=TENANT, actor="bench-admin",
-                            categories=stores.categories)
+        cases.create_client(stores, _client(n))
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(start, start + count)))

@@ -81,3 +81,15 @@ def presigned_get(bucket: str, key: str, seconds: int, filename: str | None = No
     if filename:
         params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
     return _s3(get_settings().region).generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+
+
+class InboundMail:
+    """Inbound email in object storage: the messages SES stores, and the attachments kept from them."""
+
+    def read(self, bucket: str, key: str) -> bytes:
+        return get_object(bucket, key)
+
+    def keep_attachment(self, key: str, data: bytes, content_type: str) -> str:
+        """Store an attachment in the attachments bucket; the key it is kept under."""
+        put_object(get_settings().attachments_bucket, key, data, content_type)
+        return key

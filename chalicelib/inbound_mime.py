@@ -12,6 +12,7 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
+from typing import Any
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 _ID_RE = re.compile(r"<[^<>]+>")
@@ -62,6 +63,15 @@ def all_reply_ids(parsed: ParsedEmail) -> list[str]:
     return list(dict.fromkeys(([parsed.in_reply_to] if parsed.in_reply_to else []) + parsed.references[::-1]))
 
 
+def _header(msg: Message, name: str) -> Any:
+    """policy.default's parsed header object (with `.addresses`, `.datetime`); the stubs type it as text."""
+    return msg.get(name)
+
+
+def _headers(msg: Message, name: str) -> list[Any]:
+    return msg.get_all(name) or []
+
+
 def _safe(fn, default=None):  # the stdlib raises on some malformed input (policy.default headers, codecs)
     try:
         return fn()
@@ -108,7 +118,7 @@ def _text_header(msg: Message, name: str, problems: list[str]) -> str:
 
 
 def _addresses(msg: Message, name: str, problems: list[str]) -> list[tuple[str, str]]:  # (name, lowercased addr)
-    pairs = _safe(lambda: [(a.display_name, a.addr_spec) for h in msg.get_all(name) or [] for a in h.addresses])
+    pairs = _safe(lambda: [(a.display_name, a.addr_spec) for h in _headers(msg, name) for a in h.addresses])
     if not pairs or not all(_EMAIL_RE.search(a or "") for _, a in pairs):  # retry with the compat32 parser
         compat = [(_decode_words(n, problems, name), a) for n, a in getaddresses(_raw_values(msg, name, problems))]
         pairs = max(pairs or [], compat, key=lambda ps: sum(bool(_EMAIL_RE.search(a or "")) for _, a in ps))
@@ -131,7 +141,7 @@ def _ids(msg: Message, name: str, problems: list[str]) -> list[str]:
 
 def _date(msg: Message, problems: list[str]) -> datetime | None:
     raws = _raw_values(msg, "Date", problems)
-    value = _safe(lambda: msg.get("Date").datetime) or _safe(lambda: parsedate_to_datetime(raws[0]))
+    value = _safe(lambda: _header(msg, "Date").datetime) or _safe(lambda: parsedate_to_datetime(raws[0]))
     if not isinstance(value, datetime):
         problems.extend(["Date: unparseable, ignored"] if raws else [])
         return None
@@ -165,10 +175,16 @@ class _HtmlToText(HTMLParser):
             self.out.append(data.replace(" ", "\xa0") if self.pre else re.sub(r"[ \t\r\n\f]+", " ", data))
 
 
+def _fed(parser: _HtmlToText, html: str) -> str:
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.out)
+
+
 def html_to_text(html: str) -> str:
     """Readable text from HTML: script/style dropped, entities unescaped, blocks and <br> become line breaks."""
     parser = _HtmlToText()  # lenient; the regex is a last resort should it ever raise
-    text = _safe(lambda: (parser.feed(html), parser.close(), "".join(parser.out))[-1]) or re.sub("<[^>]*>", " ", html)
+    text = _safe(lambda: _fed(parser, html)) or re.sub("<[^>]*>", " ", html)
     lines = [line.strip(" \t").replace("\xa0", " ").rstrip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
@@ -178,7 +194,7 @@ def _clean_text(text: str) -> str:
 
 
 def _leaves(part: Message, depth: int = 0) -> list[Message]:
-    payload = part.get_payload()
+    payload: Any = part.get_payload()  # a multipart's: its parts
     if part.get_content_maintype() != "multipart" or not isinstance(payload, list) or depth > 40:
         return [part]
     return [leaf for sub in payload for leaf in _leaves(sub, depth + 1)]
@@ -200,7 +216,10 @@ def _filename(part: Message, problems: list[str]) -> str | None:
 
 
 def _body_and_attachments(msg: Message, limit: int, problems: list[str]):
-    plain, html, attachments, rejected = [], [], [], []
+    plain: list[str] = []
+    html: list[str] = []
+    attachments: list[Attachment] = []
+    rejected: list[tuple[str, str]] = []
     for index, part in enumerate(_leaves(msg)):
         try:
             ctype, disposition, data = part.get_content_type(), _safe(part.get_content_disposition), _part_data(part)

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.domain.values import iso
+from chalicelib.domain.values import Record, iso
 
 TRACKED = ("client", "contact", "communication", "thread", "project", "invoice", "feedback", "task", "association")
 
@@ -17,6 +17,18 @@ IGNORED = frozenset({
     "messages_count", "last_activity_at", "preview", "invitation_hash", "invitation_expires_at", "node_updated_at",
     "status_before_archive", "updated_by",
 })
+
+
+class ActivityEntry(Record):
+    """One entry of a client's timeline: who did what to which of its records, and the fields it changed."""
+
+    id: str
+    at: datetime
+    actor: str | None = None
+    action: str
+    entity_type: str
+    entity_id: str
+    changes: dict[str, Any] | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -35,9 +47,9 @@ def _plain(value: Any) -> Any:
 
 def entry(kind: str, old: dict | None, new: dict | None, event_id: str, now: datetime) -> dict | None:
     """The timeline entry for one change, or None when nothing a person did changed (derived figures only)."""
-    if kind not in TRACKED or (old is None and new is None):
-        return None
     image = new or old
+    if kind not in TRACKED or image is None:
+        return None
     fields = {k for k in (old or {}).keys() | (new or {}).keys() if k not in IGNORED}
     changes = {k: {"from": _plain((old or {}).get(k)), "to": _plain((new or {}).get(k))} for k in sorted(fields)
                if _plain((old or {}).get(k)) != _plain((new or {}).get(k))}

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain import client_cases, segment_cases
-from chalicelib.domain.categories import Category, Tree
-from chalicelib.domain.category_cases import check_assignable
+from chalicelib.domain.categories import Tree
+from chalicelib.domain.category_cases import check_assignable, tree_of
 from chalicelib.domain.clients import Client
 from chalicelib.domain.errors import Conflict, DomainError, NotFound, Unavailable, ValidationFailed
+from chalicelib.domain.ports import ClientStore, Stores
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.values import utcnow
 
@@ -25,6 +26,7 @@ ACTIONS = ("change_status", "archive", "restore", "add_category", "remove_catego
            "add_to_segment")
 NOT_ATTEMPTED = "not attempted: the request ran out of time first; nothing was changed for this client, send it again"
 Changes = Callable[[Client], dict[str, Any]]  # the fields to write, from the client as read
+Change = Callable[[Stores, str], Any]  # one client's change, through stores primed for that client
 
 
 @dataclass(frozen=True)
@@ -53,33 +55,42 @@ class Outcome:
                 "results": [r.public() for r in self.results]}
 
 
+def seconds_for_clients() -> float:
+    """How long clients may be started: the request's database budget (DB_RETRY_BUDGET, cut to end an attempt and
+    a second before FUNCTION_TIMEOUT; every call of the request shares it) less one attempt, so that the last
+    client started can still finish inside it."""
+    from chalicelib.config import get_settings  # read at first use, never at import
+
+    settings = get_settings()
+    attempt = settings.db_connect_timeout + settings.db_read_timeout
+    return max(1.0, min(settings.db_retry_budget, settings.function_timeout - attempt - 1) - attempt)
+
+
 class _Once:
-    """Settings or the category tree, read once for the whole bulk (every client is decided on the same rules)."""
+    """A store whose `reads` are made once for the whole bulk (every client is decided on the same rules); its
+    other methods are the store's own."""
 
-    def __init__(self, store: Any):
-        self._store, self._memo = store, {}
+    def __init__(self, store: Any, *reads: str):
+        self._store, self._reads, self._memo = store, reads, dict[tuple[str, tuple[Any, ...]], Any]()
 
-    def _cached(self, key: Any, read: Callable[[], Any]) -> Any:
-        if key not in self._memo:
-            self._memo[key] = read()
-        return self._memo[key]
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if name not in self._reads:
+            return method
 
-    def get(self, name: str) -> Any:
-        return self._cached(("get", name), lambda: self._store.get(name))
-
-    def custom_fields(self) -> Any:
-        return self._cached("custom_fields", self._store.custom_fields)
-
-    def snapshot(self) -> tuple[list[Category], int]:
-        return self._cached("snapshot", self._store.snapshot)
+        def once(*args: Any) -> Any:
+            if (name, args) not in self._memo:
+                self._memo[name, args] = method(*args)
+            return self._memo[name, args]
+        return once
 
 
 class _Primed:
     """One client's store: the first read answers from the batch read (an id it did not find is not found, as
     the single route says, without reading again); a retry after a lost race reads afresh, so it decides on the
-    state that won."""
+    state that won. Its other methods are the store's own."""
 
-    def __init__(self, store: Any, client_id: str, read: Client | None):
+    def __init__(self, store: ClientStore, client_id: str, read: Client | None):
         self._store, self._id, self._read, self._fresh = store, client_id, read, True
 
     def get(self, client_id: str) -> Client:
@@ -90,11 +101,18 @@ class _Primed:
             raise NotFound(f"client {client_id} not found")
         return self._read
 
-    def save(self, *args: Any, **kwargs: Any) -> Client:
-        return self._store.save(*args, **kwargs)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
-Change = Callable[[_Primed, str], Any]  # one client's change, reading it through its primed store
+class _With:
+    """The tenant's stores with some of them `replaced`: what the bulk's use cases run on."""
+
+    def __init__(self, stores: Stores, **replaced: Any):
+        self._stores, self._replaced = stores, replaced
+
+    def __getattr__(self, name: str) -> Any:
+        return self._replaced[name] if name in self._replaced else getattr(self._stores, name)
 
 
 def _category_changes(category_id: str, add: bool) -> Changes:
@@ -139,32 +157,33 @@ def _target_category(tree: Tree, category_id: str, assigning: bool) -> None:
             raise ValidationFailed.field("params.category_id", exc.details[0]["message"]) from None
 
 
-def bulk_action(stores: Any, action: str, client_ids: list[str], params: dict[str, Any], *, actor: str | None,
-                check_changes: Callable[[dict[str, Any]], None] = lambda changes: None, seconds: float = 13.0,
-                workers: int | None = None) -> Outcome:
+def bulk_action(stores: Stores, action: str, client_ids: list[str], params: dict[str, Any], *,
+                check_changes: Callable[[dict[str, Any]], None] = lambda changes: None,
+                seconds: float | None = None, workers: int | None = None) -> Outcome:
     """Apply `action` to each client, one result per id in request order; one bad id never blocks the rest.
 
     Whatever is the same for every client (the category, the segment) is checked first and refuses the whole
     request before anything changes. The clients are read in one batch; each is then changed by the use case
     of its single-client route (same rules, versions and errors), `workers` at a time. No client is started
-    after `seconds`: those answer `unavailable`, unchanged. `check_changes` raises ValidationFailed for changes a
-    PATCH body could not carry.
+    after `seconds` (by default seconds_for_clients()): those answer `unavailable`, unchanged. `check_changes`
+    raises ValidationFailed for changes a PATCH body could not carry.
     """
-    settings, categories = _Once(stores.settings), _Once(stores.categories)
-    settings.get("client")  # read once, before the workers share it
-    change = _plan(stores, action, params, settings, categories, actor, check_changes)
+    shared: Stores = _With(stores, settings=_Once(stores.settings, "get", "custom_fields"),
+                           categories=_Once(stores.categories, "snapshot"))
+    shared.settings.get("client")  # read once, before the workers share it
+    change = _plan(shared, action, params, check_changes)
     unique = list(dict.fromkeys(client_ids))
     read = stores.clients.get_many(unique, consistent=True)
-    end = time.monotonic() + seconds
+    end = time.monotonic() + (seconds_for_clients() if seconds is None else seconds)
 
     def one(client_id: str) -> Result:
         left = end - time.monotonic()
         if left <= 0:
             return Result(client_id, Unavailable(NOT_ATTEMPTED))
-        clients = _Primed(stores.clients, client_id, read.get(client_id))
+        primed: Stores = _With(shared, clients=_Primed(stores.clients, client_id, read.get(client_id)))
         try:
             # One budget for this client's retries, however they nest: none runs past the bulk's time.
-            retrying(lambda: change(clients, client_id), f"client {client_id}", seconds=left)
+            retrying(lambda: change(primed, client_id), f"client {client_id}", seconds=left)
             return Result(client_id)
         except DomainError as exc:
             return Result(client_id, exc)
@@ -181,30 +200,27 @@ def bulk_action(stores: Any, action: str, client_ids: list[str], params: dict[st
     return Outcome([done[cid] for cid in client_ids])
 
 
-def _plan(stores: Any, action: str, params: dict[str, Any], settings: _Once, categories: _Once,
-          actor: str | None, check: Callable[[dict[str, Any]], None]) -> Change:
-    """Check what the action names and return the change of one client (read through its primed store)."""
+def _plan(stores: Stores, action: str, params: dict[str, Any], check: Callable[[dict[str, Any]], None]) -> Change:
+    """Check what the action names and return the change of one client."""
     if action not in ACTIONS:
         raise ValidationFailed.field("action", f"must be one of {', '.join(ACTIONS)}")
     if action == "add_to_segment":
-        return _segment_plan(stores, params["segment_id"], actor)
+        return _segment_plan(stores, params["segment_id"])
     if action in ("archive", "restore"):
-        transition = client_cases.archive_client if action == "archive" else client_cases.restore_client
-        return lambda clients, client_id: transition(clients, settings, client_id)
+        return client_cases.archive_client if action == "archive" else client_cases.restore_client
     if action == "change_status":
         status = params["status"]
         changes: Changes = lambda client: {"status": status}  # noqa: E731 (PATCH refuses it for archived clients)
     elif action in ("add_category", "remove_category"):
-        _target_category(Tree(categories.snapshot()[0]), params["category_id"], action == "add_category")
+        _target_category(tree_of(stores), params["category_id"], action == "add_category")
         changes = _category_changes(params["category_id"], action == "add_category")
     else:
         changes = _tag_changes(params["tag"], action == "add_tag")
-    changes = _checked(changes, check)
-    return lambda clients, client_id: client_cases.update_client(
-        clients, settings, client_id, changes, expected_version=None, categories=categories)
+    checked = _checked(changes, check)
+    return lambda primed, client_id: client_cases.update_client(primed, client_id, checked)
 
 
-def _segment_plan(stores: Any, segment_id: str, actor: str | None) -> Change:
+def _segment_plan(stores: Stores, segment_id: str) -> Change:
     """The rules of adding a member by hand (segment_cases.add_member), the segment read once."""
     try:
         segment = stores.segments.get(segment_id)
@@ -213,9 +229,10 @@ def _segment_plan(stores: Any, segment_id: str, actor: str | None) -> Change:
     if segment.is_dynamic:
         raise Conflict("dynamic_segment", "members of a dynamic segment come from its criteria")
 
-    def add(clients: _Primed, client_id: str) -> bool:
-        client = clients.get(client_id)
+    def add(primed: Stores, client_id: str) -> bool:
+        client = primed.clients.get(client_id)
         if client.is_archived:
             raise ValidationFailed.field("client_id", "is archived; restore it first")
-        return stores.segments.add_member_once(segment.id, client, actor, "manual", utcnow())  # a member: skipped
+        # A client that is a member already is skipped.
+        return primed.segments.add_member_once(segment.id, client, primed.actor, "manual", utcnow())
     return add

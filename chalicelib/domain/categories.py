@@ -114,7 +114,7 @@ class Tree:
         if category_id is not None and (parent_id == category_id
                                         or parent_id in {c.id for c in self.descendants(category_id)}):
             raise ValidationFailed.field("parent_id", "may not be the category itself or one of its descendants")
-        below = self.height(category_id) if category_id in self else 0
+        below = self.height(category_id) if category_id is not None and category_id in self else 0
         if self.depth(parent_id) + 1 + below >= MAX_DEPTH:
             raise ValidationFailed.field("parent_id", f"the tree may be at most {MAX_DEPTH} levels deep")
 

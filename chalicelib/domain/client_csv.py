@@ -6,9 +6,9 @@ import io
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import IO, Any
 
-from chalicelib.domain.clients import Client
+from chalicelib.domain.clients import Address, Client
 from chalicelib.domain.values import iso, money
 
 BOM = "\ufeff"  # spreadsheets read the file as UTF-8 (accents) only when it starts with one
@@ -119,7 +119,7 @@ def values_of(client: Client, custom_field_keys: Iterable[str]) -> list[str]:
               "at_risk": client.at_risk}
     row = [text_of(spread[name] if name in spread else getattr(client, name), is_money=name in MONEY_COLUMNS)
            for name in FIELD_COLUMNS]
-    first = {}
+    first: dict[str, Address] = {}
     for address in client.addresses:  # one address per kind: the first of each
         first.setdefault(address.kind, address)
     row += [text_of(getattr(first[kind], part) if kind in first else None)
@@ -131,7 +131,7 @@ def values_of(client: Client, custom_field_keys: Iterable[str]) -> list[str]:
 class CsvWriter:
     """RFC 4180 (CRLF, quoting where needed) in UTF-8 with a BOM, written to `out` one page of clients at a time."""
 
-    def __init__(self, out: BinaryIO, custom_field_keys: Iterable[str]):
+    def __init__(self, out: IO[bytes], custom_field_keys: Iterable[str]):
         self.out = out
         self.keys = list(custom_field_keys)
         self.rows = 0

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.domain import client_csv
 from chalicelib.domain.client_csv import ADDRESS_KINDS, ADDRESS_PARTS, unsafe_cell
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.errors import BadRequest, TooLarge
 
 MAX_ROWS = 10_000
 MAX_BYTES = 10 * 1024 * 1024
@@ -28,10 +28,8 @@ class CsvProblem(BadRequest):
     """The whole file is unusable (nothing is imported); `message` names the problem."""
 
 
-class TooManyRows(CsvProblem):
+class TooManyRows(TooLarge, CsvProblem):
     """More data rows than one import takes; `rows` is how many the file has."""
-
-    status, code = 413, "payload_too_large"
 
     def __init__(self, rows: int):
         super().__init__(f"the file has {rows:,} rows; one import takes at most {MAX_ROWS:,} "
@@ -39,10 +37,8 @@ class TooManyRows(CsvProblem):
         self.rows = rows
 
 
-class FileTooLarge(CsvProblem):
+class FileTooLarge(TooLarge, CsvProblem):
     """Over MAX_BYTES (the route refuses such a body first; this guards other callers)."""
-
-    status, code = 413, "payload_too_large"
 
     def __init__(self, size: int):
         super().__init__(f"the file is {size:,} bytes; an import takes at most {MAX_BYTES:,} (10 MiB)")

@@ -1,15 +1,15 @@
-"""The client record and its rules: numbers, defaults from settings, pricing tiers, archive and restore."""
+"""The client record and its rules: numbers, defaults from settings, pricing tiers, archive and restore, facets."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from chalicelib.domain.errors import Conflict, ValidationFailed
+from chalicelib.domain.errors import Conflict, ValidationFailed, VersionConflict
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, validate_custom_fields
 from chalicelib.domain.values import Record, money
 
@@ -19,6 +19,8 @@ PricingTier = Literal["standard", "preferred", "vip", "custom"]
 RiskLevel = Literal["low", "medium", "high"]
 CommunicationPreference = Literal["email", "phone", "sms", "post"]
 AddressKind = Literal["visiting", "billing", "delivery", "shipping"]
+Facet = tuple[str, str]  # a list facet: ("status", "active"), ("tag", "vip"), ("live", "1")...
+LookupKey = tuple[str, str]  # what an import finds a live client by: ("email", address), ("vat", number)
 
 NEW_CLIENT_HEALTH = 70
 AT_RISK_CHURN = Decimal("0.7")
@@ -113,6 +115,10 @@ class Client(Record):
                 data[key] = money(getattr(self, key))
         data["at_risk"] = self.at_risk
         return data
+
+
+class NumberTaken(VersionConflict):
+    """Raised by a repository when a generated number exists already: drawn again, like any lost race."""
 
 
 def generate_number(prefix: str, now: datetime) -> str:
@@ -221,9 +227,9 @@ class FacetRules:
         return cls(settings.high_value_threshold, new_client_cutoff(settings, now))
 
 
-def facets(client: Client, rules: FacetRules) -> set[tuple[str, str]]:
+def facets(client: Client, rules: FacetRules) -> set[Facet]:
     """The list facets a client belongs to; each is a partition the list and chips read by key."""
-    out = {("status", client.status), ("type", client.type), ("tier", client.pricing_tier),
+    out: set[Facet] = {("status", client.status), ("type", client.type), ("tier", client.pricing_tier),
            ("risk", client.risk_level)}
     out |= {("tag", t.casefold()) for t in client.tags}
     out |= {("category", c) for c in client.category_ids}
@@ -243,7 +249,7 @@ COUNTED_FACETS = frozenset({"live", "status", "type", "tier", "risk", "atrisk", 
 LOOKUP_NAMES = {"email": "email", "vat_number": "vat"}  # duplicate keys of an import -> lookup key names
 
 
-def lookup_keys(client: Client) -> set[tuple[str, str]]:
+def lookup_keys(client: Client) -> set[LookupKey]:
     """The keys a live client is found by when an import looks for duplicates: ("email", normalised address),
     ("vat", normalised VAT number). Archived clients hold none."""
     if client.is_archived:
@@ -262,10 +268,78 @@ def search_text(client: Client) -> str:
     return "\n".join(parts).casefold()
 
 
-CHIPS = ("all", "vip", "high_value", "at_risk", "new", "inactive")
-CHIP_FACETS = {"all": ("live", "1"), "vip": ("tier", "vip"), "high_value": ("highvalue", "1"),
+Chip = Literal["all", "vip", "high_value", "at_risk", "new", "inactive"]  # the list's quick filters
+CHIPS: tuple[str, ...] = get_args(Chip)
+CHIP_FACETS: dict[str, Facet] = {"all": ("live", "1"), "vip": ("tier", "vip"), "high_value": ("highvalue", "1"),
                "at_risk": ("atrisk", "1"), "new": ("new", "1"), "inactive": ("status", "inactive")}
 
 
 def new_client_cutoff(settings: ClientSettings, now: datetime) -> datetime:
     return now - timedelta(days=settings.new_client_days)
+
+
+def chip_counts(counts: dict[Facet, int], new_count: int) -> dict[str, int]:
+    """The chips' answer from the counters of their facets and the count of clients created lately."""
+    return {"all": counts[("live", "1")], "vip": counts[("tier", "vip")],
+            "high_value": counts[("highvalue", "1")], "at_risk": counts[("atrisk", "1")],
+            "new": new_count, "inactive": counts[("status", "inactive")]}
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    """Which facet partitions answer a list (a union per group; every group must hold), its order, and the checks
+    the facets cannot make by key."""
+
+    groups: list[list[Facet]]
+    sort: str = "name"
+    descending: bool = False
+    q: str | None = None
+    created_since: datetime | None = None
+    revenue_at_least: Decimal | None = None
+
+    @property
+    def counted(self) -> list[Facet]:
+        """The facets of the plan that have counters: the smallest group drives the read."""
+        return [f for group in self.groups for f in group if f[0] in COUNTED_FACETS]
+
+    def passes(self, client: Client) -> bool:
+        """Checks the facets cannot make by key: time- and threshold-dependent chips."""
+        if self.created_since and client.created_at < self.created_since:
+            return False
+        if self.revenue_at_least is not None and client.lifetime_revenue < self.revenue_at_least:
+            return False
+        return True
+
+
+def plan_list(filters: dict[str, Any], settings: ClientSettings, now: datetime) -> ListPlan:
+    """Turn list filters into facet groups; archived clients are left out unless a status asks for them."""
+    groups: list[list[Facet]] = []
+    statuses = filters.get("status")
+    groups.append([("status", s) for s in statuses] if statuses else [("live", "1")])
+    for param, facet in (("type", "type"), ("pricing_tier", "tier"), ("risk_level", "risk")):
+        if filters.get(param):
+            groups.append([(facet, v) for v in filters[param]])
+    if filters.get("tag"):
+        groups.append([("tag", filters["tag"].casefold())])
+    if filters.get("category_ids"):
+        groups.append([("category", c) for c in filters["category_ids"]])
+    if filters.get("segment_id"):
+        groups.append([("segment", filters["segment_id"])])
+    chip = filters.get("chip")
+    if chip and chip != "all":
+        groups.append([CHIP_FACETS[chip]])
+    sort = filters.get("sort") or "name"
+    return ListPlan(
+        groups=groups, sort=sort.lstrip("-"), descending=sort.startswith("-"), q=filters.get("q"),
+        created_since=new_client_cutoff(settings, now) if chip == "new" else None,
+        revenue_at_least=settings.high_value_threshold if chip == "high_value" else None,
+    )
+
+
+@dataclass
+class Created:
+    """What a batch create wrote: the clients created, and those refused (an earlier run wrote them, or a live
+    client holds one of their lookup keys)."""
+
+    clients: list[Client] = field(default_factory=list)
+    refused: list[Client] = field(default_factory=list)

@@ -1,15 +1,16 @@
-"""Communication use cases: log, send, edit, delete; email goes out through the one mail sender."""
+"""Communication use cases: list, log, send, edit, delete; email goes out through the one mail sender."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 from ulid import ULID
 
-from chalicelib.domain import communications as dm
-from chalicelib.domain import rate_limits as rl
+from chalicelib.domain import rate_limits
+from chalicelib.domain.communications import Communication, apply_type_rules, move_status
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.ports import Position, Stores
 from chalicelib.domain.response_times import response_times
 from chalicelib.domain.values import utcnow
 
@@ -19,7 +20,28 @@ DEFAULT_SENDER = "no-reply@nexusrms.io"
 Sender = Callable[..., str]
 
 
-def _recipient(stores: Any, client_id: str, contact_id: str | None) -> str | None:
+def list_communications(stores: Stores, client_id: str, filters: dict[str, Any], limit: int,
+                        after: Position | None) -> tuple[list[Communication], Position | None]:
+    """A page of the client's communications, newest first, narrowed by `filters` (type, contact_id, project_id,
+    thread_id, from, to, q)."""
+    stores.clients.get(client_id)  # 404 for a client of another tenant
+    low, high = filters.get("from"), filters.get("to")
+    if low and high and low > high:  # `from` after `to`: no day is in both (and DynamoDB refuses such a range)
+        return [], None
+    return stores.communications.page(client_id, filters, limit, after)
+
+
+def get_communication(stores: Stores, client_id: str, comm_id: str) -> Communication:
+    return stores.communications.get(client_id, comm_id)
+
+
+def follow_ups(stores: Stores, due_before: str | None, limit: int,
+               after: Position | None) -> tuple[list[Communication], Position | None]:
+    """Open follow-ups across the tenant, soonest first (due on or before `due_before`, an ISO date, when given)."""
+    return stores.communications.followups(due_before, limit, after)
+
+
+def _recipient(stores: Stores, client_id: str, contact_id: str | None) -> str | None:
     """`to_email` default: the linked contact's address, else the client's primary contact's."""
     if contact_id:
         return stores.contacts.get(client_id, contact_id).email
@@ -27,7 +49,7 @@ def _recipient(stores: Any, client_id: str, contact_id: str | None) -> str | Non
     return client.primary_contact.email if client.primary_contact else None
 
 
-def _deliver(stores: Any, comm: dm.Communication, send: Sender, now: datetime) -> dm.Communication:
+def _deliver(stores: Stores, comm: Communication, send: Sender, now: datetime) -> Communication:
     """Send an email; a failed send is kept as `failed`, nothing lost."""
     sender = stores.settings.get("client").sending_address or DEFAULT_SENDER
     try:
@@ -39,10 +61,10 @@ def _deliver(stores: Any, comm: dm.Communication, send: Sender, now: datetime) -
                                    "from_email": sender, "updated_at": now})
 
 
-def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, actor: str | None,
-                      send: Sender) -> dm.Communication:
+def log_communication(stores: Stores, client_id: str, data: dict[str, Any], *, actor: str | None,
+                      send: Sender) -> Communication:
     stores.clients.get(client_id)  # 404 for a client of another tenant
-    data = dm.apply_type_rules(data)
+    data = apply_type_rules(data)
     send_now = data.pop("send_now", True)
     now = utcnow()
     _check_references(stores, client_id, data)
@@ -58,11 +80,11 @@ def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, acto
             data["status"] = "draft" if not send_now else "sent"
         else:
             data["status"] = "delivered"
-    comm = dm.Communication(**{k: v for k, v in data.items() if v is not None}, id=str(ULID.from_datetime(occurred)),
+    comm = Communication(**{k: v for k, v in data.items() if v is not None}, id=str(ULID.from_datetime(occurred)),
                             tenant_id=stores.tenant_id, client_id=client_id, occurred_at=occurred,
                             created_by=actor, created_at=now, updated_at=now)
     if comm.type == "email" and comm.direction == "outbound" and send_now:
-        rl.spend(stores.rate_limits, [rl.outbound_emails()])  # refused: nothing sent, nothing stored
+        rate_limits.spend(stores.rate_limits, [rate_limits.outbound_emails()])  # refused: nothing sent, nothing stored
         comm = _deliver(stores, comm.model_copy(update={"status": "draft"}), send, now)
     elif comm.status == "sent" and comm.sent_at is None:
         comm = comm.model_copy(update={"sent_at": comm.occurred_at})
@@ -71,7 +93,7 @@ def log_communication(stores: Any, client_id: str, data: dict[str, Any], *, acto
     return stored
 
 
-def with_response_time(stores: Any, comm: dm.Communication) -> dm.Communication:
+def with_response_time(stores: Stores, comm: Communication) -> Communication:
     """An inbound item logged after its answer (a past `occurred_at`, an email assigned late) is answered already:
     its response time is known at creation, computed as the stream computes it, so the answer shows it."""
     if comm.direction != "inbound":
@@ -80,23 +102,23 @@ def with_response_time(stores: Any, comm: dm.Communication) -> dm.Communication:
     return comm.model_copy(update={"response_time_minutes": times[comm.id]})
 
 
-def _remember(stores: Any, comm: dm.Communication) -> None:
+def _remember(stores: Stores, comm: Communication) -> None:
     """Replies quote our Message-ID: record it so inbound mail threads under this email."""
     if comm.message_id:
         stores.inbox.remember_message_id(comm.message_id, comm.client_id, comm.id)
 
 
-def send_draft(stores: Any, client_id: str, comm_id: str, send: Sender) -> dm.Communication:
+def send_draft(stores: Stores, client_id: str, comm_id: str, send: Sender) -> Communication:
     comm = stores.communications.get(client_id, comm_id)
     if comm.type != "email" or comm.status not in ("draft", "failed"):
         raise Conflict("invalid_status", "only email drafts (or failed emails) can be sent")
-    rl.spend(stores.rate_limits, [rl.outbound_emails()])  # refused: the draft stays a draft
+    rate_limits.spend(stores.rate_limits, [rate_limits.outbound_emails()])  # refused: the draft stays a draft
     stored = stores.communications.put(_deliver(stores, comm, send, utcnow()))
     _remember(stores, stored)
     return stored
 
 
-def update_communication(stores: Any, client_id: str, comm_id: str, changes: dict[str, Any]) -> dm.Communication:
+def update_communication(stores: Stores, client_id: str, comm_id: str, changes: dict[str, Any]) -> Communication:
     comm = stores.communications.get(client_id, comm_id)
     now = utcnow()
     status = changes.pop("status", None)
@@ -106,22 +128,22 @@ def update_communication(stores: Any, client_id: str, comm_id: str, changes: dic
     if status == "failed" and status != comm.status:
         raise Conflict("invalid_status", "only a failed send marks a communication failed")
     if changes:
-        merged = dm.apply_type_rules({**comm.model_dump(exclude={"id", "client_id", "tenant_id", "created_at",
+        merged = apply_type_rules({**comm.model_dump(exclude={"id", "client_id", "tenant_id", "created_at",
                                                                   "updated_at", "occurred_at"}), **changes})
         comm = comm.model_copy(update={**{k: merged.get(k) for k in changes}, "updated_at": now,
                                        "duration_minutes": merged.get("duration_minutes")})
     if status:
-        comm = dm.move_status(comm, status, now)
+        comm = move_status(comm, status, now)
     return stores.communications.put(comm)
 
 
-def delete_communication(stores: Any, client_id: str, comm_id: str) -> None:
+def delete_communication(stores: Stores, client_id: str, comm_id: str) -> None:
     comm = stores.communications.get(client_id, comm_id)
     now = utcnow()
     stores.communications.put(comm.model_copy(update={"deleted_at": now, "updated_at": now}))
 
 
-def _check_references(stores: Any, client_id: str, data: dict[str, Any]) -> None:
+def _check_references(stores: Stores, client_id: str, data: dict[str, Any]) -> None:
     """The contact and thread a communication names (on create and on every change) are the client's own."""
     if data.get("client_contact_id"):
         try:
@@ -134,9 +156,3 @@ def _check_references(stores: Any, client_id: str, data: dict[str, Any]) -> None
         except NotFound:
             raise ValidationFailed.field("thread_id", "is not a thread of this client") from None
 
-
-def day_range(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
-    """`from` / `to` dates as the first and last moment of those days (UTC)."""
-    low = datetime.combine(start, time.min, tzinfo=UTC) if start else None
-    high = datetime.combine(end, time.max, tzinfo=UTC) if end else None
-    return low, high

@@ -1,7 +1,7 @@
-"""Communications logged on a client: per-type rules, status moves with server-stamped times."""
+"""Communications logged on a client: per-type rules, status moves with server-stamped times, inbound mail's records."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -66,6 +66,39 @@ class Communication(Record):
     updated_at: datetime
     deleted_at: datetime | None = Field(default=None, exclude=True)
 
+
+class KnownMessage(BaseModel):
+    """A stored email's Message-ID: the communication (of which client) it was logged as."""
+
+    client_id: str
+    communication_id: str
+
+
+class ContactRef(BaseModel):
+    """A contact named by its client and id (inbound mail matches senders to contacts by address)."""
+
+    client_id: str
+    contact_id: str
+
+
+class UnmatchedEmail(BaseModel):
+    """An inbound email from a sender no contact has, kept (where SES stored it) until staff assign it."""
+
+    id: str
+    received_at: datetime
+    from_email: str
+    to_email: str | None = None
+    subject: str | None = None
+    body_preview: str | None = None
+    bucket: str
+    key: str
+
+
+def day_range(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """`from` / `to` dates as the first and last moment of those days (UTC)."""
+    low = datetime.combine(start, time.min, tzinfo=UTC) if start else None
+    high = datetime.combine(end, time.max, tzinfo=UTC) if end else None
+    return low, high
 
 
 def _minutes(hhmm: str) -> int:

@@ -70,6 +70,9 @@ class Contact(Record):
         return {"id": self.id, "full_name": self.full_name, "email": self.email, "phone": self.phone}
 
 
+ContactChange = tuple[Contact | None, Contact]  # (as read, or None when new; as it should be stored)
+
+
 def split_name(full_name: str) -> tuple[str | None, str | None]:
     """First and last name of a full name, with titles, middle names and suffixes understood."""
     name = HumanName(full_name)

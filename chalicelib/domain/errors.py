@@ -1,11 +1,10 @@
-"""Domain errors; the HTTP layer maps each to the contract's status and code in one place."""
+"""Domain errors: what went wrong, by kind and `code`; handlers/errors.py alone chooses each kind's HTTP status."""
 from __future__ import annotations
 
 
 class DomainError(Exception):
-    status = 400
     code = "bad_request"
-    retry_after: int | None = None  # seconds, answered as Retry-After
+    retry_after: int | None = None  # seconds: when trying again may succeed
 
     def __init__(self, message: str, details: list[dict] | None = None, code: str | None = None):
         super().__init__(message)
@@ -16,33 +15,31 @@ class DomainError(Exception):
 
 
 class BadRequest(DomainError):
-    status, code = 400, "bad_request"
+    """The request cannot be understood as asked (a parameter, a header, an unusable file)."""
 
-
-class InvalidJson(DomainError):
-    status, code = 400, "invalid_json"
-
-
-class InvalidCursor(DomainError):
-    status, code = 400, "invalid_cursor"
+    code = "bad_request"
 
 
 class Unauthorized(DomainError):
-    status, code = 401, "unauthorized"
+    """Who is asking is unknown: no, a wrong or an expired credential (a token, an invitation)."""
+
+    code = "unauthorized"
 
 
 class Forbidden(DomainError):
-    status, code = 403, "forbidden"
+    """Who is asking is known, and may not do this."""
+
+    code = "forbidden"
 
 
 class NotFound(DomainError):
-    status, code = 404, "not_found"
+    code = "not_found"
 
 
 class Conflict(DomainError):
     """A broken business rule; `code` names the rule (primary_contact, portal_disabled...)."""
 
-    status, code = 409, "conflict"
+    code = "conflict"
 
     def __init__(self, code: str, message: str, details: list[dict] | None = None):
         super().__init__(message, details, code=code)
@@ -55,33 +52,41 @@ class InProgress(Conflict):
 
 
 class VersionConflict(DomainError):
-    status, code = 412, "version_conflict"
+    """The record changed since it was read: an optimistic write lost a race (retried) or a stale `If-Match`."""
+
+    code = "version_conflict"
 
 
 class StaleVersion(DomainError):
-    """A stale `If-Match`: answered 412 like a VersionConflict, but never retried."""
+    """A stale `If-Match`: answered like a VersionConflict, but no VersionConflict, so never retried."""
 
-    status, code = 412, "version_conflict"
-
-
-class PayloadTooLarge(DomainError):
-    status, code = 413, "payload_too_large"
+    code = "version_conflict"
 
 
-class UnsupportedMediaType(DomainError):
-    status, code = 415, "unsupported_media_type"
+class TooLarge(DomainError):
+    """More than one request may carry (bytes, rows)."""
+
+    code = "payload_too_large"
 
 
 class ValidationFailed(DomainError):
-    status, code = 422, "validation_error"
+    code = "validation_error"
 
     @classmethod
     def field(cls, field: str, message: str) -> ValidationFailed:
         return cls(f"{field}: {message}", [{"field": field, "message": message}])
 
 
+class RateLimited(DomainError):
+    """A rate limit was reached; nothing was done. `retry_after` says when the window has room again."""
+
+    code = "rate_limited"
+
+
 class Unavailable(DomainError):
-    status, code = 503, "unavailable"
+    """The database or another service did not answer in time; what the request wrote is said in the message."""
+
+    code = "unavailable"
 
 
 class Contention(Unavailable):

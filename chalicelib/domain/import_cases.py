@@ -13,11 +13,12 @@ from typing import Any
 from ulid import ULID
 
 from chalicelib.domain import client_cases, job_cases
-from chalicelib.domain import client_import as ci
-from chalicelib.domain import clients as dc
-from chalicelib.domain.errors import Conflict, NotFound, VersionConflict
+from chalicelib.domain.client_import import ParsedFile, read_csv
+from chalicelib.domain.clients import Client
+from chalicelib.domain.errors import Conflict, NotFound, StaleVersion, VersionConflict
 from chalicelib.domain.import_rows import Rules, Validator, run_rows
 from chalicelib.domain.jobs import Job, StepResult, after_failure, after_step
+from chalicelib.domain.ports import Stores
 from chalicelib.domain.values import iso, utcnow
 
 IMPORT, REVERT, REINDEX = "import", "revert_import", "reindex_clients"  # job kinds
@@ -47,19 +48,19 @@ def _new_id() -> str:
     return str(ULID.from_datetime(utcnow()))
 
 
-def _described(parsed: ci.ParsedFile) -> dict[str, Any]:
+def _described(parsed: ParsedFile) -> dict[str, Any]:
     return {"rows": len(parsed.rows), "encoding": parsed.encoding, "delimiter": parsed.delimiter,
             "columns": parsed.columns, "unknown_columns": parsed.unknown_columns,
             "ignored_columns": parsed.ignored_columns}
 
 
-def import_file(stores: Any, raw: bytes, *, dry_run: bool, validate: Validator,
+def import_file(stores: Stores, raw: bytes, *, dry_run: bool, validate: Validator,
                 actor: str | None) -> tuple[int, dict[str, Any]]:
     """Import a CSV file of clients: (200, the result) for a dry run or a file of at most SYNC_ROWS data rows;
     (202, the import job) for a larger one, whose raw file is kept for the job. CsvProblem (400) or TooManyRows
     (413) when the file as a whole cannot be read; nothing is written then."""
     defs = stores.settings.custom_fields()
-    parsed = ci.read_csv(raw, {d.key: d.type for d in defs})
+    parsed = read_csv(raw, {d.key: d.type for d in defs})
     about = _described(parsed)
     if not dry_run and len(parsed.rows) > SYNC_ROWS:
         import_id = _new_id()
@@ -90,20 +91,20 @@ def import_file(stores: Any, raw: bytes, *, dry_run: bool, validate: Validator,
 
 # --- the import job ------------------------------------------------------------------------------------------------
 
-_parsed: dict[str, ci.ParsedFile] = {}  # the file of the job this process ran last: its next step reads no file
+_parsed: dict[str, ParsedFile] = {}  # the file of the job this process ran last: its next step reads no file
 
 
-def _file_of(stores: Any, job: Job) -> ci.ParsedFile:
+def _file_of(stores: Stores, job: Job) -> ParsedFile:
     key = f"{job.tenant_id}/{job.id}"
     if key not in _parsed:
         raw = stores.imports.get_file(job.id)
-        parsed = ci.read_csv(raw, {d.key: d.type for d in stores.settings.custom_fields()})
+        parsed = read_csv(raw, {d.key: d.type for d in stores.settings.custom_fields()})
         _parsed.clear()
         _parsed[key] = parsed
     return _parsed[key]
 
 
-def import_step(stores: Any, job: Job, deadline: Callable[[], bool], *, validate: Validator) -> StepResult:
+def import_step(stores: Stores, job: Job, deadline: Callable[[], bool], *, validate: Validator) -> StepResult:
     """One chunk of CHUNK_ROWS rows from where the last saved step ended. Run again after a cut-off, it finds the
     rows it created already (their clients' email or VAT number, else the rows' fingerprints, and the import's
     member items) and counts them as created: nothing is created twice."""
@@ -143,7 +144,7 @@ def import_view(job: Job) -> dict[str, Any]:
     }
 
 
-def get_import(stores: Any, import_id: str) -> dict[str, Any]:
+def get_import(stores: Stores, import_id: str) -> dict[str, Any]:
     """The import and its latest revert (None before any)."""
     view = import_view(job_cases.get_job(stores, IMPORT, import_id))
     revert_id = stores.imports.latest_revert(import_id)
@@ -156,34 +157,14 @@ def get_import(stores: Any, import_id: str) -> dict[str, Any]:
     return {**view, "revert": revert}
 
 
-def list_imports(stores: Any, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+def list_imports(stores: Stores, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
     jobs, next_after = job_cases.list_jobs(stores, IMPORT, limit, after)
     return [import_view(job) for job in jobs], next_after
 
 
 # --- revert ----------------------------------------------------------------------------------------------------------
 
-class _Changed(Exception):
-    """The client is no longer as the import wrote it."""
-
-
-class _AsImported:
-    """The client store archive_client works on, refusing a client someone changed since the import."""
-
-    def __init__(self, clients: Any, member: ImportMember):
-        self.clients, self.member = clients, member
-
-    def get(self, client_id: str) -> dc.Client:
-        client = self.clients.get(client_id)
-        if client.version != self.member.version and not client.is_archived:
-            raise _Changed(client_id)
-        return client
-
-    def save(self, old: dc.Client, new: dc.Client, rules: dc.FacetRules, derived: bool = False) -> dc.Client:
-        return self.clients.save(old, new, rules, derived=derived)
-
-
-def revert_import(stores: Any, import_id: str, *, actor: str | None,
+def revert_import(stores: Stores, import_id: str, *, actor: str | None,
                   seconds: float | None = None) -> tuple[int, dict[str, Any]]:
     """Archive the clients the import created that nobody changed since (through archive_client: counters,
     timeline and stream as for one archive). (200, the outcome) when it finished in `seconds`, else (202, the
@@ -219,7 +200,7 @@ def revert_view(job: Job) -> dict[str, Any]:
             "created_at": iso(job.created_at), "finished_at": iso(job.finished_at) if job.finished_at else None}
 
 
-def _revert_one(stores: Any, job: Job, member: ImportMember, client: dc.Client | None) -> str | None:
+def _revert_one(stores: Stores, job: Job, member: ImportMember, client: Client | None) -> str | None:
     """Archive one member's client if unchanged: None when archived, else why it was kept."""
     if client is None:
         return "no longer exists"
@@ -230,14 +211,14 @@ def _revert_one(stores: Any, job: Job, member: ImportMember, client: dc.Client |
     if client.version != member.version:
         return "changed since the import"
     try:
-        client_cases.archive_client(_AsImported(stores.clients, member), stores.settings, member.client_id)
-    except _Changed:
+        client_cases.archive_client(stores, member.client_id, expected_version=member.version)
+    except StaleVersion:
         return "changed since the import"
     stores.imports.settle(job.params["import_id"], member, "archived")
     return None
 
 
-def revert_step(stores: Any, job: Job, deadline: Callable[[], bool]) -> StepResult:
+def revert_step(stores: Stores, job: Job, deadline: Callable[[], bool]) -> StepResult:
     """A page of the import's members, in client-id order from where the last saved step ended; it stops early
     at the deadline (the request's revert time, or the worker's), saving where it got to."""
     after = job.state.get("after")
@@ -262,12 +243,12 @@ def revert_step(stores: Any, job: Job, deadline: Callable[[], bool]) -> StepResu
 
 # --- lookup keys of clients written before they existed ------------------------------------------------------------
 
-def reindex_step(stores: Any, job: Job, deadline: Callable[[], bool]) -> StepResult:
+def reindex_step(stores: Stores, job: Job, deadline: Callable[[], bool]) -> StepResult:
     """One page of the tenant's live clients: their lookup keys written (an operator runs the job once after
     deploying lookup keys; running it again changes nothing)."""
     after = job.state.get("after")
-    ids = [e.client_id for e in itertools.islice(stores.clients.entries(("live", "1"), after=after,
-                                                                         page_size=REINDEX_PAGE), REINDEX_PAGE)]
+    ids = list(itertools.islice(stores.clients.client_ids(("live", "1"), after=after, page_size=REINDEX_PAGE),
+                                REINDEX_PAGE))
     indexed = stores.clients.index_lookups(ids) if ids else 0
     return StepResult(state={"after": ids[-1] if ids else after}, processed=len(ids), result={"indexed": indexed},
                       done=len(ids) < REINDEX_PAGE)
@@ -280,7 +261,7 @@ def register(validate: Validator) -> None:
     job_cases.register_kind(REINDEX, reindex_step)
 
 
-def start_reindex(stores: Any) -> Job:
+def start_reindex(stores: Stores) -> Job:
     """The reindex job of a tenant (kind REINDEX)."""
     return job_cases.start_job(stores, REINDEX, {})
 

@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain import client_cases
-from chalicelib.domain import client_import as ci
-from chalicelib.domain import clients as dc
 from chalicelib.domain.category_cases import Tree, check_assignable, tree_of
+from chalicelib.domain.client_import import ParsedRow, field_name
+from chalicelib.domain.clients import LOOKUP_NAMES, Client, FacetRules, generate_number, lookup_keys
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.settings import ClientSettings, CustomFieldDef
+from chalicelib.domain.ports import Stores
+from chalicelib.domain.settings import ClientSettings, CustomFieldDef, LeadScoreThresholds
 from chalicelib.domain.values import utcnow
 
 BLOCK_ROWS = 250  # rows checked while the database looks up (and writes) the block before
-LOOKUP_FIELDS = {name: f for f, name in dc.LOOKUP_NAMES.items()}  # "vat" -> "vat_number"
+LOOKUP_FIELDS = {name: f for f, name in LOOKUP_NAMES.items()}  # "vat" -> "vat_number"
 
 
 # A row's create body -> (the fields POST /v1/clients would take, or None; its problems [{field, message}]).
@@ -31,16 +32,16 @@ class Rules:
     tenant_id: str
     actor: str | None
     settings: ClientSettings
-    thresholds: Any
+    thresholds: LeadScoreThresholds
     defs: list[CustomFieldDef]
     tree: Tree
     validate: Validator
 
     @classmethod
-    def read(cls, stores: Any, validate: Validator, actor: str | None,
+    def read(cls, stores: Stores, validate: Validator, actor: str | None,
              defs: list[CustomFieldDef] | None = None) -> Rules:
         return cls(stores.tenant_id, actor, stores.settings.get("client"), stores.settings.get("lead-score-thresholds"),
-                   stores.settings.custom_fields() if defs is None else defs, tree_of(stores.categories), validate)
+                   stores.settings.custom_fields() if defs is None else defs, tree_of(stores), validate)
 
 
 @dataclass
@@ -58,13 +59,13 @@ class Outcome:
 
 # --- one run over rows ---------------------------------------------------------------------------------------
 
-def _problems(row: ci.ParsedRow, details: list[dict]) -> list[dict]:
-    return [{"row": row.line, "field": ci.field_name(row.data, d["field"]) if d.get("field") else None,
+def _problems(row: ParsedRow, details: list[dict]) -> list[dict]:
+    return [{"row": row.line, "field": field_name(row.data, d["field"]) if d.get("field") else None,
              "message": d["message"]} for d in details]
 
 
-def _client_of(row: ci.ParsedRow, rules: Rules, import_id: str | None,
-               dry_run: bool = False) -> tuple[dc.Client | None, list[dict]]:
+def _client_of(row: ParsedRow, rules: Rules, import_id: str | None,
+               dry_run: bool = False) -> tuple[Client | None, list[dict]]:
     """The client a row creates, by the rules of POST /v1/clients, or the row's errors."""
     fields, details = rules.validate(row.data)
     if fields is None:
@@ -80,7 +81,7 @@ def _client_of(row: ci.ParsedRow, rules: Rules, import_id: str | None,
     return client.model_copy(update={"import_id": import_id}), []
 
 
-def _duplicate(row: ci.ParsedRow, key: tuple[str, str] | None, client_id: str | None, reason: str,
+def _duplicate(row: ParsedRow, key: tuple[str, str] | None, client_id: str | None, reason: str,
                earlier_row: int | None = None) -> dict:
     out = {"row": row.line, "field": LOOKUP_FIELDS[key[0]] if key else None, "value": key[1] if key else None,
            "client_id": client_id, "reason": reason}
@@ -102,7 +103,7 @@ class _Known:
     ours: dict[str, int]
 
     @classmethod
-    def read(cls, stores: Any, import_id: str | None, rows: list[tuple[ci.ParsedRow, list[tuple[str, str]]]]
+    def read(cls, stores: Stores, import_id: str | None, rows: list[tuple[ParsedRow, list[tuple[str, str]]]]
              ) -> _Known:
         held = stores.clients.holders([k for _, keys in rows for k in keys]) if rows else {}
         keyless = [row.fingerprint for row, keys in rows if not keys]
@@ -112,7 +113,7 @@ class _Known:
         return cls(held, imported, ours)
 
 
-def _judge(row: ci.ParsedRow, keys: list[tuple[str, str]], known: _Known, import_id: str | None,
+def _judge(row: ParsedRow, keys: list[tuple[str, str]], known: _Known, import_id: str | None,
            seen: dict[tuple[str, str], int], seen_rows: dict[str, int]) -> str | dict:
     """CREATE, CREATED (this import created the row in a run cut off before it was saved) or the duplicate."""
     if not keys and row.fingerprint in known.imported:
@@ -122,9 +123,9 @@ def _judge(row: ci.ParsedRow, keys: list[tuple[str, str]], known: _Known, import
         return CREATED if line == row.line else _duplicate(row, None, owner, "earlier_row", line)
     for key in keys:
         for holder in known.held.get(key, []):
-            line = known.ours.get(holder)
-            if line is not None:
-                return CREATED if line == row.line else _duplicate(row, key, holder, "earlier_row", line)
+            ours = known.ours.get(holder)
+            if ours is not None:
+                return CREATED if ours == row.line else _duplicate(row, key, holder, "earlier_row", ours)
     tenant = next((k for k in keys if k in known.held), None)
     if tenant:
         return _duplicate(row, tenant, known.held[tenant][0], "exists")
@@ -136,10 +137,10 @@ def _judge(row: ci.ParsedRow, keys: list[tuple[str, str]], known: _Known, import
     return CREATE
 
 
-Candidate = tuple[ci.ParsedRow, dc.Client, list[tuple[str, str]]]  # a valid row, its client, its lookup keys
+Candidate = tuple[ParsedRow, Client, list[tuple[str, str]]]  # a valid row, its client, its lookup keys
 
 
-def run_rows(stores: Any, rules: Rules, rows: list[ci.ParsedRow], *, import_id: str | None,
+def run_rows(stores: Stores, rules: Rules, rows: list[ParsedRow], *, import_id: str | None,
              dry_run: bool) -> Outcome:
     """Check rows, skip duplicates (a live client with the email or VAT number, a row without either created by
     an import before, an earlier row) and create the rest, each atomically with its member item of the import
@@ -185,7 +186,7 @@ def _background(pool: ThreadPoolExecutor, fn: Callable, *args: Any) -> Future:
     return pool.submit(contextvars.copy_context().run, fn, *args)
 
 
-def _checked(block: list[ci.ParsedRow], rules: Rules, import_id: str | None, dry_run: bool, out: Outcome,
+def _checked(block: list[ParsedRow], rules: Rules, import_id: str | None, dry_run: bool, out: Outcome,
              drawn: set[str]) -> list[Candidate]:
     """The valid rows of a block with their clients; errors are counted on `out`. Client numbers repeat (65,536
     a second), and a repeat would fail a whole transaction: one import draws each number once."""
@@ -199,9 +200,9 @@ def _checked(block: list[ci.ParsedRow], rules: Rules, import_id: str | None, dry
             out.errors.extend(problems)
             continue
         while client.client_number in drawn:
-            client = client.model_copy(update={"client_number": dc.generate_number("CLT", client.created_at)})
+            client = client.model_copy(update={"client_number": generate_number("CLT", client.created_at)})
         drawn.add(client.client_number)
-        candidates.append((row, client, sorted(dc.lookup_keys(client))))
+        candidates.append((row, client, sorted(lookup_keys(client))))
     return candidates
 
 
@@ -223,13 +224,13 @@ def _judged(candidates: list[Candidate], known: _Known, import_id: str | None, s
     return creating
 
 
-def _create(stores: Any, rules: Rules, import_id: str, creating: list[Candidate]) -> Outcome:
+def _create(stores: Stores, rules: Rules, import_id: str, creating: list[Candidate]) -> Outcome:
     out = Outcome()
     by_id = {client.id: (row, keys) for row, client, keys in creating}
     marks = stores.imports.marks(import_id, {cid: (None if keys else row.fingerprint, row.line)
                                             for cid, (row, keys) in by_id.items()})
     made = stores.clients.create_many([client for _, client, _ in creating],
-                                      dc.FacetRules.of(rules.settings, utcnow()), marks, unique_keys=True)
+                                      FacetRules.of(rules.settings, utcnow()), marks, unique_keys=True)
     out.created += len(made.clients)
     if made.refused:  # a concurrent run (or request) wrote the row or took its email or VAT number first
         refused = [by_id[client.id] for client in made.refused]

@@ -4,30 +4,33 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ulid import ULID
 
+from chalicelib.domain.clients import Client
 from chalicelib.domain.errors import Conflict, Contention, NotFound, ValidationFailed
 from chalicelib.domain.feedback import Feedback
 from chalicelib.domain.integrations import Invoice, Project, needs_active_client
+from chalicelib.domain.ports import Stores
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.scoring_cases import rescore
 from chalicelib.domain.values import utcnow
 
 INACTIVE = ("inactive", "archived")
+F = TypeVar("F", Project, Invoice)  # a fact pushed by another module
 
 log = logging.getLogger(__name__)
 
 
-def _client(stores: Any, client_id: str):
+def _client(stores: Stores, client_id: str) -> Client:
     try:
         return stores.clients.get(client_id)
     except NotFound:
         raise ValidationFailed.field("client_id", "is not a client of this tenant") from None
 
 
-def upsert_project(stores: Any, project_id: str, data: dict[str, Any], now: datetime | None = None
+def upsert_project(stores: Stores, project_id: str, data: dict[str, Any], now: datetime | None = None
                    ) -> tuple[Project, bool]:
     """Create or replace a project; True when it is new. Inactive and archived clients take no new project and
     no move to planned or active (409 client_not_active)."""
@@ -48,7 +51,7 @@ def upsert_project(stores: Any, project_id: str, data: dict[str, Any], now: date
     return _upsert(stores, lambda: stores.facts.project(project_id), build, stores.facts.save_project, now)
 
 
-def upsert_invoice(stores: Any, invoice_id: str, data: dict[str, Any], now: datetime | None = None
+def upsert_invoice(stores: Stores, invoice_id: str, data: dict[str, Any], now: datetime | None = None
                    ) -> tuple[Invoice, bool]:
     """Create or replace an invoice, quote or credit note; a quote's portal approval is kept."""
     client = _client(stores, data["client_id"])
@@ -64,10 +67,24 @@ def upsert_invoice(stores: Any, invoice_id: str, data: dict[str, Any], now: date
     return _upsert(stores, lambda: stores.facts.invoice(invoice_id), build, stores.facts.save_invoice, now)
 
 
-def _upsert(stores: Any, read: Callable[[], Any], build: Callable[[Any, datetime], Any],
-            save: Callable[[Any, Any], None], now: datetime | None) -> tuple[Any, bool]:
+def get_project(stores: Stores, project_id: str) -> Project:
+    project = stores.facts.project(project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} not found")
+    return project
+
+
+def get_invoice(stores: Stores, invoice_id: str) -> Invoice:
+    invoice = stores.facts.invoice(invoice_id)
+    if invoice is None:
+        raise NotFound(f"invoice {invoice_id} not found")
+    return invoice
+
+
+def _upsert(stores: Stores, read: Callable[[], F | None], build: Callable[[F | None, datetime], F],
+            save: Callable[[F | None, F], None], now: datetime | None) -> tuple[F, bool]:
     """Read the fact, build its new state, write it over what was read unless equal; a race is read again."""
-    def attempt() -> tuple[Any, Any, bool]:
+    def attempt() -> tuple[F | None, F, bool]:
         old = read()
         fact = build(old, now or utcnow())
         if old is not None and fact.model_copy(update={"updated_at": old.updated_at}) == old:
@@ -81,7 +98,7 @@ def _upsert(stores: Any, read: Callable[[], Any], build: Callable[[Any, datetime
     return fact, old is None
 
 
-def _rescore(stores: Any, *client_ids: str) -> None:
+def _rescore(stores: Stores, *client_ids: str) -> None:
     """Scores follow a written fact at once; should rescoring keep losing races, the stream's rescore of the
     fact follows, so the request, whose fact is stored, still succeeds."""
     for client_id in dict.fromkeys(client_ids):
@@ -91,7 +108,7 @@ def _rescore(stores: Any, *client_ids: str) -> None:
             log.warning("rescoring client %s kept losing races; the stream rescores it", client_id)
 
 
-def add_feedback(stores: Any, client_id: str, data: dict[str, Any], *, actor: str | None) -> Feedback:
+def add_feedback(stores: Stores, client_id: str, data: dict[str, Any], *, actor: str | None) -> Feedback:
     """Record a rating; it moves the health score at once."""
     stores.clients.get(client_id)
     if data.get("project_id"):

@@ -9,12 +9,13 @@ from ulid import ULID
 
 from chalicelib.domain.errors import Conflict, NotFound, VersionConflict
 from chalicelib.domain.jobs import MAX_ATTEMPTS, Job, StepResult, after_failure, after_step, message, resumed
+from chalicelib.domain.ports import Stores
 from chalicelib.domain.values import is_key_id, utcnow
 
 log = logging.getLogger(__name__)
 
 Deadline = Callable[[], bool]
-StepFn = Callable[[Any, Job, Deadline], StepResult]  # (stores, job, deadline) -> the step's outcome
+StepFn = Callable[[Stores, Job, Deadline], StepResult]  # (stores, job, deadline) -> the step's outcome
 _KINDS: dict[str, StepFn] = {}
 
 
@@ -30,7 +31,7 @@ def kinds() -> list[str]:
     return sorted(_KINDS)
 
 
-def start_job(stores: Any, kind: str, params: dict, *, job_id: str | None = None, total: int | None = None,
+def start_job(stores: Stores, kind: str, params: dict, *, job_id: str | None = None, total: int | None = None,
               enqueue: bool = True) -> Job:
     """Save the job queued and enqueue its step 0. A `job_id` that exists already answers the existing job and
     enqueues nothing, so a start repeated (a schedule delivered twice) starts nothing twice."""
@@ -48,16 +49,16 @@ def start_job(stores: Any, kind: str, params: dict, *, job_id: str | None = None
     return job
 
 
-def get_job(stores: Any, kind: str, job_id: str) -> Job:
+def get_job(stores: Stores, kind: str, job_id: str) -> Job:
     return stores.jobs.get(kind, job_id)  # NotFound when absent
 
 
-def list_jobs(stores: Any, kind: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
+def list_jobs(stores: Stores, kind: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
     """A page of the kind's jobs, newest first, and the id to continue after (None on the last page)."""
-    return stores.jobs.list(kind, limit, after)
+    return stores.jobs.page(kind, limit, after)
 
 
-def retry_job(stores: Any, kind: str, job_id: str) -> Job:
+def retry_job(stores: Stores, kind: str, job_id: str) -> Job:
     """Give a failed job another run of the step it failed, from its saved progress."""
     job = stores.jobs.get(kind, job_id)
     if job.status != "failed":
@@ -68,7 +69,7 @@ def retry_job(stores: Any, kind: str, job_id: str) -> Job:
     return again
 
 
-def run_inline(stores: Any, job: Job, deadline: Deadline) -> Job:
+def run_inline(stores: Stores, job: Job, deadline: Deadline) -> Job:
     """Run steps here until the job is done or `deadline()`; a job not done has its next step enqueued.
 
     A step that raises fails the job (its error saved) and the exception goes on to the caller; a failed job is
@@ -93,7 +94,7 @@ def run_inline(stores: Any, job: Job, deadline: Deadline) -> Job:
     return job
 
 
-def handle_message(message: dict, deadline: Deadline, *, stores_for: Callable[..., Any],
+def handle_message(message: dict, deadline: Deadline, *, stores_for: Callable[[str, str | None], Stores],
                    receive_count: int = 1) -> dict[str, Any]:
     """The worker: run the one step a queue message names, save it (only if no other delivery did), enqueue the
     next. Raises when the step raised, so the queue delivers the message again; the last receive fails the job.
@@ -149,18 +150,18 @@ def handle_message(message: dict, deadline: Deadline, *, stores_for: Callable[..
     return {"outcome": "stepped", "step": job.step}
 
 
-def _advance(stores: Any, job: Job, outcome: StepResult) -> Job:
+def _advance(stores: Stores, job: Job, outcome: StepResult) -> Job:
     after = after_step(job, outcome, utcnow())
     stores.jobs.save(after, step=job.step)
     return after
 
 
-def _send(stores: Any, job: Job) -> None:
+def _send(stores: Stores, job: Job) -> None:
     stores.jobs.enqueue(message(job))
     stores.jobs.mark_sent(job.kind, job.id, job.step)
 
 
-def _fail(stores: Any, job: Job, error: str) -> Job:
+def _fail(stores: Stores, job: Job, error: str) -> Job:
     failed = after_failure(job, error, utcnow(), last=True)
     try:
         stores.jobs.save(failed, step=job.step)

@@ -1,6 +1,7 @@
 """The client portal: what a contact may see of its own client, its own answer models, and its rules."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -90,6 +91,25 @@ class PortalDocument(Record):
     approved_by: str | None = None
 
 
+class PortalLogEntry(Record):
+    """One portal sign-in, view or action of a client's contact."""
+
+    id: str
+    at: datetime
+    contact_id: str
+    contact_name: str | None
+    action: str
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who a portal request is from: the contact its session token names, and the contact's client."""
+
+    client_id: str
+    contact_id: str
+
+
 def check_session(contact: Contact | None, settings: PortalSettings, client_id: str) -> Contact:
     """Every portal request: the contact still exists, still has access, and the tenant's portal is on (else 401)."""
     if contact is None or contact.is_deleted or not contact.portal_access or not settings.enabled \
@@ -98,12 +118,12 @@ def check_session(contact: Contact | None, settings: PortalSettings, client_id: 
     return contact
 
 
-def contact_view(contact: Contact) -> dict[str, Any]:
-    return PortalContact.model_validate(contact.model_dump()).public()
+def contact_view(contact: Contact) -> PortalContact:
+    return PortalContact.model_validate(contact.model_dump())
 
 
-def client_view(client: Client) -> dict[str, Any]:
-    return PortalClient.model_validate(client.model_dump()).public()
+def client_view(client: Client) -> PortalClient:
+    return PortalClient.model_validate(client.model_dump())
 
 
 def visible(comm: Communication) -> bool:
@@ -111,18 +131,18 @@ def visible(comm: Communication) -> bool:
     return comm.deleted_at is None and comm.type != "note" and comm.status not in HIDDEN_STATUSES
 
 
-def communication_view(comm: Communication) -> dict[str, Any]:
-    return PortalCommunication.model_validate(comm.model_dump()).public()
+def communication_view(comm: Communication) -> PortalCommunication:
+    return PortalCommunication.model_validate(comm.model_dump())
 
 
-def thread_views(threads: list[Thread], comms: list[Communication]) -> list[dict[str, Any]]:
+def thread_views(threads: list[Thread], comms: list[Communication]) -> list[PortalThread]:
     """Threads with counts and previews computed from what the contact may see, not from internal notes."""
     stats = thread_stats([c for c in comms if visible(c)])
     out = []
     for thread in sorted(threads, key=thread_order, reverse=True):
         count, last, preview = stats.get(thread.id, (0, None, None))
         out.append(PortalThread(id=thread.id, subject=thread.subject, type=thread.type, status=thread.status,
-                                messages_count=count, last_activity_at=last, preview=preview).public())
+                                messages_count=count, last_activity_at=last, preview=preview))
     return out
 
 
@@ -140,9 +160,9 @@ def issued_order(invoice: Invoice) -> list[str]:
     return [iso(invoice.issued_at or invoice.created_at), invoice.id]
 
 
-def documents(invoices: list[Invoice], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+def documents(invoices: list[Invoice], kinds: tuple[str, ...]) -> list[PortalDocument]:
     """The answers for the issued quotes or invoices among `invoices`, newest first."""
-    return [PortalDocument.model_validate(i.model_dump()).public() for i in issued(invoices, kinds)]
+    return [PortalDocument.model_validate(i.model_dump()) for i in issued(invoices, kinds)]
 
 
 def shown(settings: PortalSettings, switch: str, what: str) -> None:

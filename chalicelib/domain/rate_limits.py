@@ -6,9 +6,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
-from chalicelib.domain.errors import DomainError
+from chalicelib.domain.errors import RateLimited
+from chalicelib.domain.ports import RateLimitStore
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +36,12 @@ class Spent:
     window_start: int
 
 
-class RateLimited(DomainError):
-    status, code = 429, "rate_limited"
-
-    def __init__(self, limit: Limit, retry_after: int):
-        super().__init__(f"rate limit reached: at most {limit.allowed} {limit.what} ({limit.setting}); "
-                         f"retry in {retry_after} s")
-        self.retry_after = retry_after
-
-
-class Counters(Protocol):
-    """The tenant's window counters; `take` must count atomically (concurrent takers never pass `allowed`)."""
-
-    def take(self, subject: str, window_start: int, window: int, allowed: int) -> bool: ...
-    def give_back(self, subject: str, window_start: int) -> None: ...
+def limited(limit: Limit, retry_after: int) -> RateLimited:
+    """The error a spent `limit` raises: it names the limit and its setting, and when to try again."""
+    refused = RateLimited(f"rate limit reached: at most {limit.allowed} {limit.what} ({limit.setting}); "
+                          f"retry in {retry_after} s")
+    refused.retry_after = retry_after
+    return refused
 
 
 def outbound_emails() -> Limit:
@@ -66,7 +58,7 @@ def invitations(contact_id: str) -> Limit:
                  "portal invitations per contact per day", "INVITATIONS_PER_CONTACT_PER_DAY")
 
 
-def spend(counters: Counters, limits: list[Limit]) -> list[Spent]:
+def spend(counters: RateLimitStore, limits: list[Limit]) -> list[Spent]:
     """Count one use against each limit, or count none and raise RateLimited (Retry-After: when the refusing
     window ends). Call it before anything is written or sent, so a refused request leaves no trace."""
     now = clock()
@@ -75,12 +67,12 @@ def spend(counters: Counters, limits: list[Limit]) -> list[Spent]:
         start = int(now) // limit.window * limit.window
         if not counters.take(limit.subject, start, limit.window, limit.allowed):
             give_back(counters, spent)
-            raise RateLimited(limit, max(1, math.ceil(start + limit.window - now)))
+            raise limited(limit, max(1, math.ceil(start + limit.window - now)))
         spent.append(Spent(limit.subject, start))
     return spent
 
 
-def give_back(counters: Counters, spent: list[Spent]) -> None:
+def give_back(counters: RateLimitStore, spent: list[Spent]) -> None:
     """Uncount uses whose email was not sent after all (the request failed before sending). Never raises: a use
     that cannot be given back only makes the limit a little stricter until its window ends."""
     for use in spent:

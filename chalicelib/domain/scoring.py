@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,8 +10,44 @@ from typing import Any
 from chalicelib.domain.clients import AT_RISK_CHURN, NEW_CLIENT_HEALTH, Client
 from chalicelib.domain.communications import Communication
 from chalicelib.domain.contacts import Contact
+from chalicelib.domain.feedback import Feedback
 from chalicelib.domain.integrations import Invoice, Project, figures
 from chalicelib.domain.settings import LeadScoreThresholds
+from chalicelib.domain.threads import Thread
+from chalicelib.domain.values import Record
+
+HEALTH, LEAD = "health", "lead"  # the two stored breakdowns of a client
+
+
+class StoredScore(Record):
+    """A client's stored `health` or `lead` breakdown and when it was calculated."""
+
+    data: dict[str, Any]
+    calculated_at: datetime
+
+
+class LeadChange(Record):
+    """One entry of a client's lead score history."""
+
+    score: int
+    previous_score: int | None
+    change: int
+    change_reason: str
+    recorded_at: datetime
+
+
+@dataclass
+class ClientRecords:
+    """Everything a client's scores are computed from, read in one Query of its partition."""
+
+    client: Client
+    contacts: list[Contact] = field(default_factory=list)
+    communications: list[Communication] = field(default_factory=list)
+    projects: list[Project] = field(default_factory=list)
+    invoices: list[Invoice] = field(default_factory=list)
+    feedback: list[Feedback] = field(default_factory=list)
+    threads: list[Thread] = field(default_factory=list)
+    scores: dict[str, StoredScore] = field(default_factory=dict)  # by name: HEALTH, LEAD
 
 NEUTRAL = NEW_CLIENT_HEALTH
 WEIGHTS = {"payment_history": 0.30, "project_frequency": 0.20, "communication_engagement": 0.15,

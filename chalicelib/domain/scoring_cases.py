@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -10,14 +11,13 @@ from ulid import ULID
 
 from chalicelib.domain import client_cases
 from chalicelib.domain.clients import Client
+from chalicelib.domain.ports import Position, Stores
 from chalicelib.domain.retry import retrying
-from chalicelib.domain.scoring import Inputs, classify, score
+from chalicelib.domain.scoring import HEALTH, LEAD, Inputs, LeadChange, StoredScore, classify, score
 from chalicelib.domain.values import iso, utcnow
 
-HEALTH, LEAD = "health", "lead"  # the two stored breakdowns of a client
 
-
-def rescore(stores: Any, client_id: str, now: datetime | None = None) -> Client:
+def rescore(stores: Stores, client_id: str, now: datetime | None = None) -> Client:
     """Recompute the client's revenue figures, health and lead score; write what changed.
 
     Safe to run any number of times (stream redeliveries, the daily job): equal results write nothing, and a
@@ -29,7 +29,7 @@ def rescore(stores: Any, client_id: str, now: datetime | None = None) -> Client:
     return retrying(lambda: _rescore_once(stores, client_id, now), "the client's scores")
 
 
-def _rescore_once(stores: Any, client_id: str, now: datetime) -> Client:
+def _rescore_once(stores: Stores, client_id: str, now: datetime) -> Client:
     records = stores.facts.client_records(client_id)
     inputs = Inputs(records.client, records.contacts, records.communications, records.projects, records.invoices,
                     [f.rating for f in records.feedback], now)
@@ -50,33 +50,17 @@ def _rescore_once(stores: Any, client_id: str, now: datetime) -> Client:
                    "change": lead.total_score - (old_total or 0), "recorded_at": now,
                    "change_reason": change_reason(previous, lead_data)}
     stores.facts.save_scores(client_id, records.scores, health_data, lead_data, history, now)
-    return client_cases.save_derived(stores.clients, stores.settings, records.client,
-                                     lambda c: scored.client_fields, now)
+    return client_cases.save_derived(stores, records.client, lambda c: scored.client_fields, now)
 
 
-def rescore_all(stores: Any, *, deadline: Any = None, page: int = 100, now: datetime | None = None
-                ) -> tuple[int, bool]:
-    """The daily pass over the tenant's non-archived clients, resumable: (clients scored, finished)."""
-    after = stores.settings.progress("rescore")
-    done = 0
-    while True:
-        count, after = rescore_page(stores, after, page=page, now=now)
-        done += count
-        stores.settings.set_progress("rescore", after)
-        if after is None:
-            return done, True
-        if deadline is not None and deadline():
-            return done, False
-
-
-def rescore_page(stores: Any, after: str | None, *, page: int = 100, now: datetime | None = None
+def rescore_page(stores: Stores, after: str | None, *, page: int = 100, now: datetime | None = None
                  ) -> tuple[int, str | None]:
     """One page of the pass in list order from the cursor `after`: (clients scored, the cursor to resume from;
     None once the pass is over). A page done twice writes nothing new (equal scores write nothing)."""
-    entries = list(itertools.islice(stores.clients.entries(("live", "1"), after=after), page))
-    for entry in entries:
-        rescore(stores, entry.client_id, now)
-    return len(entries), (entries[-1].sk if len(entries) == page else None)
+    client_ids = list(itertools.islice(stores.clients.client_ids(("live", "1"), after=after), page))
+    for client_id in client_ids:
+        rescore(stores, client_id, now)
+    return len(client_ids), (client_ids[-1] if len(client_ids) == page else None)
 
 
 def change_reason(previous: dict | None, current: dict) -> str:
@@ -93,44 +77,59 @@ def change_reason(previous: dict | None, current: dict) -> str:
     return ", ".join(moved) or "recalculated"
 
 
-def _stored(stores: Any, client_id: str, sk: str) -> tuple[dict, datetime]:
-    """A stored breakdown; a client never scored yet is scored now."""
-    item = stores.facts.score(client_id, sk)
-    if item is None:
+def _stored(stores: Stores, client_id: str, name: str) -> StoredScore:
+    """A stored breakdown (HEALTH or LEAD); a client never scored yet is scored now."""
+    stored = stores.facts.score(client_id, name)
+    if stored is None:
         stores.clients.get(client_id)  # 404 for an unknown client
         rescore(stores, client_id)
-        item = stores.facts.score(client_id, sk)
-    return item.data, item.calculated_at
+        stored = stores.facts.score(client_id, name)
+        assert stored is not None, "a rescore stores both breakdowns"
+    return stored
 
 
-def health_view(stores: Any, client_id: str) -> dict[str, Any]:
-    data, at = _stored(stores, client_id, HEALTH)
-    return {**data, "calculated_at": iso(at)}
+def health_view(stores: Stores, client_id: str) -> dict[str, Any]:
+    stored = _stored(stores, client_id, HEALTH)
+    return {**stored.data, "calculated_at": iso(stored.calculated_at)}
 
 
-def lead_view(stores: Any, client_id: str) -> dict[str, Any]:
+def lead_view(stores: Stores, client_id: str) -> dict[str, Any]:
     """The lead score with its class under the tenant's current thresholds."""
-    data, at = _stored(stores, client_id, LEAD)
-    previous = data["previous_score"]
+    stored = _stored(stores, client_id, LEAD)
+    data, previous = stored.data, stored.data["previous_score"]
     return {**data, "classification": classify(data["total_score"], stores.settings.get("lead-score-thresholds")),
             "has_improved": previous is not None and data["total_score"] > previous,
-            "has_declined": previous is not None and data["total_score"] < previous, "calculated_at": iso(at)}
+            "has_declined": previous is not None and data["total_score"] < previous,
+            "calculated_at": iso(stored.calculated_at)}
 
 
-def reclassify_all(stores: Any) -> int:
+def recalculate(stores: Stores, client_id: str) -> dict[str, Any]:
+    """Rescore the client now and answer its lead score."""
+    rescore(stores, client_id)
+    return lead_view(stores, client_id)
+
+
+def lead_history(stores: Stores, client_id: str, limit: int, after: Position | None
+                 ) -> tuple[list[LeadChange], Position | None]:
+    """A page of the client's lead score changes, newest first (404 for an unknown client)."""
+    stores.clients.get(client_id)
+    return stores.facts.lead_history(client_id, limit, after)
+
+
+def reclassify_all(stores: Stores) -> int:
     """After the thresholds change, every scored client's class follows them (equal classes write nothing)."""
     thresholds = stores.settings.get("lead-score-thresholds")
     moved: set[str] = set()
 
-    def derive(client: Client, wanted: str) -> dict[str, str]:
-        if client.lead_classification != wanted:
-            moved.add(client.id)
-        return {"lead_classification": wanted}
+    def reclassify(wanted: str) -> Callable[[Client], dict[str, Any]]:
+        def derive(client: Client) -> dict[str, Any]:
+            if client.lead_classification != wanted:
+                moved.add(client.id)
+            return {"lead_classification": wanted}
+        return derive
 
     for client_id in stores.clients.all_ids():
-        item = stores.facts.score(client_id, LEAD)
-        if item is not None:
-            wanted = classify(item.data["total_score"], thresholds)
-            client_cases.update_derived(stores.clients, stores.settings, client_id, lambda c, w=wanted: derive(c, w))
+        stored = stores.facts.score(client_id, LEAD)
+        if stored is not None:
+            client_cases.update_derived(stores, client_id, reclassify(classify(stored.data["total_score"], thresholds)))
     return len(moved)
-

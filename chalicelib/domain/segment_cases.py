@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 from ulid import ULID
 
-from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from chalicelib.domain.ports import Position, Stores
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.segment_criteria import Criteria, validate_criteria
-from chalicelib.domain.segments import Member, Segment, belongs
+from chalicelib.domain.segments import Member, MemberEntry, Segment, belongs, list_order
 from chalicelib.domain.slugs import SlugTaken, slug_candidates
 from chalicelib.domain.values import utcnow
 
@@ -21,7 +22,7 @@ NOT_NULL = ("name", "is_active", "is_public", "refresh_frequency")
 Deadline = Callable[[], bool]
 
 
-def _criteria(stores: Any, segment_type: str, raw: Any) -> dict[str, Any] | None:
+def _criteria(stores: Stores, segment_type: str, raw: Any) -> dict[str, Any] | None:
     """Dynamic segments need valid criteria; static ones take none."""
     if segment_type == "static":
         if raw is not None:
@@ -32,8 +33,31 @@ def _criteria(stores: Any, segment_type: str, raw: Any) -> dict[str, Any] | None
     return validate_criteria(raw, stores.settings.custom_fields()).model_dump(mode="json")
 
 
-def create_segment(stores: Any, data: dict[str, Any], *, actor: str | None, now: datetime | None = None,
-                   members_from: Segment | None = None) -> Segment:
+def list_segments(stores: Stores) -> list[Segment]:
+    """The tenant's segments in list order (by name)."""
+    return sorted(stores.segments.all(), key=list_order)
+
+
+def get_segment(stores: Stores, segment_id: str) -> Segment:
+    return stores.segments.get(segment_id)  # NotFound when absent or deleted
+
+
+def segments_of_client(stores: Stores, client_id: str) -> list[Segment]:
+    """The segments a client belongs to, in list order (404 for an unknown client)."""
+    stores.clients.get(client_id)
+    return sorted(stores.segments.get_many(stores.segments.segment_ids_of(client_id)), key=list_order)
+
+
+def create_segment(stores: Stores, data: dict[str, Any], *, actor: str | None, as_admin: bool = False,
+                   now: datetime | None = None) -> Segment:
+    """A new segment with a unique slug; a dynamic one is filled at once. Only an admin creates a system one."""
+    if data.get("is_system") and not as_admin:
+        raise Forbidden("only an admin may create a system segment")
+    return _create(stores, data, actor=actor, now=now)
+
+
+def _create(stores: Stores, data: dict[str, Any], *, actor: str | None, now: datetime | None = None,
+            members_from: Segment | None = None) -> Segment:
     """A new segment with a unique slug; a dynamic one is filled at once, a copy of a static one gets its members."""
     data = dict(data)
     data["criteria"] = _criteria(stores, data["type"], data.get("criteria"))
@@ -57,7 +81,7 @@ def create_segment(stores: Any, data: dict[str, Any], *, actor: str | None, now:
     return refresh(stores, segment, deadline=api_deadline()) if segment.is_dynamic else segment
 
 
-def update_segment(stores: Any, segment_id: str, changes: dict[str, Any], now: datetime | None = None) -> Segment:
+def update_segment(stores: Stores, segment_id: str, changes: dict[str, Any], now: datetime | None = None) -> Segment:
     """Write the named fields; new criteria are validated and applied by a refresh at once."""
     for key in NOT_NULL:
         if key in changes and changes[key] is None:
@@ -83,7 +107,7 @@ def update_segment(stores: Any, segment_id: str, changes: dict[str, Any], now: d
     return saved
 
 
-def delete_segment(stores: Any, segment_id: str, now: datetime | None = None) -> None:
+def delete_segment(stores: Stores, segment_id: str, now: datetime | None = None) -> None:
     """Soft delete; system segments are deactivated instead. Members stay stored with the deleted segment."""
     def attempt() -> None:
         current = stores.segments.get(segment_id)
@@ -93,28 +117,27 @@ def delete_segment(stores: Any, segment_id: str, now: datetime | None = None) ->
     retrying(attempt, "the segment")
 
 
-def duplicate_segment(stores: Any, segment_id: str, name: str, *, actor: str | None) -> Segment:
+def duplicate_segment(stores: Stores, segment_id: str, name: str, *, actor: str | None) -> Segment:
     """A copy under a new name: criteria and looks, and for a static segment its members."""
     source = stores.segments.get(segment_id)
     data = source.model_dump(include={"description", "type", "criteria", "color", "icon", "is_active", "is_public",
                                       "refresh_frequency"})
-    return create_segment(stores, {**data, "name": name}, actor=actor,
-                          members_from=source if source.is_static else None)
+    return _create(stores, {**data, "name": name}, actor=actor, members_from=source if source.is_static else None)
 
 
-def _copy_members(stores: Any, source: Segment, target: Segment, actor: str | None, at: datetime) -> None:
-    after = None
-    while True:
-        page = list(itertools.islice(stores.clients.entries(("segment", source.id), after=after), PAGE))
-        if not page:
-            return
-        clients = stores.clients.get_many([e.client_id for e in page])
-        stores.segments.add_members(target.id, [clients[e.client_id] for e in page if e.client_id in clients],
-                                    actor, "manual", at)
-        after = page[-1].sk
+def _copy_members(stores: Stores, source: Segment, target: Segment, actor: str | None, at: datetime) -> None:
+    ids = stores.segments.member_ids(source.id)
+    while page := list(itertools.islice(ids, PAGE)):
+        clients = stores.clients.get_many(page)
+        stores.segments.add_members(target.id, [clients[cid] for cid in page if cid in clients], actor, "manual", at)
 
 
 # --- refresh -------------------------------------------------------------------------------------
+
+def refresh_now(stores: Stores, segment_id: str) -> Segment:
+    """Recompute a segment's membership in a request (what is left when time runs out, the schedule finishes)."""
+    return refresh(stores, stores.segments.get(segment_id), deadline=api_deadline())
+
 
 def api_deadline(seconds: float = 20.0) -> Deadline:
     """A request stops refreshing before API Gateway's 29 s; the schedule finishes what is left."""
@@ -122,7 +145,7 @@ def api_deadline(seconds: float = 20.0) -> Deadline:
     return lambda: time.monotonic() >= end
 
 
-def refresh(stores: Any, segment: Segment, *, deadline: Deadline | None = None,
+def refresh(stores: Stores, segment: Segment, *, deadline: Deadline | None = None,
             now: datetime | None = None) -> Segment:
     """Recompute a dynamic segment's members as diffs, page by page in client-id order.
 
@@ -133,34 +156,43 @@ def refresh(stores: Any, segment: Segment, *, deadline: Deadline | None = None,
         return _recount(stores, segment)  # hand-picked members: only the count is recalculated
     criteria = validate_criteria(segment.criteria, stores.settings.custom_fields())
     now = now or utcnow()
-    after = segment.refresh_after
-    while True:
-        page = list(itertools.islice(stores.clients.entries(("live", "1"), after=after), PAGE))
-        last = len(page) < PAGE
-        upto = None if last else page[-1].sk
-        _apply_page(stores, segment, criteria, [e.client_id for e in page], after, upto, now)
-        if last:
+    for client_ids, after, upto in _live_pages(stores, segment.refresh_after):
+        _apply_page(stores, segment, criteria, client_ids, after, upto, now)
+        if upto is None:
             break
-        after = upto
-        stores.segments.set_progress(segment.id, after)
+        stores.segments.set_progress(segment.id, upto)
         if deadline is not None and deadline():
-            return segment.model_copy(update={"refresh_after": after})
-    count = stores.clients.count_live(("segment", segment.id))
+            return segment.model_copy(update={"refresh_after": upto})
+    count = stores.segments.count_members(segment.id)
     stores.segments.finish_refresh(segment.id, count, now)
     return segment.model_copy(update={"client_count": count, "last_refreshed_at": now, "refresh_after": None})
 
 
-def _apply_page(stores: Any, segment: Segment, criteria: Criteria, client_ids: list[str], after: str | None,
+def _live_pages(stores: Stores, after: str | None) -> Iterator[tuple[list[str], str | None, str | None]]:
+    """The non-archived clients' ids in id order from `after`, PAGE at a time: (ids, after, upto) with `upto`
+    the page's last id, None on the last page (which then covers every id after `after`)."""
+    def read(after: str | None) -> list[str]:
+        return list(itertools.islice(stores.clients.client_ids(("live", "1"), after=after), PAGE))
+
+    ids = read(after)
+    while len(ids) == PAGE:
+        yield ids, after, ids[-1]
+        after = ids[-1]
+        ids = read(after)
+    yield ids, after, None
+
+
+def _apply_page(stores: Stores, segment: Segment, criteria: Criteria, client_ids: list[str], after: str | None,
                 upto: str | None, now: datetime) -> None:
     clients = stores.clients.get_many(client_ids)
     wanted = {cid: c for cid, c in clients.items() if belongs(criteria, c)}
-    current = {e.client_id for e in stores.clients.entries(("segment", segment.id), after=after, upto=upto)}
+    current = set(stores.segments.member_ids(segment.id, after=after, upto=upto))
     stores.segments.add_members(segment.id, [wanted[cid] for cid in sorted(wanted.keys() - current)],
                                 None, "automatic", now)
     stores.segments.remove_members(segment.id, sorted(current - wanted.keys()))
 
 
-def refresh_due(stores: Any, *, deadline: Deadline | None = None, now: datetime | None = None) -> tuple[int, int]:
+def refresh_due(stores: Stores, *, deadline: Deadline | None = None, now: datetime | None = None) -> tuple[int, int]:
     """Refresh the tenant's due segments: (finished, left unfinished for the next run)."""
     finished = unfinished = 0
     now = now or utcnow()
@@ -178,7 +210,7 @@ def refresh_due(stores: Any, *, deadline: Deadline | None = None, now: datetime 
     return finished, unfinished
 
 
-def follow_client(stores: Any, client_id: str) -> None:
+def follow_client(stores: Stores, client_id: str) -> None:
     """After a client changes: realtime segments take it in or let it go, and its member entries follow it."""
     client = stores.clients.get(client_id)
     member_of = set(stores.segments.segment_ids_of(client_id))
@@ -201,7 +233,7 @@ def follow_client(stores: Any, client_id: str) -> None:
 
 # --- static members ------------------------------------------------------------------------------
 
-def add_member(stores: Any, segment_id: str, client_id: str, *, actor: str | None) -> tuple[Member, bool]:
+def add_member(stores: Stores, segment_id: str, client_id: str, *, actor: str | None) -> tuple[Member, bool]:
     """Add a client by hand to a static segment; a duplicate is skipped (False) and answered as it is."""
     segment = stores.segments.get(segment_id)
     if segment.is_dynamic:
@@ -218,7 +250,7 @@ def add_member(stores: Any, segment_id: str, client_id: str, *, actor: str | Non
     return member_of(stores, segment.id, client_id), added
 
 
-def remove_member(stores: Any, segment_id: str, client_id: str) -> None:
+def remove_member(stores: Stores, segment_id: str, client_id: str) -> None:
     segment = stores.segments.get(segment_id)
     if segment.is_dynamic:
         raise Conflict("dynamic_segment", "members of a dynamic segment come from its criteria")
@@ -228,27 +260,35 @@ def remove_member(stores: Any, segment_id: str, client_id: str) -> None:
     _recount(stores, segment)
 
 
-def member_of(stores: Any, segment_id: str, client_id: str) -> Member:
+def member_of(stores: Stores, segment_id: str, client_id: str) -> Member:
     entry = stores.segments.member(segment_id, client_id)
     if entry is None:
         raise NotFound(f"client {client_id} is not a member of segment {segment_id}")
-    return members(stores, [entry])[0]
+    return _members(stores, [entry])[0]
 
 
-def members(stores: Any, entries: list) -> list[Member]:
-    """Member answers for facet entries: the client's current name with how and when it was added."""
+def member_page(stores: Stores, segment_id: str, limit: int, after: Position | None
+                ) -> tuple[list[Member], Position | None]:
+    """A page of the segment's non-archived members by client name, and where the next page starts."""
+    stores.segments.get(segment_id)  # 404 for an unknown segment
+    entries, position = stores.segments.member_page(segment_id, limit, after)
+    return _members(stores, entries), position
+
+
+def _members(stores: Stores, entries: list[MemberEntry]) -> list[Member]:
+    """Member answers for stored memberships: the client's current name with how and when it was added."""
     clients = stores.clients.get_many([e.client_id for e in entries])
     return [Member(client_id=e.client_id, name=clients[e.client_id].name, added_at=e.added_at,
                    added_by=e.added_by, added_method=e.added_method or "automatic")
             for e in entries if e.client_id in clients and e.added_at is not None]
 
 
-def recount(stores: Any, segment_id: str) -> int:
+def recount(stores: Stores, segment_id: str) -> int:
     """`client_count` from the members' entries (non-archived clients); exact whatever was replayed."""
-    count = stores.clients.count_live(("segment", segment_id))
+    count = stores.segments.count_members(segment_id)
     stores.segments.set_client_count(segment_id, count)
     return count
 
 
-def _recount(stores: Any, segment: Segment) -> Segment:
+def _recount(stores: Stores, segment: Segment) -> Segment:
     return segment.model_copy(update={"client_count": recount(stores, segment.id)})

@@ -66,12 +66,28 @@ class Segment(Record):
         return {**super().public(), "needs_refresh": self.needs_refresh(now)}
 
 
+def list_order(segment: Segment) -> list[str]:
+    """Lists of segments go by name (ignoring case), ids breaking ties."""
+    return [segment.name.casefold(), segment.id]
+
+
 def belongs(criteria: Criteria, client: Client) -> bool:
     """Dynamic membership: archived clients never belong, whatever the criteria say."""
     return not client.is_archived and matches(criteria, client)
 
 
+class MemberEntry(Record):
+    """A client's membership of a segment as stored: when, by whom and how it was added."""
+
+    client_id: str
+    added_at: datetime | None = None
+    added_by: str | None = None
+    added_method: AddedMethod | None = None
+
+
 class Member(Record):
+    """A membership as answered: with the client's current name."""
+
     client_id: str
     name: str
     added_at: datetime

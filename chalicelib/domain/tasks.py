@@ -1,14 +1,13 @@
-"""Follow-up tasks on a client: the record, their list order, status stamping and the create/update use cases."""
+"""Follow-up tasks on a client: the record, their list order and status stamping (use cases: task_cases)."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
-from ulid import ULID
 
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.values import Record, utcnow
+from chalicelib.domain.values import Record
 
 TaskStatus = Literal["open", "done"]
 NOT_NULL = ("title", "status")
@@ -48,30 +47,3 @@ def with_changes(task: Task, changes: dict[str, Any], now: datetime) -> Task:
         update["completed_at"] = now if update["status"] == "done" else None
     changed = task.model_copy(update=update)
     return changed if changed == task else changed.model_copy(update={"updated_at": now})
-
-
-def create_task(tasks: Any, clients: Any, client_id: str, data: dict[str, Any], *, actor: str | None,
-                now: datetime | None = None) -> Task:
-    """A new task of an existing client (archived ones too: their history is kept and followed up)."""
-    clients.get(client_id)
-    at = now or utcnow()
-    status = data.get("status") or "open"
-    task = Task(**{**data, "status": status}, id=str(ULID.from_datetime(at)), tenant_id=tasks.tenant_id,
-                client_id=client_id, completed_at=at if status == "done" else None, created_by=actor,
-                created_at=at, updated_at=at)
-    return tasks.add(task)
-
-
-def update_task(tasks: Any, client_id: str, task_id: str, changes: dict[str, Any], *, actor: str | None = None,
-                now: datetime | None = None) -> Task:
-    current = tasks.get(client_id, task_id)
-    updated = with_changes(current, changes, now or utcnow())
-    if updated == current:
-        return current
-    return tasks.update(current, updated.model_copy(update={"updated_by": actor}))
-
-
-def list_tasks(tasks: Any, clients: Any, client_id: str, status: str | None = None) -> list[Task]:
-    """Every task of the client (optionally of one status) in list order."""
-    clients.get(client_id)
-    return sorted((t for t in tasks.of_client(client_id) if status is None or t.status == status), key=order_key)

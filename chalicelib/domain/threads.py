@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from chalicelib.domain.communications import Communication
-from chalicelib.domain.values import Record
+from chalicelib.domain.values import Record, iso
 
 ThreadType = Literal["general", "email", "sms", "chat", "meeting"]
 ICONS = {"general": "mdi-message-text", "email": "mdi-email", "sms": "mdi-pound", "chat": "mdi-message",
@@ -43,11 +43,17 @@ class Thread(Record):
 Stats = tuple[int, datetime | None, str | None]
 
 
+def latest_activity(thread: Thread) -> list[str]:
+    """A thread's place in its client's list, latest activity first: (last activity or creation, id)."""
+    return [iso(thread.last_activity_at or thread.created_at), thread.id]
+
+
 def thread_stats(comms: list[Communication]) -> dict[str, Stats]:
     """messages_count, last_activity_at and preview (the latest message's text) of every thread."""
     stats: dict[str, Stats] = {}
-    for comm in sorted((c for c in comms if c.deleted_at is None and c.thread_id), key=lambda c: (c.occurred_at, c.id)):
-        count, _, _ = stats.get(comm.thread_id, (0, None, None))
+    threaded = [(thread_id, c) for c in comms if c.deleted_at is None and (thread_id := c.thread_id)]
+    for thread_id, comm in sorted(threaded, key=lambda pair: (pair[1].occurred_at, pair[1].id)):
+        count, _, _ = stats.get(thread_id, (0, None, None))
         text = " ".join((comm.body or comm.subject or "").split())[:PREVIEW_CHARS] or None
-        stats[comm.thread_id] = (count + 1, comm.occurred_at, text)
+        stats[thread_id] = (count + 1, comm.occurred_at, text)
     return stats

@@ -41,7 +41,8 @@ def iso(value: datetime) -> str:
 
 def money(value: Decimal) -> str:
     """A decimal string with at least two decimals: Decimal('5') -> '5.00'."""
-    return str(value.quantize(Decimal("0.01"))) if value.as_tuple().exponent >= -2 else str(value)
+    exponent = value.as_tuple().exponent
+    return str(value.quantize(Decimal("0.01"))) if isinstance(exponent, int) and exponent >= -2 else str(value)
 
 
 # A Decimal answered in JSON as a decimal string with at least two decimals.

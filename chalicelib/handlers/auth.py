@@ -106,7 +106,7 @@ def _portal_claims(token: str) -> dict | None:
 
 def _principal(claims: dict) -> Principal:
     tenant = claims.get("tenant_id") or claims.get("custom:tenant_id")
-    if not is_key_id(tenant):  # it leads every key: no `#`, within DynamoDB's key size
+    if not isinstance(tenant, str) or not is_key_id(tenant):  # it leads every key: no `#`, within the key size
         raise Unauthorized("the token has no tenant_id")
     roles = claims.get("roles", claims.get("cognito:groups", [])) or []
     if not isinstance(roles, list):

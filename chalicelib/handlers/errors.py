@@ -7,7 +7,8 @@ import logging
 from chalice import Response
 from pydantic import ValidationError
 
-from chalicelib.domain.errors import DomainError
+from chalicelib.domain import errors as domain
+from chalicelib.domain.errors import BadRequest, DomainError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,38 @@ _CHALICE_CODES = {
 }
 
 
+class InvalidJson(BadRequest):
+    """The body is no JSON object this API reads (not UTF-8, not JSON, too deep)."""
+
+    code = "invalid_json"
+
+
+class InvalidCursor(BadRequest):
+    """A `cursor` this API did not sign for this list, or one it can no longer resume from."""
+
+    code = "invalid_cursor"
+
+
+class PayloadTooLarge(TooLarge):
+    """The body is larger than the route takes."""
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+
+
+# The one place a kind of error gets its HTTP status (an error's class or its nearest listed ancestor decides).
+STATUS: dict[type[DomainError], int] = {
+    domain.BadRequest: 400, domain.Unauthorized: 401, domain.Forbidden: 403, domain.NotFound: 404,
+    domain.Conflict: 409, domain.VersionConflict: 412, domain.StaleVersion: 412, domain.TooLarge: 413,
+    UnsupportedMediaType: 415, domain.ValidationFailed: 422, domain.RateLimited: 429, domain.Unavailable: 503,
+}
+
+
+def status_of(exc: DomainError) -> int:
+    return next((STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS), 400)
+
+
 def envelope(status: int, code: str, message: str, details: list | None = None,
              headers: dict | None = None) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or []}}
@@ -29,7 +62,7 @@ def envelope(status: int, code: str, message: str, details: list | None = None,
 
 def from_domain(exc: DomainError) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-    return envelope(exc.status, exc.code, exc.message, exc.details, headers=headers)
+    return envelope(status_of(exc), exc.code, exc.message, exc.details, headers=headers)
 
 
 def _loc(loc: tuple) -> str:

@@ -110,8 +110,8 @@ def dedupe(values: list[str] | None) -> list[str] | None:
 
 def out_model(name: str, record: type[BaseModel], **extra: Any) -> type[BaseModel]:
     """The answer model of a domain record: its public fields (those not excluded), plus `extra` ones."""
-    return create_model(name, **{n: (f.annotation, ...) for n, f in record.model_fields.items() if not f.exclude},
-                        **extra)
+    fields: dict[str, Any] = {n: (f.annotation, ...) for n, f in record.model_fields.items() if not f.exclude}
+    return create_model(name, **fields, **extra)
 
 
 def _optional(f: Any) -> Any:
@@ -180,7 +180,8 @@ class ListQuery(Query):
 
 
 def page_of(item: type[BaseModel]) -> type[BaseModel]:
-    return create_model(f"{item.__name__}Page", items=(list[item], ...), next_cursor=(str | None, None))
+    return create_model(f"{item.__name__}Page", items=(list[item], ...),  # type: ignore[valid-type]  # built at run time
+                        next_cursor=(str | None, None))
 
 
 class Health(BaseModel):

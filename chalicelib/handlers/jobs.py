@@ -47,8 +47,7 @@ def _one(record: Any, stop: Callable[[], bool]) -> dict:
         _back_off(receipt, count)
         raise
     try:
-        return job_cases.handle_message(message, stop, stores_for=lambda t, actor=None: Stores(t, actor),
-                                        receive_count=count)
+        return job_cases.handle_message(message, stop, stores_for=Stores, receive_count=count)
     except Exception:
         _back_off(receipt, count)
         raise

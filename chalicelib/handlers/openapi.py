@@ -4,15 +4,17 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from chalicelib.domain.values import MAX_ID_LENGTH
+from chalicelib.handlers.fields import IF_MATCH
 from chalicelib.handlers.routing import ROUTES, RouteDoc
-from chalicelib.handlers.schemas import IF_MATCH
 
 TITLE = "NexusRMS Client Management API"
 SCHEMAS = "#/components/schemas/"
@@ -197,8 +199,8 @@ class _Generator(GenerateJsonSchema):
             number["exclusiveMaximum"] = float(10 ** whole)
         if places is not None:
             number["multipleOf"] = float(f"1e-{places}")
-        text = {"type": "string", "pattern": _decimal_pattern(places, whole, positive="gt" in schema and low == 0,
-                                                               signed=low is None or low < 0)}
+        pattern = _decimal_pattern(places, whole, positive="gt" in schema and low == 0, signed=low is None or low < 0)
+        text: dict[str, Any] = {"type": "string", "pattern": pattern}
         if high is not None and whole is not None and "le" in schema:  # `10` itself: the pattern stops at 9.99…
             exact = str(int(high))
             text = {"anyOf": [text, {"type": "string", "pattern": rf"^\+?0*{exact}(?:\.0*)?$"}]}
@@ -218,10 +220,12 @@ class _Generator(GenerateJsonSchema):
 
 def _schemas(routes: list[RouteDoc]) -> tuple[dict, dict]:
     """One pydantic pass over every model: (model, mode) -> `$ref`, and the component schemas."""
-    pairs: list[tuple[type[BaseModel], str]] = []
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for doc in routes:
-        for model, mode in ((doc.body, "validation"), (doc.query, "validation"), (doc.response, "serialization"),
-                            *((m, "serialization") for m in doc.also_bodies.values())):
+        wanted: list[tuple[type[BaseModel] | None, JsonSchemaMode]] = [
+            (doc.body, "validation"), (doc.query, "validation"), (doc.response, "serialization"),
+            *((m, "serialization") for m in doc.also_bodies.values())]
+        for model, mode in wanted:
             if model is not None and (model, mode) not in pairs:
                 pairs.append((model, mode))
     if not pairs:
@@ -394,7 +398,7 @@ def _type(schema: dict) -> str:
     return _e(", ".join(bits))
 
 
-def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _table(head: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> str:
     th = "".join(f"<th>{h}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
@@ -404,6 +408,7 @@ def _render_operation(path: str, method: str, op: dict) -> str:
     parts = [f'<section class="op" id="{_e(op["operationId"])}"><h3><span class="m m-{method}">'
              f'{method.upper()}</span> <code>{_e(path)}</code></h3><p>{_e(op["summary"])}</p>'
              f'<p class="auth">{_md(op["description"])}</p>']
+    rows: list[tuple[Any, ...]]
     if op.get("parameters"):
         rows = [(f"<code>{_e(p['name'])}</code>", _e(p["in"]), "yes" if p.get("required") else "",
                  _type(p.get("schema", {})), _md(p.get("description", ""))) for p in op["parameters"]]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.config import get_settings
-from chalicelib.domain.errors import InvalidCursor
+from chalicelib.handlers.errors import InvalidCursor
 
 
 def _b64(data: bytes) -> str:

@@ -12,17 +12,11 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.domain.errors import (
-    BadRequest,
-    DomainError,
-    InvalidJson,
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
+from chalicelib.domain.errors import BadRequest, DomainError, NotFound
 from chalicelib.domain.values import MAX_ID_LENGTH
 from chalicelib.handlers import errors
 from chalicelib.handlers.auth import Principal, authorize, verify_token
+from chalicelib.handlers.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType
 from chalicelib.handlers.fields import ListQuery, read_only_of
 
 if TYPE_CHECKING:
@@ -138,7 +132,13 @@ class Ctx:
         a boolean is no number, a number no boolean or string (schemas.py adds the ISO forms of dates)."""
         if not isinstance(self.json(), dict):
             raise InvalidJson("the body must be a JSON object")
-        return (model or self.doc.body).model_validate_json(self.request.raw_body, strict=True)
+        return self._model(model, self.doc.body).model_validate_json(self.request.raw_body, strict=True)
+
+    def _model(self, given: type[BaseModel] | None, declared: type[BaseModel] | None) -> type[BaseModel]:
+        model = given or declared
+        if model is None:
+            raise TypeError(f"{self.doc.method} {self.doc.path} declares no model to parse with")
+        return model
 
     def changes(self) -> dict[str, Any]:
         """A PATCH body's named fields (null included: it clears the field); the others stay as they are."""
@@ -149,7 +149,7 @@ class Ctx:
         """Query parameters validated by `model`; bad ones are 400 `bad_request` naming the parameter."""
         params = dict(self.request.query_params or {})
         try:
-            return (model or self.doc.query).model_validate(params)
+            return self._model(model, self.doc.query).model_validate(params)
         except ValidationError as exc:
             details = errors.details_of(exc)
             raise BadRequest(f"invalid query parameters: {', '.join(d['field'] for d in details)}", details) from None

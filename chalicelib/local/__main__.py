@@ -54,6 +54,7 @@ def _token(args: argparse.Namespace) -> int:
 
     reset_settings()
     portal = args.scope == "portal" or args.client_id is not None
+    roles: list[str] | None
     if args.role is not None:
         roles = [r.strip() for r in args.role.split(",") if r.strip()]
     else:

@@ -75,7 +75,9 @@ class InboxWatcher(Poller):
     def failed_dir(self) -> Path:
         return self.inbox / "failed"
 
-    thread_name = "inbox-watcher"
+    @property
+    def thread_name(self) -> str:
+        return "inbox-watcher"
 
     def start(self) -> InboxWatcher:
         for folder in (self.inbox, self.processed_dir, self.failed_dir):

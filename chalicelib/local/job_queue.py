@@ -53,7 +53,9 @@ def deliver(queue: FolderQueue, message: Received, handler: Handler, *, queue_na
 class JobQueueWorker(Poller):
     """Polls DATA_DIR/jobs/ and hands each visible message to the app's SQS handler, one at a time."""
 
-    thread_name = "job-queue"
+    @property
+    def thread_name(self) -> str:
+        return "job-queue"
 
     def __init__(self, source: EventSource, queue: FolderQueue, *, region: str, poll_interval: float = 0.5) -> None:
         self.source = source

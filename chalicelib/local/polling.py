@@ -11,7 +11,9 @@ class Poller:
     """Subclasses define `poll_once()`, `poll_interval` and `thread_name`; a failed poll never ends the loop."""
 
     poll_interval: float = 0.5
-    thread_name: str = "poller"
+    @property
+    def thread_name(self) -> str:
+        return "poller"
 
     def __init__(self) -> None:
         self._stop = threading.Event()

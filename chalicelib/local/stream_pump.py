@@ -138,6 +138,12 @@ class StreamPump(Poller):
     def thread_name(self) -> str:
         return f"stream-pump-{self.consumer}"
 
+    @property
+    def arn(self) -> str:
+        """The stream being read (known once poll_once found the table's latest stream)."""
+        assert self._arn is not None, "no stream yet"
+        return self._arn
+
     def poll_succeeded(self) -> None:
         self._last_problem = None
 
@@ -185,7 +191,7 @@ class StreamPump(Poller):
         saved = None
         for s in listed:
             if s["ShardId"] not in self._shards:
-                saved = self.checkpoints.shards(self.consumer, self._arn) if saved is None else saved
+                saved = self.checkpoints.shards(self.consumer, self.arn) if saved is None else saved
                 mark = saved.get(s["ShardId"], {})
                 self._shards[s["ShardId"]] = _Shard(s["ShardId"], s.get("ParentShardId"),
                                                     seq=mark.get("seq"), done=bool(mark.get("done")))
@@ -205,7 +211,7 @@ class StreamPump(Poller):
     def _fetch(self, shard: _Shard) -> bool:
         if shard.closed:
             shard.done = True
-            self.checkpoints.save(self.consumer, self._arn, shard.shard_id, shard.seq, done=True)
+            self.checkpoints.save(self.consumer, self.arn, shard.shard_id, shard.seq, done=True)
             return False
         if shard.iterator is None:
             shard.iterator = self._iterator(shard)
@@ -247,7 +253,7 @@ class StreamPump(Poller):
             return 0
         batch = shard.pending[:shard.window or self.batch_size]
         failed_from, error = self._invoke(batch)
-        if failed_from is None:
+        if failed_from is None or error is None:
             self._ack(shard, batch)
             shard.window, shard.failures = None, 0
             return len(batch)
@@ -290,7 +296,7 @@ class StreamPump(Poller):
 
     def _dead_letter(self, shard: _Shard, raw: dict[str, Any], error: str, attempts: int) -> None:
         # Written before the ack: the checkpoint only ever passes records delivered or safely set aside.
-        path = self.dead_letters.put(self.consumer, to_lambda_record(raw, self._arn, self.region), error=error,
+        path = self.dead_letters.put(self.consumer, to_lambda_record(raw, self.arn, self.region), error=error,
                                      attempts=attempts, shard_id=shard.shard_id)
         log.error("stream handler %s gave up on record %s after %d attempt(s); dead-lettered to %s "
                   "(replay: python -m chalicelib.local replay)", self.consumer, _seq(raw), attempts, path)
@@ -298,7 +304,7 @@ class StreamPump(Poller):
 
     def _invoke(self, batch: list[dict[str, Any]]) -> tuple[int | None, _Failure | None]:
         """Call the handler; (None, None) when the whole batch succeeded, else the index to retry from and why."""
-        records = [to_lambda_record(r, self._arn, self.region) for r in batch]
+        records = [to_lambda_record(r, self.arn, self.region) for r in batch]
         with _ErrorLog() as errors:
             try:
                 result = self.handler({"Records": records}, lambda_context(self.consumer))
@@ -314,7 +320,7 @@ class StreamPump(Poller):
             text = f"unknown itemIdentifier(s) {ids} in batchItemFailures: the whole batch is retried"
             return 0, _Failure(text, whole_batch=False, summary=text)
         text = "reported in batchItemFailures; the handler logged:\n" + ("\n".join(errors.lines) or "(nothing)")
-        return min(seqs.index(i) for i in ids), _Failure(text, whole_batch=False, summary="batchItemFailures")
+        return min(seqs.index(str(i)) for i in ids), _Failure(text, whole_batch=False, summary="batchItemFailures")
 
     def _ack(self, shard: _Shard, acked: list[dict[str, Any]]) -> None:
         if not acked:
@@ -323,7 +329,7 @@ class StreamPump(Poller):
         for raw in acked:
             shard.attempts.pop(_seq(raw), None)
         shard.seq = _seq(acked[-1])
-        self.checkpoints.save(self.consumer, self._arn, shard.shard_id, shard.seq)
+        self.checkpoints.save(self.consumer, self.arn, shard.shard_id, shard.seq)
 
 
 @dataclass(frozen=True)

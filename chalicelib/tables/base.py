@@ -61,7 +61,12 @@ class TableItem(Model):
     """Every item of the table: `pk`/`sk` keys and a `kind` discriminator."""
 
     class Meta:
-        table_name = "unset"  # bound on first use by configure()
+        table_name = "unset"  # bound on first use by configure(), with the endpoint and the connection's bounds
+        host: str | None  # declared, not set: PynamoDB's defaults apply until configure() sets them
+        region: str
+        connect_timeout_seconds: float
+        read_timeout_seconds: float
+        max_retry_attempts: int
         billing_mode = "PAY_PER_REQUEST"
         stream_view_type = "NEW_AND_OLD_IMAGES"
 

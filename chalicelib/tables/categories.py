@@ -1,6 +1,8 @@
 """Category repository: the tenant's tree in one partition, every write guarded by the tree's version."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
@@ -14,6 +16,7 @@ from chalicelib.tables.transactions import commit
 from chalicelib.tables.work_items import CategoryItem, SlugItem, TreeItem
 
 DERIVED = ("clients_count",)  # the stream's recount, written without the tree's version
+
 
 def _item(category: Category) -> CategoryItem:
     return CategoryItem(keys.categories_pk(category.tenant_id), keys.category_sk(category.id),
@@ -32,7 +35,8 @@ class CategoryRepository:
 
     def snapshot(self) -> tuple[list[Category], int]:
         """Every category (deleted ones too) and the tree's version, in one consistent Query."""
-        categories, version = [], 0
+        categories: list[Category] = []
+        version = 0
         with storage_errors():
             for item in TableItem.query(self.pk, consistent_read=True, page_size=500):
                 if isinstance(item, TreeItem):
@@ -93,7 +97,7 @@ class CategoryRepository:
                   condition=condition)
 
     @staticmethod
-    def _run(build) -> None:
+    def _run(build: Callable[[TransactWrite], None]) -> None:
         try:
             commit(build)
         except TransactWriteError as exc:

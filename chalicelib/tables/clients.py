@@ -7,27 +7,33 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.client_cases import ListQuery, NumberTaken  # noqa: F401 (ListQuery re-exported)
 from chalicelib.domain.clients import (
     COUNTED_FACETS,
     Client,
+    Created,
+    Facet,
     FacetRules,
+    ListPlan,
+    LookupKey,
+    NumberTaken,
     facets,
     generate_number,
     lookup_keys,
     name_key,
     search_text,
 )
-from chalicelib.domain.errors import Contention, NotFound, Unavailable
+from chalicelib.domain.errors import NotFound, Unavailable, VersionConflict
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.values import iso
 from chalicelib.tables import keys
@@ -60,7 +66,7 @@ def from_item(item: ClientItem) -> Client:
     return record_from(Client, item)  # churn_probability: stored as an exact decimal, answered as a number
 
 
-def facet_entry(client: Client, facet: tuple[str, str]) -> FacetEntry:
+def facet_entry(client: Client, facet: Facet) -> FacetEntry:
     nk = name_key(client.name)
     return FacetEntry(
         keys.facet_pk(client.tenant_id, *facet), client.id, client_id=client.id, live=not client.is_archived,
@@ -75,9 +81,9 @@ def _same_entries(old: Client | None, new: Client) -> bool:
         facet_entry(old, ("", "")).attribute_values == facet_entry(new, ("", "")).attribute_values
 
 
-def _counter_deltas(old: Client | None, new: Client, old_f: set, new_f: set) -> dict[tuple[str, str], int]:
+def _counter_deltas(old: Client | None, new: Client, old_f: set[Facet], new_f: set[Facet]) -> dict[Facet, int]:
     """+1/-1 per counted facet whose non-archived membership changes."""
-    deltas: dict[tuple[str, str], int] = {}
+    deltas: dict[Facet, int] = {}
     for facet in old_f | new_f:
         if facet[0] not in COUNTED_FACETS:
             continue
@@ -92,25 +98,30 @@ BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 BATCH_GET_ROUNDS = 8  # calls per page while the database leaves keys unprocessed (throttling), backing off between
 
 
-def _batch_get(wanted: list[dict], consistent: bool) -> Iterator[ClientItem]:
-    """Items of `wanted` keys that exist. Unprocessed keys (a throttled partition) are asked again after a jittered,
-    doubling wait, as AWS advises; PynamoDB's own batch_get retries them at once, without waiting."""
+UNPROCESSED = "the database kept some reads unprocessed (throttled); nothing was written, try again"
+
+
+def batch_get(wanted: list[dict[str, Any]], consistent: bool, attributes: list[str] | None = None,
+              unprocessed: str = UNPROCESSED) -> Iterator[dict[str, Any]]:
+    """The raw items of `wanted` keys that exist, 100 keys a call. Unprocessed keys (a throttled partition) are
+    asked again after a jittered, doubling wait, as AWS advises; PynamoDB's own batch_get retries them at once."""
     connection = TableItem._get_connection()
     for start in range(0, len(wanted), BATCH_GET_KEYS):
         page = wanted[start:start + BATCH_GET_KEYS]
         for round_ in range(BATCH_GET_ROUNDS):
-            data = connection.batch_get_item(page, consistent_read=consistent or None)
-            for raw in data.get("Responses", {}).get(connection.table_name, []):
-                yield ClientItem.from_raw_data(raw)
+            # PynamoDB annotates `keys` as Sequence[str] but reads each as a {"pk": ..., "sk": ...} mapping.
+            data = connection.batch_get_item(page, consistent_read=consistent or None,  # type: ignore[arg-type]
+                                             attributes_to_get=attributes)
+            yield from data.get("Responses", {}).get(connection.table_name, [])
             page = data.get("UnprocessedKeys", {}).get(connection.table_name, {}).get("Keys") or []
             if not page:
                 break
             time.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** round_)))
         else:
-            raise Unavailable("the database kept some reads unprocessed (throttled); nothing was written, try again")
+            raise Unavailable(unprocessed)
 
 
-def same_rev(client: Client):
+def same_rev(client: Client) -> Condition:
     """The condition that the stored client is still the one read."""
     return ClientItem.rev == client.rev if client.rev else ClientItem.rev.does_not_exist()
 
@@ -135,9 +146,9 @@ class ClientRepository:
         wanted = [{"pk": keys.client_pk(self.tenant_id, cid), "sk": keys.CLIENT_SK}
                   for cid in dict.fromkeys(client_ids)]
         with storage_errors():
-            return {item.id: from_item(item) for item in _batch_get(wanted, consistent)}
+            return {item.id: from_item(item) for item in map(ClientItem.from_raw_data, batch_get(wanted, consistent))}
 
-    def counts(self, facet_list: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    def counts(self, facet_list: list[Facet]) -> dict[Facet, int]:
         """Non-archived clients per counted facet: the sum of the facet's counter shards."""
         wanted = [(keys.facet_pk(self.tenant_id, *f), keys.count_sk(n))
                   for f in dict.fromkeys(facet_list) for n in range(keys.COUNT_SHARDS)]
@@ -148,21 +159,26 @@ class ClientRepository:
                     totals[item.pk] = totals.get(item.pk, 0) + int(item.n)
         return {f: max(totals.get(keys.facet_pk(self.tenant_id, *f), 0), 0) for f in facet_list}
 
-    def count_created_since(self, facet: tuple[str, str], since: datetime) -> int:
+    def count_created_since(self, facet: Facet, since: datetime) -> int:
         """Non-archived clients of a facet created at or after `since`: reads only those entries."""
         with storage_errors():
             return FacetEntry.by_created.count(
                 keys.facet_pk(self.tenant_id, *facet), FacetEntry.s_created >= iso(since),
                 filter_condition=FacetEntry.live == True)  # noqa: E712 (a PynamoDB condition)
 
-    def count_live(self, facet: tuple[str, str]) -> int:
+    def count_live(self, facet: Facet) -> int:
         """Non-archived clients with an entry in the facet: a consistent COUNT over its partition."""
         with storage_errors():
             return FacetEntry.count(keys.facet_pk(self.tenant_id, *facet), consistent_read=True,
                                     filter_condition=FacetEntry.live == True)  # noqa: E712
 
-    def entries(self, facet: tuple[str, str], after: str | None = None, upto: str | None = None,
-                page_size: int = 200) -> Iterator[FacetEntry]:
+    def client_ids(self, facet: Facet, after: str | None = None, upto: str | None = None,
+                   page_size: int = 200) -> Iterator[str]:
+        """The ids of the facet's clients in id order, after `after` and up to `upto` (both optional)."""
+        return (entry.client_id for entry in self._entries(facet, after, upto, page_size))
+
+    def _entries(self, facet: Facet, after: str | None = None, upto: str | None = None,
+                 page_size: int = 200) -> Iterator[FacetEntry]:
         """The facet's entries in client-id order, after `after` and up to `upto` (both optional)."""
         low = after or "0"  # counter items ("#COUNT#n") sort below every client id
         condition = FacetEntry.sk.between(low, upto) if upto else FacetEntry.sk >= low
@@ -172,7 +188,7 @@ class ClientRepository:
                 if entry.sk != after:
                     yield entry
 
-    def members(self, facet_group: list[tuple[str, str]], client_ids: list[str]) -> set[str]:
+    def _members(self, facet_group: list[Facet], client_ids: list[str]) -> set[str]:
         """Which of these clients have an entry in any facet of the group (exact key lookups)."""
         wanted = [(keys.facet_pk(self.tenant_id, *f), cid) for f in facet_group for cid in client_ids]
         found: set[str] = set()
@@ -181,65 +197,75 @@ class ClientRepository:
                 found |= {e.client_id for e in FacetEntry.batch_get(wanted[start:start + 100])}
         return found
 
-    def list(self, query: ListQuery, limit: int) -> tuple[list[Client], list[str] | None]:
-        """One page of clients in the query's order, and where the next page starts (None at the end).
+    def page(self, plan: ListPlan, limit: int, after: list[str] | None = None
+             ) -> tuple[list[Client], list[str] | None]:
+        """One page of the plan's clients in its order, and where the next page starts (None at the end): the
+        last client's [sort value, id]."""
+        return self._page(plan, self._by_size(plan), limit, after)
 
-        The driving facet group (the smallest) is read through the sort index, its partitions merged in
-        order; the other groups are checked by key. Every partition resumes after the last client
-        answered, so the cursor is that client's sort value alone.
-        """
-        driving, *others = sorted(query.groups, key=query.estimate)
-        attr = _SORT_ATTR[query.sort]
-        heap: list = []
+    def pages(self, plan: ListPlan, page_size: int = 100) -> Iterator[list[Client]]:
+        """Every client of the plan in its order, a page at a time, each resuming after the last."""
+        groups, after = self._by_size(plan), None
+        while True:
+            page, after = self._page(plan, groups, page_size, after)
+            if page:
+                yield page
+            if after is None:
+                return
+
+    def _by_size(self, plan: ListPlan) -> list[list[Facet]]:
+        """The plan's facet groups, the smallest first (by their counters; a facet without one counts 0)."""
+        known = self.counts(plan.counted)
+        return sorted(plan.groups, key=lambda group: sum(known.get(f, 0) for f in group))
+
+    def _page(self, plan: ListPlan, groups: list[list[Facet]], limit: int, after: list[str] | None
+              ) -> tuple[list[Client], list[str] | None]:
+        """The driving facet group (the first) is read through the sort index, its partitions merged in order;
+        the other groups are checked by key. Every partition resumes after the last client answered, so the
+        position is that client's sort value alone."""
+        driving, *others = groups
+        attr = _SORT_ATTR[plan.sort]
+        heap: list[tuple[Any, int, FacetEntry, Iterator[FacetEntry]]] = []
         for facet in driving:
-            self._push(heap, self._stream(keys.facet_pk(self.tenant_id, *facet), query), attr, query.descending)
+            self._push(heap, self._stream(keys.facet_pk(self.tenant_id, *facet), plan, after), attr, plan.descending)
         page: list[Client] = []
         seen: set[str] = set()
         while heap and len(page) < limit:
-            batch = []
+            batch: list[FacetEntry] = []
             # Other groups drop some of the driving group's clients: read ahead; without them each read is answered.
             wanted = (2 if others else 1) * (limit - len(page))
             while heap and len(batch) < wanted:
                 _, _, entry, stream = heapq.heappop(heap)
-                self._push(heap, stream, attr, query.descending)
+                self._push(heap, stream, attr, plan.descending)
                 if entry.client_id not in seen:
                     seen.add(entry.client_id)
                     batch.append(entry)
             ids = [e.client_id for e in batch]
             for group in others:
-                allowed = self.members(group, ids)
+                allowed = self._members(group, ids)
                 ids = [cid for cid in ids if cid in allowed]
             found = self.get_many(ids)
-            page.extend(found[cid] for cid in ids if cid in found and query.check(found[cid]))
+            page.extend(found[cid] for cid in ids if cid in found and plan.passes(found[cid]))
         if len(page) > limit or (len(page) == limit and heap):
             page = page[:limit]
             last = facet_entry(page[-1], ("", ""))
             return page, [getattr(last, attr), page[-1].id]
         return page, None
 
-    def iter_clients(self, query: ListQuery, page_size: int = 100) -> Iterator[list[Client]]:
-        """Every client of the query in its order, one `list` page at a time, each resuming after the last."""
-        after = query.after
-        while True:
-            page, after = self.list(replace(query, after=after), page_size)
-            if page:
-                yield page
-            if after is None:
-                return
-
-    def _stream(self, pk: str, query: ListQuery) -> Iterator[FacetEntry]:
-        attr = _SORT_ATTR[query.sort]
+    def _stream(self, pk: str, plan: ListPlan, after: list[str] | None) -> Iterator[FacetEntry]:
+        attr = _SORT_ATTR[plan.sort]
         start = None
-        if query.after:
-            start = {"pk": {"S": pk}, "sk": {"S": query.after[1]}, attr: {"S": query.after[0]}}
-        condition = FacetEntry.search.contains(query.q.casefold()) if query.q else None
+        if after:
+            start = {"pk": {"S": pk}, "sk": {"S": after[1]}, attr: {"S": after[0]}}
+        condition = FacetEntry.search.contains(plan.q.casefold()) if plan.q else None
         with storage_errors():
-            yield from getattr(FacetEntry, _SORT_INDEX[query.sort]).query(
-                pk, filter_condition=condition, scan_index_forward=not query.descending,
+            yield from getattr(FacetEntry, _SORT_INDEX[plan.sort]).query(
+                pk, filter_condition=condition, scan_index_forward=not plan.descending,
                 last_evaluated_key=start, page_size=100)
 
     @staticmethod
-    def _push(heap: list, stream: Iterator[FacetEntry], attr: str, descending: bool) -> None:
+    def _push(heap: list[tuple[Any, int, FacetEntry, Iterator[FacetEntry]]], stream: Iterator[FacetEntry],
+              attr: str, descending: bool) -> None:
         with storage_errors():
             entry = next(stream, None)
         if entry is not None:
@@ -265,8 +291,8 @@ class ClientRepository:
             raise
         return client.model_copy(update={"rev": 1})
 
-    def save(self, old: Client, new: Client, rules: FacetRules,
-             extra: Callable[[TransactWrite], None] | None = None, derived: bool = False) -> Client:
+    def save(self, old: Client, new: Client, rules: FacetRules, derived: bool = False, *,
+             extra: Callable[[TransactWrite], None] | None = None) -> Client:
         """Write `new` over `old` if nobody changed it since it was read (else VersionConflict).
 
         `extra` adds the writes of children (contacts) to the same transaction. A `derived` write (scores,
@@ -291,7 +317,7 @@ class ClientRepository:
         """Every client id of the tenant, archived ones too, read from the `status=*` facet partitions."""
         ids: list[str] = []
         for status in ("lead", "trial", "active", "inactive", "archived"):
-            ids.extend(e.client_id for e in self.entries(("status", status), page_size=500))
+            ids.extend(e.client_id for e in self._entries(("status", status), page_size=500))
         return ids
 
     def refacet_all(self, old_rules: FacetRules, new_rules: FacetRules) -> int:
@@ -324,7 +350,8 @@ class ClientRepository:
                 pruned += 1
         return pruned
 
-    def _write_facets(self, tx: TransactWrite, old: Client | None, new: Client, old_f: set, new_f: set) -> None:
+    def _write_facets(self, tx: TransactWrite, old: Client | None, new: Client, old_f: set[Facet],
+                      new_f: set[Facet]) -> None:
         for facet in old_f - new_f:
             tx.delete(FacetEntry(keys.facet_pk(self.tenant_id, *facet), new.id))
         # Entries of facets kept are rewritten only when what they hold (name, health, archived...) changed: a
@@ -341,7 +368,7 @@ class ClientRepository:
         for key in before - after:
             self._hold(tx, key, {new.id}, release=True)
 
-    def _hold(self, tx: TransactWrite, key: tuple[str, str], client_ids: set[str], release: bool = False,
+    def _hold(self, tx: TransactWrite, key: LookupKey, client_ids: set[str], release: bool = False,
               unheld: bool = False) -> None:
         """Add (or remove) clients to the holders of a lookup key: a set, so a repeated write changes nothing.
         `unheld`: only if nobody holds it (DynamoDB drops an emptied set)."""
@@ -352,29 +379,17 @@ class ClientRepository:
                   condition=attr.does_not_exist() if unheld else None)
 
     # --- lookups and batch creates (imports) -------------------------------------------------------
-    def holders(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-        """The live clients holding each lookup key (dc.lookup_keys), by key; keys nobody holds are left out.
+    def holders(self, wanted: list[LookupKey]) -> dict[LookupKey, list[str]]:
+        """The live clients holding each lookup key (lookup_keys), by key; keys nobody holds are left out.
         Strongly consistent BatchGetItem, 100 keys a call."""
         pks = {keys.client_key_pk(self.tenant_id, *key): key for key in dict.fromkeys(wanted)}
-        found: dict[tuple[str, str], list[str]] = {}
-        connection = TableItem._get_connection()
+        found: dict[LookupKey, list[str]] = {}
         with storage_errors():
-            batch = [{"pk": pk, "sk": keys.UNIQUE_SK} for pk in pks]
-            for start in range(0, len(batch), BATCH_GET_KEYS):
-                page = batch[start:start + BATCH_GET_KEYS]
-                for round_ in range(BATCH_GET_ROUNDS):
-                    data = connection.batch_get_item(page, consistent_read=True,
-                                                     attributes_to_get=["pk", "client_ids"])
-                    for raw in data.get("Responses", {}).get(connection.table_name, []):
-                        ids = raw.get("client_ids", {}).get("SS")
-                        if ids:
-                            found[pks[raw["pk"]["S"]]] = sorted(ids)
-                    page = data.get("UnprocessedKeys", {}).get(connection.table_name, {}).get("Keys") or []
-                    if not page:
-                        break
-                    time.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** round_)))
-                else:
-                    raise Unavailable("the database kept some reads unprocessed (throttled); try again")
+            for raw in batch_get([{"pk": pk, "sk": keys.UNIQUE_SK} for pk in pks], True, ["pk", "client_ids"],
+                                 "the database kept some reads unprocessed (throttled); try again"):
+                ids = raw.get("client_ids", {}).get("SS")
+                if ids:
+                    found[pks[raw["pk"]["S"]]] = sorted(ids)
         return found
 
     def index_lookups(self, client_ids: list[str]) -> int:
@@ -396,11 +411,11 @@ class ClientRepository:
             commit_versioned(build, "changed meanwhile")
             return len(current)
         step = MAX_TRANSACTION // 3  # a check and at most two keys per client
-        return sum(retrying(lambda n=n: attempt(client_ids[n:n + step]), "clients being indexed")
+        return sum(retrying(partial(attempt, client_ids[n:n + step]), "clients being indexed")
                    for n in range(0, len(client_ids), step))
 
     def create_many(self, clients: list[Client], rules: FacetRules,
-                    marks: Callable[[Client], list[Mark]] | None = None, unique_keys: bool = False) -> Created:
+                    marks: Callable[[Client], list[Any]] | None = None, unique_keys: bool = False) -> Created:
         """Create new clients, each atomically with its number, facets, lookup keys and `marks` (the caller's
         items, e.g. an import's row fingerprint, each with its condition), packed into transactions of at most
         MAX_TRANSACTION items whose counter changes are summed into one update per counter.
@@ -423,7 +438,7 @@ class ClientRepository:
         # One transaction at a time (DynamoDB Local applies them one after another anyway, and moto's are not
         # thread-safe), but the next one is built while the database applies this one.
         with ThreadPoolExecutor(max_workers=1) as ahead:
-            upcoming = None
+            upcoming: Future[_Built] | None = None
             for i, chunk in enumerate(chunks):
                 built = upcoming.result() if upcoming else self._build(chunk, first + i, unique_keys)
                 if i + 1 < len(chunks):
@@ -438,8 +453,8 @@ class ClientRepository:
         """The transaction of these new clients, serialised, not sent (counter shard n, modulo the shards)."""
         tx = TransactWrite(connection=TableItem._get_connection().connection)
         built = _Built(tx)
-        deltas: dict[tuple[str, str], int] = {}
-        held: dict[tuple[str, str], list[_Plan]] = {}
+        deltas: dict[Facet, int] = {}
+        held: dict[LookupKey, list[_Plan]] = {}
         for plan in chunk:
             client = plan.client
             tx.save(to_item(client), condition=ClientItem.pk.does_not_exist())
@@ -469,16 +484,22 @@ class ClientRepository:
 
     def _create_chunk(self, chunk: list[_Plan], n: int, unique_keys: bool,
                       built: _Built | None) -> tuple[list[Client], list[Client]]:
-        """Send one chunk's transaction (built again after a failed condition): (created, refused)."""
+        """Send one chunk's transaction: (created, refused). When conditions fail, a number taken meanwhile is
+        drawn again and a client whose own item, mark or lookup key fails its condition is left out (`refused`,
+        removed from `chunk`); the rest is built again and sent again, as a lost race is."""
         refused: list[Client] = []
-        for _ in range(NUMBER_DRAWS):
-            if built is None:
+        ready = [built] if built is not None else []
+
+        def attempt() -> list[Client]:
+            if ready:
+                tx = ready.pop()
+            else:
                 _distinct_numbers(chunk)
-                built = self._build(chunk, n, unique_keys)
+                tx = self._build(chunk, n, unique_keys)
             try:
-                send_built(built.tx)
+                send_built(tx.tx)
             except TransactWriteError as exc:
-                roles = built.puts + built.updates
+                roles = tx.puts + tx.updates
                 failed = [roles[i] for i, code in enumerate(reason_codes(exc)[:len(roles)])
                           if code == "ConditionalCheckFailed"]
                 if not failed:
@@ -491,16 +512,15 @@ class ClientRepository:
                             chunk.remove(plan)
                             refused.append(plan.client)
                 if not chunk:
-                    return [], refused
-                built = None
-                continue
-            return [p.client.model_copy(update={"rev": 1}) for p in chunk], refused
-        raise Contention("client numbers kept colliding; nothing more was written, try again")
+                    return []
+                raise VersionConflict("a client number was taken, or a client written, meanwhile") from exc
+            return [p.client.model_copy(update={"rev": 1}) for p in chunk]
+
+        return retrying(attempt, "the client numbers"), refused
 
 
 Mark = tuple[TableItem, Any]  # an item written with a new client, and its condition (None: unconditional)
 MAX_TRANSACTION = 100  # DynamoDB's limit of items per TransactWriteItems
-NUMBER_DRAWS = 8
 
 
 @dataclass
@@ -513,19 +533,11 @@ class _Built:
     updates: list[tuple[list[_Plan], str]] = field(default_factory=list)
 
 
-@dataclass
-class Created:
-    """What create_many wrote: the clients created, and those refused (an earlier run wrote them)."""
-
-    clients: list[Client] = field(default_factory=list)
-    refused: list[Client] = field(default_factory=list)
-
-
 @dataclass(eq=False)
 class _Plan:
     client: Client
-    facets: set[tuple[str, str]]
-    keys: set[tuple[str, str]]
+    facets: set[Facet]
+    keys: set[LookupKey]
     marks: list[Mark]
 
     @property
@@ -538,8 +550,8 @@ class _Plan:
 
 def _pack(plans: list[_Plan]) -> tuple[list[_Plan], list[_Plan]]:
     """The first plans that fit one transaction (at least one), and the rest."""
-    counters: set[tuple[str, str]] = set()
-    held: set[tuple[str, str]] = set()
+    counters: set[Facet] = set()
+    held: set[LookupKey] = set()
     own = 0
     for n, plan in enumerate(plans):
         more_counters = counters | {f for f in plan.facets if f[0] in COUNTED_FACETS}

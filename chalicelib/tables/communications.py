@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import PutError
 
 from chalicelib.domain.communications import Communication
 from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.ports import Position
 from chalicelib.domain.values import ulid_bound
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
@@ -71,8 +73,8 @@ class CommunicationRepository:
             raise NotFound(f"communication {comm_id} not found")
         return from_item(item)
 
-    def page(self, client_id: str, filters: dict, limit: int, after: dict | None
-             ) -> tuple[list[Communication], dict | None]:
+    def page(self, client_id: str, filters: dict[str, Any], limit: int, after: Position | None
+             ) -> tuple[list[Communication], Position | None]:
         """Newest first; the date range narrows the key range, the other filters run inside the partition."""
         low = _bound(filters["from"], False) if filters.get("from") else keys.COMM_PREFIX
         high = _bound(filters["to"], True) if filters.get("to") else keys.COMM_PREFIX + "\uffff"
@@ -106,8 +108,8 @@ class CommunicationRepository:
                 keys.client_pk(self.tenant_id, comm.client_id), keys.comm_sk(comm.id), actions=[action],
                 condition=CommunicationItem.pk.exists())
 
-    def followups(self, due_before: str | None, limit: int, after: dict | None
-                  ) -> tuple[list[Communication], dict | None]:
+    def followups(self, due_before: str | None, limit: int, after: Position | None
+                  ) -> tuple[list[Communication], Position | None]:
         """Open follow-ups across the tenant, soonest first, from the follow-up index."""
         condition = CommunicationItem.gsi1sk <= f"{due_before}#\uffff" if due_before else None
         items, position = one_page(CommunicationItem.gsi1.query(keys.followups_pk(self.tenant_id), condition,

@@ -133,7 +133,7 @@ class _BoundedConnection(Connection):
         super().__init__(connect_timeout_seconds=limits.connect, read_timeout_seconds=limits.read,
                          max_retry_attempts=limits.attempts - 1, **kwargs)
         self.limits = limits
-        self._hooked = None
+        self._hooked: Any = None
 
     def _make_api_call(self, operation_name: str, operation_kwargs: dict) -> dict:
         # The one funnel of every call: a database out of reach is Unavailable here, before PynamoDB wraps it

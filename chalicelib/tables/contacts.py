@@ -4,9 +4,10 @@ from __future__ import annotations
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.clients import Client, FacetRules, name_key
-from chalicelib.domain.contacts import Contact
+from chalicelib.domain.contacts import Contact, ContactChange
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.integrations import OPEN_PROJECT
+from chalicelib.domain.ports import Position
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.clients import ClientRepository, same_rev
@@ -35,14 +36,18 @@ def from_item(item: ContactItem) -> Contact:
     return record_from(Contact, item)
 
 
-Change = tuple[Contact | None, Contact]  # (as read or None when new, as it should be stored)
-
-
 class ContactRepository:
-    def __init__(self, tenant_id: str, actor: str | None = None):
+    def __init__(self, tenant_id: str, actor: str | None = None, clients: ClientRepository | None = None):
         configure()
         self.tenant_id = tenant_id
         self.actor = actor
+        self._clients = clients  # the client repository a contact's transaction writes its client through
+
+    @property
+    def clients(self) -> ClientRepository:
+        if self._clients is None:
+            self._clients = ClientRepository(self.tenant_id, self.actor)
+        return self._clients
 
     def get(self, client_id: str, contact_id: str, *, include_deleted: bool = False) -> Contact:
         with storage_errors():
@@ -63,8 +68,8 @@ class ContactRepository:
                                       filter_condition=ContactItem.deleted_at.does_not_exist(), consistent_read=True)
             return [from_item(i) for i in items]
 
-    def page(self, client_id: str | None, q: str | None, limit: int, after: dict | None
-             ) -> tuple[list[Contact], dict | None]:
+    def page(self, client_id: str | None, q: str | None, limit: int, after: Position | None
+             ) -> tuple[list[Contact], Position | None]:
         """One page of a client's contacts (by creation), or of the tenant's (by name) when client_id is None."""
         condition = ContactItem.search.contains(q.casefold()) if q else None
         if client_id is None:
@@ -84,7 +89,7 @@ class ContactRepository:
             return any(link.status in OPEN_PROJECT for link in ContactProjectItem.query(
                 keys.contact_projects_pk(self.tenant_id, contact_id), consistent_read=True))
 
-    def commit(self, changes: list[Change], client: tuple[Client, Client, FacetRules] | None = None) -> None:
+    def commit(self, changes: list[ContactChange], client: tuple[Client, Client, FacetRules] | None = None) -> None:
         """Write contact changes (and the client, when it changes with them) in one transaction.
 
         Every contact is written on the version it was read at; any conflict is a VersionConflict to retry.
@@ -104,7 +109,7 @@ class ContactRepository:
 
         if client is not None and client[1] is not client[0]:
             old_client, new_client, rules = client
-            ClientRepository(self.tenant_id, self.actor).save(old_client, new_client, rules, extra=ops)
+            self.clients.save(old_client, new_client, rules, extra=ops)
             return
 
         def checked(tx: TransactWrite) -> None:
@@ -126,11 +131,3 @@ class ContactRepository:
         if has:
             tx.save(NodeUserItem(keys.node_user_pk(self.tenant_id, new.client_id, has), keys.UNIQUE_SK,
                                  contact_id=new.id), condition=NodeUserItem.pk.does_not_exist())
-
-
-def stored(change: Change) -> Contact:
-    """The contact as it is after a commit: one version later."""
-    old, new = change
-    return new.model_copy(update={"version": (old.version if old else 0) + 1})
-
-

@@ -75,11 +75,10 @@ def may_have_applied(exception: BaseException) -> bool:
 
 def _botocore_cause(exc: BaseException) -> BaseException | None:
     """The botocore exception under PynamoDB's wrappers (`PutError.cause`, `VerboseClientError.__cause__`)."""
-    if isinstance(exc, PynamoDBException):
-        exc = exc.cause
-    if isinstance(exc, ClientError) and isinstance(exc.__cause__, ClientError):
-        exc = exc.__cause__
-    return exc
+    cause: BaseException | None = exc.cause if isinstance(exc, PynamoDBException) else exc
+    if isinstance(cause, ClientError) and isinstance(cause.__cause__, ClientError):
+        cause = cause.__cause__
+    return cause
 
 
 def _status(exc: BaseException) -> int:

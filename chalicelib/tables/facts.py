@@ -1,19 +1,18 @@
 """Fact repository: projects, invoices and feedback in their client's partition, and the client's stored scores."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.clients import Client
-from chalicelib.domain.communications import Communication
-from chalicelib.domain.contacts import Contact
 from chalicelib.domain.errors import NotFound, VersionConflict
 from chalicelib.domain.feedback import Feedback
 from chalicelib.domain.integrations import Invoice, Project
+from chalicelib.domain.ports import Position
+from chalicelib.domain.scoring import HEALTH, LEAD, ClientRecords, LeadChange, StoredScore
 from chalicelib.domain.threads import Thread
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
@@ -27,7 +26,8 @@ from chalicelib.tables.records import fields_of, record_from
 from chalicelib.tables.transactions import commit
 from chalicelib.tables.work_items import FactRefItem, FeedbackItem, InvoiceItem, LeadHistoryItem, ProjectItem, ScoreItem
 
-_SCORE_KEYS = {"health": keys.HEALTH_SK, "lead": keys.LEAD_SK}
+FactItem = ProjectItem | InvoiceItem
+_SCORE_KEYS = {HEALTH: keys.HEALTH_SK, LEAD: keys.LEAD_SK}
 _SCORE_NAMES = {sk: name for name, sk in _SCORE_KEYS.items()}
 
 
@@ -44,23 +44,19 @@ def _invoice_item(i: Invoice) -> InvoiceItem:
     return InvoiceItem(keys.client_pk(i.tenant_id, i.client_id), keys.fact_sk(keys.INVOICE_PREFIX, i.id), **data)
 
 
+def _score(item: ScoreItem) -> StoredScore:
+    return StoredScore(data=item.data, calculated_at=item.calculated_at)
+
+
+def _lead_change(item: LeadHistoryItem) -> LeadChange:
+    return LeadChange(score=int(item.score), previous_score=None if item.previous_score is None
+                      else int(item.previous_score), change=int(item.change), change_reason=item.change_reason,
+                      recorded_at=item.recorded_at)
+
+
 def invoice_from(item: InvoiceItem) -> Invoice:
     return Invoice.model_validate({**{n: v for n in Invoice.model_fields if n != "kind"
                                       and (v := getattr(item, n)) is not None}, "kind": item.invoice_kind})
-
-
-@dataclass
-class ClientRecords:
-    """Everything a client's scores are computed from, read in one Query of its partition."""
-
-    client: Client
-    contacts: list[Contact] = field(default_factory=list)
-    communications: list[Communication] = field(default_factory=list)
-    projects: list[Project] = field(default_factory=list)
-    invoices: list[Invoice] = field(default_factory=list)
-    feedback: list[Feedback] = field(default_factory=list)
-    threads: list[Thread] = field(default_factory=list)
-    scores: dict[str, ScoreItem] = field(default_factory=dict)
 
 
 class FactRepository:
@@ -111,7 +107,7 @@ class FactRepository:
             invoices=[invoice_from(i) for i in found.get(InvoiceItem, [])],
             feedback=[record_from(Feedback, i) for i in found.get(FeedbackItem, [])],
             threads=[record_from(Thread, i) for i in found.get(ThreadItem, [])],
-            scores={_SCORE_NAMES[i.sk]: i for i in found.get(ScoreItem, [])},
+            scores={_SCORE_NAMES[i.sk]: _score(i) for i in found.get(ScoreItem, [])},
         )
 
     # --- writes ----------------------------------------------------------------------------------
@@ -120,7 +116,7 @@ class FactRepository:
         the project as read (else VersionConflict)."""
         def build(tx: TransactWrite) -> None:
             self._put_ref(tx, "project", new.id, new.client_id, old is None)
-            self._replace(tx, old and _project_item(old), _project_item(new), ProjectItem)
+            self._replace(tx, _project_item(old) if old else None, _project_item(new), ProjectItem)
             for contact_id in set(old.contact_ids if old else []) - set(new.contact_ids):
                 tx.delete(ContactProjectItem(keys.contact_projects_pk(self.tenant_id, contact_id), new.id))
             for contact_id in new.contact_ids:
@@ -134,12 +130,12 @@ class FactRepository:
         portal approval made meanwhile is read again, never overwritten."""
         def build(tx: TransactWrite) -> None:
             self._put_ref(tx, "invoice", new.id, new.client_id, old is None)
-            self._replace(tx, old and _invoice_item(old), _invoice_item(new), InvoiceItem)
+            self._replace(tx, _invoice_item(old) if old else None, _invoice_item(new), InvoiceItem)
 
         self._commit(build)
 
     @staticmethod
-    def _replace(tx: TransactWrite, old: TableItem | None, new: TableItem, model: type[TableItem]) -> None:
+    def _replace(tx: TransactWrite, old: FactItem | None, new: FactItem, model: type[FactItem]) -> None:
         """Put `new` where `old` was read; moved to another client, `old` leaves its partition."""
         as_read = model.updated_at == old.updated_at if old is not None else None
         if old is None or old.pk != new.pk:
@@ -168,22 +164,22 @@ class FactRepository:
             raise
 
     # --- scores ----------------------------------------------------------------------------------
-    def score(self, client_id: str, name: str) -> ScoreItem | None:
+    def score(self, client_id: str, name: str) -> StoredScore | None:
         """The stored `health` or `lead` breakdown of a client."""
         with storage_errors():
             try:
-                return ScoreItem.get(keys.client_pk(self.tenant_id, client_id), _SCORE_KEYS[name],
-                                     consistent_read=True)
+                return _score(ScoreItem.get(keys.client_pk(self.tenant_id, client_id), _SCORE_KEYS[name],
+                                            consistent_read=True))
             except ScoreItem.DoesNotExist:
                 return None
 
-    def save_scores(self, client_id: str, read: dict[str, ScoreItem], health: dict[str, Any],
+    def save_scores(self, client_id: str, read: dict[str, StoredScore], health: dict[str, Any],
                     lead: dict[str, Any], history: dict[str, Any] | None, at: datetime) -> None:
         """Store the health and lead breakdowns; each is written only over the state it was computed from,
         so two calculations racing leave one history entry, not two."""
         pk = keys.client_pk(self.tenant_id, client_id)
-        writes = []
-        for name, data in (("health", health), ("lead", lead)):
+        writes: list[tuple[TableItem, Condition | None]] = []
+        for name, data in ((HEALTH, health), (LEAD, lead)):
             sk, before = _SCORE_KEYS[name], read.get(name)
             if before is None or before.data != data:
                 condition = (ScoreItem.calculated_at == before.calculated_at) if before \
@@ -201,8 +197,11 @@ class FactRepository:
 
         self._commit(build)
 
-    def lead_history(self, client_id: str, limit: int, after: dict | None) -> tuple[list[LeadHistoryItem], dict | None]:
-        return one_page(LeadHistoryItem.query(
+    def lead_history(self, client_id: str, limit: int, after: Position | None
+                     ) -> tuple[list[LeadChange], Position | None]:
+        """A page of the client's lead score changes, newest first, and where the next page starts."""
+        items, position = one_page(LeadHistoryItem.query(
             keys.client_pk(self.tenant_id, client_id), LeadHistoryItem.sk.startswith(keys.LEAD_HISTORY_PREFIX),
             scan_index_forward=False, last_evaluated_key=after, page_size=100), limit)
+        return [_lead_change(i) for i in items], position
 

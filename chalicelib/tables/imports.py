@@ -1,6 +1,8 @@
 """Import storage: row fingerprints, the clients each import created, its latest revert and its raw file."""
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -10,12 +12,12 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import blobs
 from chalicelib.config import get_settings
 from chalicelib.domain.clients import Client
-from chalicelib.domain.errors import VersionConflict
+from chalicelib.domain.errors import Unavailable, VersionConflict
 from chalicelib.domain.import_cases import ImportMember
 from chalicelib.domain.values import utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.clients import BATCH_GET_KEYS, Mark
+from chalicelib.tables.clients import BATCH_GET_KEYS, BATCH_GET_ROUNDS, Mark
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.transactions import commit
 
@@ -97,10 +99,17 @@ class ImportRepository:
         with storage_errors():
             for start in range(0, len(wanted), BATCH_GET_KEYS):
                 page = wanted[start:start + BATCH_GET_KEYS]
-                while page:  # unprocessed keys (throttling) are asked again
-                    data = connection.batch_get_item(page, consistent_read=True, attributes_to_get=attributes)
+                for round_ in range(BATCH_GET_ROUNDS):  # unprocessed keys (throttling): asked again after a wait
+                    # PynamoDB types the keys as strings; BatchGetItem takes key maps, as passed here.
+                    data = connection.batch_get_item(page, consistent_read=True,  # type: ignore[arg-type]
+                                                     attributes_to_get=attributes)
                     found.extend(data.get("Responses", {}).get(connection.table_name, []))
                     page = data.get("UnprocessedKeys", {}).get(connection.table_name, {}).get("Keys") or []
+                    if not page:
+                        break
+                    time.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** round_)))
+                else:
+                    raise Unavailable("the database kept some reads unprocessed (throttled); try again")
         return found
 
     def imported(self, fingerprints: list[str]) -> dict[str, tuple[str, str, int]]:
@@ -129,20 +138,20 @@ class ImportRepository:
         """Record what a revert did to a member and forget its row's fingerprint, if it has one: the client is
         archived, so a later import of the same row creates it again (an archived client holds no lookup keys
         either). One transaction; doing it twice changes nothing more."""
-        def build(tx: TransactWrite, release: bool) -> None:
+        def build(tx: TransactWrite, fingerprint: str | None) -> None:
             tx.update(ImportMemberItem(keys.import_pk(self.tenant_id, import_id), member.client_id),
                       actions=[ImportMemberItem.reverted.set(outcome), ImportMemberItem.reverted_at.set(utcnow())],
                       condition=ImportMemberItem.sk.exists())
-            if release:
-                tx.delete(ImportRowItem(keys.import_row_pk(self.tenant_id, member.fingerprint), keys.UNIQUE_SK),
+            if fingerprint:
+                tx.delete(ImportRowItem(keys.import_row_pk(self.tenant_id, fingerprint), keys.UNIQUE_SK),
                           condition=ImportRowItem.client_id == member.client_id)  # a later import's row stays
 
         try:
-            commit(lambda tx: build(tx, bool(member.fingerprint)))
+            commit(lambda tx: build(tx, member.fingerprint))
         except TransactWriteError as exc:
             # Deletes go first in a transaction: [row, member]. The row is gone already, or another client's now.
             if member.fingerprint and reason_codes(exc)[:2] == ["ConditionalCheckFailed", None]:
-                commit(lambda tx: build(tx, False))
+                commit(lambda tx: build(tx, None))
                 return
             raise
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.domain.communications import ContactRef, KnownMessage, UnmatchedEmail
 from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.ports import Position
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.items import ContactItem, InboundAddressItem, MessageIdItem, UnmatchedItem
 from chalicelib.tables.paging import one_page
+from chalicelib.tables.records import fields_of, record_from
 
 
 def tenant_of_address(address: str) -> str | None:
@@ -41,9 +44,11 @@ class InboxRepository:
         configure()
         self.tenant_id = tenant_id
 
-    def contacts_with_email(self, email: str) -> list[ContactItem]:
+    def contacts_with_email(self, email: str) -> list[ContactRef]:
+        """The live contacts of the tenant with this address (found by the email index)."""
         with storage_errors():
-            return list(ContactItem.gsi1.query(keys.contact_email_pk(self.tenant_id, email)))
+            return [ContactRef(client_id=c.client_id, contact_id=c.id)
+                    for c in ContactItem.gsi1.query(keys.contact_email_pk(self.tenant_id, email))]
 
     def remember_message_id(self, message_id: str, client_id: str, communication_id: str) -> bool:
         """Record a Message-ID once; False when it was known already (the same message delivered twice)."""
@@ -57,31 +62,33 @@ class InboxRepository:
                     return False
                 raise
 
-    def find_message(self, message_id: str) -> MessageIdItem | None:
+    def find_message(self, message_id: str) -> KnownMessage | None:
         with storage_errors():
             try:
-                return MessageIdItem.get(keys.message_id_pk(self.tenant_id, message_id), keys.UNIQUE_SK,
+                item = MessageIdItem.get(keys.message_id_pk(self.tenant_id, message_id), keys.UNIQUE_SK,
                                          consistent_read=True)
             except MessageIdItem.DoesNotExist:
                 return None
+        return KnownMessage(client_id=item.client_id, communication_id=item.communication_id)
 
-    def add_unmatched(self, item: UnmatchedItem) -> None:
-        item.pk, item.sk = keys.unmatched_pk(self.tenant_id), item.id
+    def add_unmatched(self, email: UnmatchedEmail) -> None:
         with storage_errors():
-            item.save()
+            UnmatchedItem(keys.unmatched_pk(self.tenant_id), email.id, **fields_of(email)).save()
 
-    def unmatched(self, limit: int, after: dict | None) -> tuple[list[UnmatchedItem], dict | None]:
+    def unmatched(self, limit: int, after: Position | None) -> tuple[list[UnmatchedEmail], Position | None]:
         """A page of unmatched emails, newest first, and the position after it."""
-        return one_page(UnmatchedItem.query(keys.unmatched_pk(self.tenant_id), scan_index_forward=False,
-                                            last_evaluated_key=after, page_size=limit + 1), limit)
+        items, position = one_page(UnmatchedItem.query(keys.unmatched_pk(self.tenant_id), scan_index_forward=False,
+                                                       last_evaluated_key=after, page_size=limit + 1), limit)
+        return [record_from(UnmatchedEmail, i) for i in items], position
 
-    def get_unmatched(self, item_id: str) -> UnmatchedItem:
+    def get_unmatched(self, item_id: str) -> UnmatchedEmail:
         with storage_errors():
             try:
-                return UnmatchedItem.get(keys.unmatched_pk(self.tenant_id), item_id, consistent_read=True)
+                item = UnmatchedItem.get(keys.unmatched_pk(self.tenant_id), item_id, consistent_read=True)
             except UnmatchedItem.DoesNotExist:
                 raise NotFound(f"unmatched email {item_id} not found") from None
+        return record_from(UnmatchedEmail, item)
 
-    def remove_unmatched(self, item: UnmatchedItem) -> None:
+    def remove_unmatched(self, item_id: str) -> None:
         with storage_errors():
-            item.delete()
+            UnmatchedItem(keys.unmatched_pk(self.tenant_id), item_id).delete()

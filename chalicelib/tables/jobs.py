@@ -1,6 +1,8 @@
 """Job repository: a tenant's jobs of one kind in one partition by id (newest first), saved on a step condition."""
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError, UpdateError
 
@@ -100,7 +102,7 @@ class JobRepository:
                 if not _conflict(exc):
                     raise
 
-    def list(self, kind: str, limit: int, after: str | None = None) -> tuple[list[Job], str | None]:
+    def page(self, kind: str, limit: int, after: str | None = None) -> tuple[list[Job], str | None]:
         """Up to `limit` jobs, newest first, after the job id `after`; and the id to continue after, if more."""
         condition = JobItem.sk < after if after else None
         with storage_errors():
@@ -109,7 +111,7 @@ class JobRepository:
         jobs = [_job(i) for i in items[:limit]]
         return jobs, (jobs[-1].id if len(items) > limit else None)
 
-    def enqueue(self, message: dict) -> None:
+    def enqueue(self, message: dict[str, Any]) -> None:
         """Send a job's step message to the jobs queue (SQS in AWS, the folder queue locally)."""
         from chalicelib import queue
 

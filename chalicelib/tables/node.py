@@ -8,6 +8,7 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, PutError
 
 from chalicelib.config import get_settings
+from chalicelib.domain.node_sync import HeldEvent
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.errors import storage_errors
@@ -91,11 +92,15 @@ class NodeRepository:
                 if exc.cause_response_code != "ConditionalCheckFailedException":
                     raise
 
-    def held(self, node_client_id: str) -> list[NodeHeldItem]:
+    def held(self, node_client_id: str) -> list[HeldEvent]:
         """Held events in the order they occurred."""
         with storage_errors():
-            return list(NodeHeldItem.query(keys.node_held_pk(self.tenant_id, node_client_id), consistent_read=True))
+            items = list(NodeHeldItem.query(keys.node_held_pk(self.tenant_id, node_client_id), consistent_read=True))
+        return [HeldEvent(node_client_id=node_client_id, webhook_id=i.webhook_id,
+                          occurred_at=i.sk.split("#", 1)[0], event=i.event) for i in items]
 
-    def release(self, item: NodeHeldItem) -> None:
+    def release(self, held: HeldEvent) -> None:
+        """The held event was applied: forget it."""
         with storage_errors():
-            item.delete()
+            NodeHeldItem(keys.node_held_pk(self.tenant_id, held.node_client_id),
+                         f"{held.occurred_at}#{held.webhook_id}").delete()

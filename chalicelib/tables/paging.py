@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from pynamodb.exceptions import QueryError
 
-from chalicelib.domain.errors import InvalidCursor
+from chalicelib.domain.errors import BadRequest
 from chalicelib.tables.errors import storage_errors
 
 T = TypeVar("T")
@@ -28,7 +28,8 @@ def one_page(source: Iterable[T], limit: int, key: tuple[str, ...] = ("pk", "sk"
         # A well-formed start key this query cannot resume from (another partition, other key attributes):
         # DynamoDB says so only in the message of a ValidationException.
         if exc.cause_response_code == "ValidationException" and _START_KEY.search(exc.cause_response_message or ""):
-            raise InvalidCursor("the cursor is not valid", [{"field": "cursor", "message": "is not valid"}]) from None
+            raise BadRequest("the cursor is not valid", [{"field": "cursor", "message": "is not valid"}],
+                             code="invalid_cursor") from None
         raise
     if len(items) <= limit:
         return items, None

@@ -9,6 +9,8 @@ from ulid import ULID
 
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.integrations import Invoice
+from chalicelib.domain.portal import PortalLogEntry
+from chalicelib.domain.ports import Position
 from chalicelib.domain.values import iso
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
@@ -32,12 +34,19 @@ class PortalRepository:
                           contact_id=contact_id, contact_name=contact_name, action=action, detail=detail,
                           expires_at=int(at.timestamp()) + LOG_DAYS * 86400).save()
 
-    def page(self, client_id: str, limit: int, after: dict | None) -> tuple[list[PortalLogItem], dict | None]:
-        return one_page(PortalLogItem.query(keys.portal_log_pk(self.tenant_id, client_id), scan_index_forward=False,
-                                            last_evaluated_key=after, page_size=100), limit)
+    def page(self, client_id: str, limit: int, after: Position | None
+             ) -> tuple[list[PortalLogEntry], Position | None]:
+        """One page of a client's portal activity, newest first."""
+        items, position = one_page(PortalLogItem.query(keys.portal_log_pk(self.tenant_id, client_id),
+                                                       scan_index_forward=False, last_evaluated_key=after,
+                                                       page_size=100), limit)
+        return [PortalLogEntry(id=i.id, at=i.at, contact_id=i.contact_id, contact_name=i.contact_name,
+                               action=i.action, detail=i.detail) for i in items], position
 
     def approve(self, quote: Invoice) -> None:
         """Write the approval only over an open quote: of two approvals at once, one wins, one is 409."""
+        if quote.approved_at is None or quote.approved_by is None:
+            raise ValueError("an approval names when and by whom")
         with storage_errors():
             try:
                 TableItem._get_connection().update_item(

@@ -13,7 +13,7 @@ KEEP = 3600  # seconds a window's item outlives the window (TTL removes it later
 
 
 class RateLimitRepository:
-    """The domain's `Counters` for one tenant."""
+    """The tenant's rate limit counters (the domain's `RateLimitStore`)."""
 
     def __init__(self, tenant_id: str):
         configure()

@@ -9,7 +9,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.clients import Client
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.segments import Segment
+from chalicelib.domain.ports import Position
+from chalicelib.domain.segments import MemberEntry, Segment
 from chalicelib.domain.slugs import SlugTaken
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
@@ -34,6 +35,10 @@ def _item(segment: Segment) -> SegmentItem:
 
 def _segment(item: SegmentItem) -> Segment:
     return record_from(Segment, item)
+
+
+def _entry(item: FacetEntry) -> MemberEntry:
+    return record_from(MemberEntry, item)
 
 
 def _chunks(values: list, size: int) -> Iterator[list]:
@@ -156,7 +161,7 @@ class SegmentRepository:
         return True
 
     def remove_members(self, segment_id: str, client_ids: list[str]) -> None:
-        pk = keys.facet_pk(self.tenant_id, "segment", segment_id)
+        pk = self._members_pk(segment_id)
         for chunk in _chunks(client_ids, MEMBERS_PER_TX):
             def build(tx: TransactWrite, chunk=chunk) -> None:
                 for client_id in chunk:
@@ -164,20 +169,40 @@ class SegmentRepository:
                     tx.delete(self._link(segment_id, client_id))
             commit(build)
 
-    def member(self, segment_id: str, client_id: str) -> FacetEntry | None:
+    def member(self, segment_id: str, client_id: str) -> MemberEntry | None:
         with storage_errors():
             try:
-                return FacetEntry.get(keys.facet_pk(self.tenant_id, "segment", segment_id), client_id,
-                                      consistent_read=True)
+                return _entry(FacetEntry.get(self._members_pk(segment_id), client_id, consistent_read=True))
             except FacetEntry.DoesNotExist:
                 return None
 
-    def member_page(self, segment_id: str, limit: int, after: dict | None) -> tuple[list[FacetEntry], dict | None]:
+    def member_page(self, segment_id: str, limit: int, after: Position | None
+                    ) -> tuple[list[MemberEntry], Position | None]:
         """Non-archived members by client name, and where the next page starts."""
-        pk = keys.facet_pk(self.tenant_id, "segment", segment_id)
-        return one_page(FacetEntry.by_name.query(pk, filter_condition=FacetEntry.live == True,  # noqa: E712
-                                                 last_evaluated_key=after, page_size=100),
-                        limit, ("pk", "sk", "s_name"))
+        live = FacetEntry.live == True  # noqa: E712 (a PynamoDB condition)
+        entries, position = one_page(FacetEntry.by_name.query(self._members_pk(segment_id), filter_condition=live,
+                                                              last_evaluated_key=after, page_size=100),
+                                     limit, ("pk", "sk", "s_name"))
+        return [_entry(e) for e in entries], position
+
+    def member_ids(self, segment_id: str, after: str | None = None, upto: str | None = None) -> Iterator[str]:
+        """The members' client ids in id order (archived ones too), after `after` and up to `upto` (both optional)."""
+        low = after or "0"  # counter items ("#COUNT#n") sort below every client id
+        condition = FacetEntry.sk.between(low, upto) if upto else FacetEntry.sk >= low
+        with storage_errors():
+            for entry in FacetEntry.query(self._members_pk(segment_id), condition, consistent_read=True,
+                                          page_size=200):
+                if entry.sk != after:
+                    yield entry.client_id
+
+    def count_members(self, segment_id: str) -> int:
+        """Non-archived members: a consistent COUNT over the segment's member partition."""
+        with storage_errors():
+            return FacetEntry.count(self._members_pk(segment_id), consistent_read=True,
+                                    filter_condition=FacetEntry.live == True)  # noqa: E712
+
+    def _members_pk(self, segment_id: str) -> str:
+        return keys.facet_pk(self.tenant_id, "segment", segment_id)
 
     def segment_ids_of(self, client_id: str) -> list[str]:
         with storage_errors():

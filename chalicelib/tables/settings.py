@@ -2,24 +2,40 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, overload
 
 from pynamodb.exceptions import PutError
+from pynamodb.expressions.condition import Condition
 
 from chalicelib.domain.errors import Conflict, NotFound, VersionConflict
-from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef, Strict
+from chalicelib.domain.settings import (
+    SETTINGS_MODELS,
+    ClientSettings,
+    CustomFieldDef,
+    LeadScoreThresholds,
+    PortalSettings,
+    Strict,
+)
 from chalicelib.domain.values import utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.base import configure
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.items import CustomFieldItem, SettingsItem
 
-ANY = object()  # `put` without a condition: the last writer wins
-
 
 class SettingsRepository:
     def __init__(self, tenant_id: str):
         configure()
         self.tenant_id = tenant_id
+
+    @overload
+    def get(self, name: Literal["client"]) -> ClientSettings: ...
+    @overload
+    def get(self, name: Literal["portal"]) -> PortalSettings: ...
+    @overload
+    def get(self, name: Literal["lead-score-thresholds"]) -> LeadScoreThresholds: ...
+    @overload
+    def get(self, name: str) -> Strict: ...
 
     def get(self, name: str) -> Strict:
         """The stored settings, or the defaults of a new tenant."""
@@ -32,7 +48,7 @@ class SettingsRepository:
         return model.model_validate(item.data)
 
     def read(self, name: str) -> tuple[Strict, datetime | None]:
-        """The stored settings (consistent) and when they were written: what a later `put` may expect."""
+        """The stored settings (consistent) and when they were written: what a later `put_if_unchanged` expects."""
         model = SETTINGS_MODELS[name]
         with storage_errors():
             try:
@@ -42,13 +58,17 @@ class SettingsRepository:
                 return model(), None
         return model.model_validate(item.data), item.updated_at
 
-    def put(self, name: str, value: Strict, *, expected: datetime | None | object = ANY) -> Strict:
-        """Store the settings; with `expected` (from `read`) only over that state, else VersionConflict."""
-        condition = None
-        if expected is None:
-            condition = SettingsItem.pk.does_not_exist()
-        elif expected is not ANY:
-            condition = SettingsItem.updated_at == expected
+    def put(self, name: str, value: Strict) -> Strict:
+        """Store the settings; the last writer wins."""
+        return self._put(name, value, None)
+
+    def put_if_unchanged(self, name: str, value: Strict, written_at: datetime | None) -> Strict:
+        """Store the settings only over the state `read` answered (`written_at` None: none stored yet), else
+        VersionConflict."""
+        condition = SettingsItem.pk.does_not_exist() if written_at is None else SettingsItem.updated_at == written_at
+        return self._put(name, value, condition)
+
+    def _put(self, name: str, value: Strict, condition: Condition | None) -> Strict:
         with storage_errors():
             try:
                 SettingsItem(keys.settings_pk(self.tenant_id), keys.settings_sk(name),
@@ -58,20 +78,6 @@ class SettingsRepository:
                     raise VersionConflict(f"the {name} settings changed meanwhile") from exc
                 raise
         return value
-
-    def progress(self, job: str) -> str | None:
-        """Where a scheduled job cut off in this tenant resumes (None: from the start)."""
-        with storage_errors():
-            try:
-                return SettingsItem.get(keys.settings_pk(self.tenant_id), keys.settings_sk(f"job:{job}"),
-                                        consistent_read=True).data.get("after")
-            except SettingsItem.DoesNotExist:
-                return None
-
-    def set_progress(self, job: str, after: str | None) -> None:
-        with storage_errors():
-            SettingsItem(keys.settings_pk(self.tenant_id), keys.settings_sk(f"job:{job}"), data={"after": after},
-                         updated_at=utcnow()).save()
 
     def custom_fields(self) -> list[CustomFieldDef]:
         with storage_errors():

@@ -19,11 +19,12 @@ from chalicelib.tables.portal import PortalRepository
 from chalicelib.tables.rate_limits import RateLimitRepository
 from chalicelib.tables.segments import SegmentRepository
 from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.streams import decode_record
 from chalicelib.tables.tenants import all_tenants
 from chalicelib.tables.threads import ThreadRepository
 from chalicelib.tables.workspace import AssociationRepository, TaskRepository
 
-__all__ = ["Directory", "Replay", "Stores", "holding"]
+__all__ = ["Directory", "Replay", "Stores", "decode_record", "holding"]
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Stores:
     def __post_init__(self) -> None:
         t = self.tenant_id
         self.clients = ClientRepository(t, self.actor)
-        self.contacts = ContactRepository(t, self.actor)
+        self.contacts = ContactRepository(t, self.actor, self.clients)
         self.settings = SettingsRepository(t)
         self.communications = CommunicationRepository(t)
         self.threads = ThreadRepository(t)

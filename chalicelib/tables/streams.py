@@ -1,28 +1,40 @@
-"""Decoding of DynamoDB stream records into typed items of the table."""
+"""Decoding of DynamoDB stream records into the domain's changes: each image read once, keys left behind."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.stream_cases import Change, Image
+from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Change:
-    event_name: str  # INSERT | MODIFY | REMOVE
-    kind: str
-    old: TableItem | None
-    new: TableItem | None
-    sequence_number: str
+# The table's and its indexes' keys and the item's type: storage's own, never a field of a record.
+_STORAGE = frozenset({"pk", "sk", "kind", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
 
 
 def _decode(image: dict | None) -> TableItem | None:
     if not image:
         return None
     return TableItem.from_raw_data(image)
+
+
+def _image(item: TableItem | None) -> Image | None:
+    if item is None:
+        return None
+    return {name: value for name, value in item.attribute_values.items() if name not in _STORAGE}
+
+
+def to_change(event_name: str, kind: str, old: TableItem | None, new: TableItem | None,
+              sequence_number: str) -> Change:
+    """The domain's change of an item's two images; the tenant and a facet entry's list are read from the key here,
+    so the domain never reads one."""
+    item = new or old
+    facet = keys.parse_facet_pk(item.pk) if item is not None and kind == "facet" else None
+    tenant_id = facet[0] if facet else getattr(item, "tenant_id", None)
+    return Change(event_name, kind, tenant_id, _image(old), _image(new), sequence_number,
+                  (facet[1], facet[2]) if facet else None)
 
 
 def decode_record(record: Any) -> Change | None:
@@ -40,4 +52,4 @@ def decode_record(record: Any) -> Change | None:
     except ValueError:
         log.warning("stream record of unknown kind %s skipped", kind)
         return None
-    return Change(raw.get("eventName", ""), kind, old, new, data.get("SequenceNumber", ""))
+    return to_change(raw.get("eventName", ""), kind, old, new, data.get("SequenceNumber", ""))

@@ -16,11 +16,11 @@ from standardwebhooks.webhooks import Webhook
 
 import app  # noqa: F401 - registers every route in ROUTES
 from chalicelib.config import get_settings, reset_settings
+from chalicelib.domain.communications import UnmatchedEmail
 from chalicelib.domain.contacts import invitation_token
 from chalicelib.handlers.routing import MAX_JSON_DEPTH, ROUTES
 from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.inbox import InboxRepository
-from chalicelib.tables.items import UnmatchedItem
 from tests.api.conftest import Api, PortalUser
 
 LONG = "x" * 129  # one over the longest id (128)
@@ -70,9 +70,9 @@ def unmatched(aws) -> list[str]:
     """Three inbound emails from unknown senders, received on 1, 2 and 3 January 2026."""
     inbox = InboxRepository("t1")
     for n in range(3):
-        inbox.add_unmatched(UnmatchedItem(id=f"01J000000000000000000000{n:02}", from_email=f"who{n}@elsewhere.test",
-                                          received_at=datetime(2026, 1, 1 + n, tzinfo=UTC),
-                                          subject=f"Hello {n}", bucket="b", key=f"k{n}"))
+        inbox.add_unmatched(UnmatchedEmail(id=f"01J000000000000000000000{n:02}", from_email=f"who{n}@elsewhere.test",
+                                           received_at=datetime(2026, 1, 1 + n, tzinfo=UTC),
+                                           subject=f"Hello {n}", bucket="b", key=f"k{n}"))
     return [f"01J000000000000000000000{n:02}" for n in range(3)]
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain import bulk_cases, client_cases
-from chalicelib.handlers.api import bulk as bulk_module
 from chalicelib.tables.base import TableItem
-from chalicelib.tables.categories import CategoryRepository
-from chalicelib.tables.clients import ClientRepository
-from chalicelib.tables.settings import SettingsRepository
+from chalicelib.tables.stores import Stores
 
 BULK = "/v1/clients/bulk"
 
@@ -293,8 +290,7 @@ def test_a_client_changed_between_the_read_and_the_write_is_retried_and_keeps_th
     alpha, bravo = book["Alpha"]["id"], book["Bravo"]["id"]
 
     def someone_else_tags_alpha(_parsed):
-        client_cases.update_client(ClientRepository("t1"), SettingsRepository("t1"), alpha, {"tags": ["theirs"]},
-                                   expected_version=None, categories=CategoryRepository("t1"))
+        client_cases.update_client(Stores("t1"), alpha, {"tags": ["theirs"]})
 
     stop = _on_first_batch_get(someone_else_tags_alpha)
     try:
@@ -335,7 +331,7 @@ def test_keys_the_database_leaves_unprocessed_are_read_again(api, book):
 
 
 def test_clients_not_reached_in_time_answer_unavailable_and_stay_unchanged(api, book, monkeypatch):
-    monkeypatch.setattr(bulk_module, "_seconds", lambda: 0.0)
+    monkeypatch.setattr(bulk_cases, "seconds_for_clients", lambda: 0.0)
     answer = _ok(api, "add_tag", [book["Alpha"]["id"], book["Bravo"]["id"]], {"tag": "late"})
     assert answer["failed"] == 2
     assert {r["error"]["code"] for r in answer["results"]} == {"unavailable"}

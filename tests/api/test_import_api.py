@@ -149,8 +149,7 @@ def test_a_client_created_between_the_lookup_and_the_write_is_still_no_duplicate
         if len(calls) > 1:
             return real(self, wanted)
         stores = Stores("t1", "someone-else")
-        client_cases.create_client(stores.clients, stores.settings, {"name": "Racer", "email": "race@example.test"},
-                                   tenant_id="t1", actor="someone-else", categories=stores.categories)
+        client_cases.create_client(stores, {"name": "Racer", "email": "race@example.test"})
         return {}
 
     monkeypatch.setattr(ClientRepository, "holders", blind_once)

@@ -11,7 +11,7 @@ import pytest
 import app as app_module
 from chalicelib import queue
 from chalicelib.config import get_settings
-from chalicelib.domain import job_cases
+from chalicelib.domain import job_cases, schedule_cases
 from chalicelib.domain.jobs import MAX_ATTEMPTS, StepResult
 from chalicelib.handlers import events
 from chalicelib.tables.stores import Stores
@@ -185,7 +185,7 @@ def test_the_daily_schedule_rescores_every_tenant_through_jobs(api):
 
 
 def test_a_fan_out_cut_off_by_the_schedule_time_goes_on_in_the_worker(aws, monkeypatch):
-    monkeypatch.setattr(events, "TENANTS_PER_STEP", 2)
+    monkeypatch.setattr(schedule_cases, "TENANTS_PER_STEP", 2)
     _tenants("a1", "b2", "c3", "d4", "e5")
     result = events.refresh_segments(lambda: 0, now=datetime(2030, 5, 1, 10, tzinfo=UTC))
     assert result["status"] == "running" and result["tenant_jobs"] == 2  # one step, then out of time

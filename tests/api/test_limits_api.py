@@ -16,6 +16,7 @@ import pytest
 import app  # noqa: F401 - registers every route in ROUTES
 from chalicelib.config import get_settings, reset_settings
 from chalicelib.domain import communication_cases, rate_limits
+from chalicelib.domain.errors import RateLimited
 from chalicelib.handlers.openapi import build_openapi
 from chalicelib.handlers.routing import MAX_BODY, ROUTES
 from chalicelib.tables import keys
@@ -398,7 +399,7 @@ def test_concurrent_sends_send_and_store_only_what_the_limit_allows(ddb_table, m
             communication_cases.log_communication(Stores("t1", "user-1"), client_id,
                                                   {"type": "email", "subject": f"m{n}", "body": "b"},
                                                   actor="user-1", send=send)
-        except rate_limits.RateLimited as exc:
+        except RateLimited as exc:
             refused.append(exc.retry_after)
 
     threads = [threading.Thread(target=log, args=(n,)) for n in range(12)]

@@ -50,9 +50,9 @@ def _invitation_token(outbox: Path) -> str:
 def _seed(base: str, data_dir: Path) -> Served:
     """Tenant t1 with two or more of everything a path parameter names, and a contact signed in to the portal."""
     from chalicelib import blobs
+    from chalicelib.domain.communications import UnmatchedEmail
     from chalicelib.tables.activity import ActivityRepository
     from chalicelib.tables.inbox import InboxRepository
-    from chalicelib.tables.items import UnmatchedItem
 
     served = Served(base, mint_token(TENANT, ["admin"], sub="fuzz-admin"), "")
     call = served.call
@@ -95,9 +95,9 @@ def _seed(base: str, data_dir: Path) -> Served:
         raw = (f"From: who{n}@elsewhere.test\r\nTo: in@t1.test\r\nSubject: Hello {n}\r\n"
                f"Message-ID: <fuzz-{n}@elsewhere.test>\r\nDate: Thu, 01 Jan 2026 10:00:00 +0000\r\n\r\nHi {n}\r\n")
         blobs.put_object("inbound", f"inbound/fuzz-{n}", raw.encode(), "message/rfc822")
-        inbox.add_unmatched(UnmatchedItem(id=item_id, from_email=f"who{n}@elsewhere.test", subject=f"Hello {n}",
-                                          received_at=datetime(2026, 1, 1 + n, tzinfo=UTC),
-                                          bucket="inbound", key=f"inbound/fuzz-{n}"))
+        inbox.add_unmatched(UnmatchedEmail(id=item_id, from_email=f"who{n}@elsewhere.test", subject=f"Hello {n}",
+                                           received_at=datetime(2026, 1, 1 + n, tzinfo=UTC),
+                                           bucket="inbound", key=f"inbound/fuzz-{n}"))
     ActivityRepository(TENANT).write([  # the timeline is written from the table's stream, not pumped here
         {"client_id": acme["id"], "id": f"event-{n}", "at": datetime(2026, 1, n, tzinfo=UTC),
          "actor": "fuzz-admin", "action": "updated", "entity_type": "client", "entity_id": acme["id"],

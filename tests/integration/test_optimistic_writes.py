@@ -20,13 +20,13 @@ def stores(ddb_table: str):
 
 
 def test_a_category_written_over_a_stale_snapshot_never_puts_back_an_older_count(stores):
-    created, _ = category_cases.create_category(stores.categories, {"name": "Venues"}, tenant_id="t1", actor=None)
+    created, _ = category_cases.create_category(stores, {"name": "Venues"})
     categories, version = stores.categories.snapshot()
     stale = next(c for c in categories if c.id == created.id)
     stores.categories.set_clients_count(created.id, 2)  # the stream's recount, after the snapshot was read
     with pytest.raises(VersionConflict):
         stores.categories.save(stale.model_copy(update={"description": "Where events happen"}), version)
-    category_cases.update_category(stores.categories, created.id, {"description": "Where events happen"})
+    category_cases.update_category(stores, created.id, {"description": "Where events happen"})
     stored = stores.categories.get(created.id)
     assert (stored.description, stored.clients_count) == ("Where events happen", 2)
 
@@ -45,8 +45,7 @@ def test_a_segment_written_over_a_stale_read_never_puts_back_older_figures(store
 def test_an_invoice_put_that_read_before_a_portal_approval_never_takes_it_back(stores):
     from chalicelib.tables.portal import PortalRepository
 
-    client = client_cases.create_client(stores.clients, stores.settings, {"name": "Acme"}, tenant_id="t1",
-                                        actor=None, categories=stores.categories)
+    client = client_cases.create_client(stores, {"name": "Acme"})
     quote = {"client_id": client.id, "kind": "quote", "amount": "500.00", "status": "open"}
     integration_cases.upsert_invoice(stores, "q-1", quote)
     read = stores.facts.invoice("q-1")

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.config import get_settings
+from chalicelib.domain.communications import UnmatchedEmail
 from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.inbox import InboxRepository
-from chalicelib.tables.items import UnmatchedItem
 from chalicelib.tokens import PORTAL_ISSUER
 from tests.api import openapi_check
 from tests.api.conftest import ENV, Api
@@ -240,7 +240,7 @@ def seed(api: Api, tenant: str, full: bool = True) -> Tenant:
     imported = _made(api.call("POST", "/v1/clients/import", raw=b"name,email\nRow 1,not-an-email\n",
                               headers={"Content-Type": "text/csv"}))  # recorded, creating nothing
     unmatched = f"01J{tenant.upper():0>4}UNMATCHED000000000"[:26]
-    InboxRepository(tenant).add_unmatched(UnmatchedItem(
+    InboxRepository(tenant).add_unmatched(UnmatchedEmail(
         id=unmatched, from_email="who@elsewhere.test", received_at=datetime(2026, 1, 1, tzinfo=UTC),
         subject="Hello", bucket="b", key="k"))
     ActivityRepository(tenant).write([  # the timeline is written from the table's stream, which moto lacks

@@ -19,6 +19,7 @@ from chalicelib.domain import clients as dc
 from chalicelib.domain.clients import PrimaryContact
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
 from chalicelib.handlers import schemas as s
+from chalicelib.handlers.errors import status_of
 
 NOW = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)
 SIMPLE = "name,email,phone\nAcme BV,info@acme.test,+31 20 123 4567\nÉvénements Müller,hallo@muller.test,\n"
@@ -375,7 +376,7 @@ def test_up_to_max_rows_are_read_and_one_more_is_refused_with_the_count():
 def test_a_file_over_the_byte_limit_is_refused():
     with pytest.raises(ci.FileTooLarge) as exc:
         ci.read_csv(b"name\n" + b"x" * ci.MAX_BYTES, set())
-    assert exc.value.status == 413 and "10 MiB" in exc.value.message
+    assert status_of(exc.value) == 413 and "10 MiB" in exc.value.message
 
 
 def test_cells_are_trimmed_and_empty_cells_left_out():

@@ -64,7 +64,7 @@ class _NumbersTakenOnce:
     def create(self, client, rules):
         self.numbers.append(client.client_number)
         if len(self.numbers) <= self.fail_times:
-            raise cases.NumberTaken(client.client_number)
+            raise dc.NumberTaken(client.client_number)
         return client.model_copy(update={"version": 1})
 
 
@@ -76,10 +76,17 @@ class _Settings:
         return []
 
 
+class _Stores:
+    """The stores create_client reads: a tenant's clients and its settings at their defaults."""
+
+    def __init__(self, clients, tenant_id="t1", actor=None):
+        self.clients, self.settings, self.categories = clients, _Settings(), None
+        self.tenant_id, self.actor = tenant_id, actor
+
+
 def test_a_taken_number_is_drawn_again():
     store = _NumbersTakenOnce(fail_times=2)
-    client = cases.create_client(store, _Settings(), {"name": "Acme"}, tenant_id="t1", actor=None, now=NOW,
-                                 categories=None)
+    client = cases.create_client(_Stores(store), {"name": "Acme"}, now=NOW)
     assert client.version == 1
     assert len(store.numbers) == 3
     assert client.client_number == store.numbers[-1]
@@ -89,8 +96,7 @@ def test_numbers_that_stay_taken_give_unavailable_not_a_duplicate(monkeypatch):
     monkeypatch.setattr(retry, "MAX_BUDGET", 0.2)  # the retry gives up after its time budget
     store = _NumbersTakenOnce(fail_times=10_000)
     with pytest.raises(Unavailable, match="nothing was written"):
-        cases.create_client(store, _Settings(), {"name": "Acme"}, tenant_id="t1", actor=None, now=NOW,
-                                 categories=None)
+        cases.create_client(_Stores(store), {"name": "Acme"}, now=NOW)
     assert len(store.numbers) > 3
 
 
@@ -368,35 +374,35 @@ def test_money_keeps_two_decimals_and_never_rounds_away_precision():
 # --- list plans --------------------------------------------------------------------------------------
 
 def test_default_list_reads_only_live_clients():
-    plan = cases.plan_list({}, ClientSettings(), NOW)
+    plan = dc.plan_list({}, ClientSettings(), NOW)
     assert plan.groups == [[("live", "1")]] and (plan.sort, plan.descending) == ("name", False)
 
 
 def test_status_filter_replaces_the_live_default_and_may_ask_for_archived():
-    plan = cases.plan_list({"status": ["inactive", "archived"]}, ClientSettings(), NOW)
+    plan = dc.plan_list({"status": ["inactive", "archived"]}, ClientSettings(), NOW)
     assert plan.groups == [[("status", "inactive"), ("status", "archived")]]
 
 
 @pytest.mark.parametrize("chip,facet", [("vip", ("tier", "vip")), ("inactive", ("status", "inactive")),
                                         ("at_risk", ("atrisk", "1")), ("new", ("new", "1"))])
 def test_chips_keep_archived_clients_out(chip, facet):
-    plan = cases.plan_list({"chip": chip}, ClientSettings(), NOW)
+    plan = dc.plan_list({"chip": chip}, ClientSettings(), NOW)
     assert plan.groups == [[("live", "1")], [facet]]
 
 
 def test_chip_all_is_the_default_list():
-    assert cases.plan_list({"chip": "all"}, ClientSettings(), NOW).groups == [[("live", "1")]]
+    assert dc.plan_list({"chip": "all"}, ClientSettings(), NOW).groups == [[("live", "1")]]
 
 
 def test_new_chip_confirms_the_creation_date_on_read():
-    plan = cases.plan_list({"chip": "new", "sort": "-created_at"}, ClientSettings(new_client_days=7), NOW)
+    plan = dc.plan_list({"chip": "new", "sort": "-created_at"}, ClientSettings(new_client_days=7), NOW)
     assert plan.descending and plan.sort == "created_at"
-    assert cases.passes(plan, make(now=NOW - timedelta(days=6)))
-    assert not cases.passes(plan, make(now=NOW - timedelta(days=8)))
+    assert plan.passes(make(now=NOW - timedelta(days=6)))
+    assert not plan.passes(make(now=NOW - timedelta(days=8)))
 
 
 def test_chip_counts_name_each_chip():
     counts = {("live", "1"): 9, ("tier", "vip"): 2, ("highvalue", "1"): 1, ("atrisk", "1"): 0,
               ("status", "inactive"): 3}
-    assert cases.chip_counts(counts, 4) == {"all": 9, "vip": 2, "high_value": 1, "at_risk": 0, "new": 4,
+    assert dc.chip_counts(counts, 4) == {"all": 9, "vip": 2, "high_value": 1, "at_risk": 0, "new": 4,
                                             "inactive": 3}

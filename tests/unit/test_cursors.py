@@ -9,7 +9,7 @@ import json
 import pytest
 
 from chalicelib.config import ConfigurationError, reset_settings
-from chalicelib.domain.errors import InvalidCursor
+from chalicelib.handlers.errors import InvalidCursor, status_of
 from chalicelib.handlers.pagination import START_KEY, decode_cursor, encode_cursor, page_of_list, query_scope
 
 SCOPE = query_scope("clients", {"status": ["active"], "sort": "name"})
@@ -80,7 +80,7 @@ def test_a_cursor_re_signed_with_another_secret_is_rejected(monkeypatch):
 def test_garbage_is_an_invalid_cursor(garbage):
     with pytest.raises(InvalidCursor) as caught:
         decode_cursor(garbage, "t1", SCOPE)
-    assert caught.value.status == 400 and caught.value.code == "invalid_cursor"
+    assert status_of(caught.value) == 400 and caught.value.code == "invalid_cursor"
 
 
 def test_another_tenants_cursor_is_rejected():

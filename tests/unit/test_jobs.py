@@ -41,7 +41,7 @@ class FakeJobs:
         if stored.step == step:
             self.rows[(kind, job_id)] = stored.model_copy(update={"sent_step": step})
 
-    def list(self, kind, limit, after):
+    def page(self, kind, limit, after):
         ids = sorted((i for k, i in self.rows if k == kind and (after is None or i < after)), reverse=True)
         return [self.rows[(kind, i)] for i in ids[:limit]], (ids[limit - 1] if len(ids) > limit else None)
 

@@ -19,6 +19,7 @@ from chalicelib.domain.segment_criteria import (
     validate_criteria,
 )
 from chalicelib.domain.settings import CustomFieldDef
+from chalicelib.handlers.errors import status_of
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 DEFS = [
@@ -48,7 +49,7 @@ def hit(c: Client, field, operator, value=ABSENT) -> bool:
 def problems(raw, defs=DEFS, **kw) -> list[str]:
     with pytest.raises(ValidationFailed) as exc:
         validate_criteria(raw, defs, **kw)
-    assert exc.value.status == 422
+    assert status_of(exc.value) == 422
     return [d["field"] for d in exc.value.details]
 
 

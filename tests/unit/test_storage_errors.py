@@ -21,6 +21,7 @@ from pynamodb.exceptions import (
 )
 
 from chalicelib.domain.errors import Unavailable
+from chalicelib.handlers.errors import status_of
 from chalicelib.tables.errors import NOTHING_WRITTEN, OUTCOME_UNKNOWN, storage_errors
 
 URL = "http://127.0.0.1:8001/"
@@ -34,7 +35,7 @@ def client_error(code: str, status: int, operation: str = "PutItem") -> ClientEr
 def answer_to(exc: Exception) -> Unavailable:
     with pytest.raises(Unavailable) as raised, storage_errors():
         raise exc
-    assert raised.value.code == "unavailable" and raised.value.status == 503
+    assert raised.value.code == "unavailable" and status_of(raised.value) == 503
     return raised.value
 
 

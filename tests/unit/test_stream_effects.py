@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chalicelib.handlers.stream import effects_of
+from chalicelib.domain.stream_cases import effects_of, plan
 from chalicelib.tables import keys
-from chalicelib.tables.items import FacetEntry
-from chalicelib.tables.streams import Change
+from chalicelib.tables.items import CommunicationItem, FacetEntry
+from chalicelib.tables.streams import to_change
 from chalicelib.tables.work_items import CategoryItem
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -18,7 +18,7 @@ def _entry(facet, value, live=True):
 
 
 def _change(name, old, new, kind="facet"):
-    return Change(name, kind, old, new, "1")
+    return to_change(name, kind, old, new, "1")
 
 
 def test_a_category_entry_appearing_disappearing_or_flipping_live_asks_for_a_recount():
@@ -50,3 +50,25 @@ def test_only_the_moment_a_category_is_deleted_takes_it_off_clients():
 def test_facet_keys_parse_back_to_tenant_facet_and_value():
     assert keys.parse_facet_pk(keys.facet_pk("t1", "category", "01HX")) == ("t1", "category", "01HX")
     assert keys.parse_facet_pk(keys.client_pk("t1", "c1")) is None
+
+
+def _communication(comm_id, client_id="c1", tenant="t1"):
+    return to_change("INSERT", "communication", None, CommunicationItem(
+        keys.client_pk(tenant, client_id), keys.comm_sk(comm_id), tenant_id=tenant, id=comm_id, client_id=client_id,
+        type="note", direction="outbound", status="sent", requires_followup=False, occurred_at=NOW, created_at=NOW,
+        updated_at=NOW), comm_id)
+
+
+def test_a_change_carries_the_records_fields_and_tenant_never_its_keys():
+    change = _communication("m1")
+    assert change.tenant_id == "t1" and change.new["client_id"] == "c1"
+    assert not {"pk", "sk", "kind", "gsi1pk"} & change.new.keys()
+    facet = to_change("INSERT", "facet", None, _entry("segment", "s1"), "1")
+    assert (facet.tenant_id, facet.facet) == ("t1", ("segment", "s1"))
+
+
+def test_a_batch_asks_for_each_effect_once_naming_every_record_that_asked():
+    planned = plan([_communication("m1"), _communication("m2"), _communication("m3", tenant="t2")])
+    assert planned.effects[("communications", "t1", "c1")] == ["m1", "m2"]
+    assert planned.effects[("rescore", "t2", "c1")] == ["m3"]
+    assert [seq for _, seq in planned.timeline["t1"]] == ["m1", "m2"] and list(planned.timeline) == ["t1", "t2"]

@@ -1,83 +1,184 @@
-"""Client routes: list, chips, create, read, update, archive and restore."""
+"""Client routes: list, chips, create, read, update, archive and restore; the client request and answer models."""
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Annotated, Any, Literal, get_args
 
-from chalicelib.domain import client_cases as cases
-from chalicelib.domain.values import utcnow
-from chalicelib.handlers import schemas as s
+from chalice import Blueprint
+from pydantic import BaseModel, Field, create_model, field_validator
+
+from chalicelib.domain import client_cases
+from chalicelib.domain.clients import (
+    NOT_NULL,
+    AddressKind,
+    Chip,
+    Client,
+    ClientStatus,
+    ClientType,
+    CommunicationPreference,
+    PricingTier,
+    RiskLevel,
+)
+from chalicelib.handlers.fields import (
+    Country,
+    Currency,
+    CustomFieldKey,
+    Email,
+    Id,
+    ListQuery,
+    Money,
+    Multiplier,
+    Percent,
+    Query,
+    Strict,
+    Tag,
+    Text,
+    comma_list,
+    dedupe,
+    if_match_version,
+    page_of,
+    patch_of,
+)
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
-from chalicelib.tables.clients import ClientRepository
-from chalicelib.tables.settings import SettingsRepository
 
 bp = Blueprint(__name__)
 
-READ_ONLY = s.CLIENT_READ_ONLY
+
+class AddressIn(Strict):
+    kind: AddressKind
+    line1: Annotated[str, Text(200)] | None = None
+    line2: Annotated[str, Text(200)] | None = None
+    city: Annotated[str, Text(100)] | None = None
+    region: Annotated[str, Text(100)] | None = None
+    postal_code: Annotated[str, Text(20)] | None = None
+    country: Country | None = None
 
 
-def _repos(ctx: Ctx) -> tuple[ClientRepository, SettingsRepository]:
-    return ClientRepository(ctx.tenant_id, ctx.actor), SettingsRepository(ctx.tenant_id)
+class ClientCreate(Strict):
+    type: ClientType = "company"
+    name: Annotated[str, Text(255, 1)]
+    status: Literal["lead", "trial", "active", "inactive"] = "active"
+    email: Email | None = None
+    phone: Annotated[str, Text(50)] | None = None
+    fax: Annotated[str, Text(50)] | None = None
+    website: Annotated[str, Text(255)] | None = None
+    industry: Annotated[str, Text(100)] | None = None
+    registration_number: Annotated[str, Text(100)] | None = None
+    vat_number: Annotated[str, Text(50)] | None = None
+    addresses: Annotated[list[AddressIn], Field(max_length=10)] | None = None
+    pricing_tier: PricingTier = "standard"
+    price_multiplier: Multiplier | None = None
+    currency: Currency | None = None
+    credit_limit: Money | None = None
+    payment_terms_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    discount_percent: Percent | None = None
+    tax_exempt: bool = False
+    tax_rate_override: Percent | None = None
+    communication_preference: CommunicationPreference = "email"
+    tags: Annotated[list[Tag], Field(max_length=20)] | None = None
+    category_ids: Annotated[list[Id], Field(max_length=10)] | None = None
+    custom_fields: Annotated[dict[CustomFieldKey, Any], Field(max_length=50)] | None = None
+    pipeline_stage: Annotated[str, Text(50)] | None = None
+
+    _unique = field_validator("tags", "category_ids")(dedupe)
 
 
-def _expected_version(ctx: Ctx) -> int | None:
-    return s.if_match_version(ctx.header("if-match"))
+# A PATCH names any writable field; every one is optional and only the named ones are written.
+ClientUpdate = patch_of("ClientUpdate", ClientCreate, not_null=NOT_NULL)
+ClientUpdate.__pydantic_decorators__ = ClientCreate.__pydantic_decorators__
+ClientUpdate.model_rebuild(force=True)
+
+_MONEY_FIELDS = {"price_multiplier", "credit_limit", "discount_percent", "tax_rate_override",
+                 "lifetime_revenue", "outstanding_balance"}
 
 
-@api(bp, "GET", "/v1/clients", summary="List clients", query=s.ClientListQuery,
-     response=s.page_of(s.ClientOut), list_response=True)
+def _out_type(name: str, annotation: Any) -> Any:
+    """Money is answered as a decimal string."""
+    if name in _MONEY_FIELDS:
+        return str | None if type(None) in get_args(annotation) else str
+    return annotation
+
+
+_CLIENT_FIELDS: dict[str, Any] = {
+    name: (_out_type(name, f.annotation), ...) for name, f in Client.model_fields.items() if not f.exclude}
+ClientOut = create_model("Client", **_CLIENT_FIELDS, at_risk=(bool, ...))
+
+
+class ClientFilters(Query):
+    """The client list's filters and sort (GET /v1/clients without paging; the export takes exactly these)."""
+
+    status: list[ClientStatus] | None = Field(None, description="comma list")
+    type: list[ClientType] | None = Field(None, description="comma list")
+    pricing_tier: list[PricingTier] | None = Field(None, description="comma list")
+    risk_level: list[RiskLevel] | None = Field(None, description="comma list")
+    category_id: Id | None = None
+    tag: Tag | None = None
+    segment_id: Id | None = None
+    chip: Chip | None = None
+    q: Annotated[str, Text(200)] | None = None
+    sort: Literal["name", "-name", "created_at", "-created_at", "health_score", "-health_score"] = "name"
+
+    _status = field_validator("status", mode="before")(comma_list(get_args(ClientStatus)))
+    _type = field_validator("type", mode="before")(comma_list(get_args(ClientType)))
+    _tier = field_validator("pricing_tier", mode="before")(comma_list(get_args(PricingTier)))
+    _risk = field_validator("risk_level", mode="before")(comma_list(get_args(RiskLevel)))
+
+
+class ClientListQuery(ClientFilters, ListQuery):
+    pass
+
+
+class Chips(BaseModel):
+    all: int
+    vip: int
+    high_value: int
+    at_risk: int
+    new: int
+    inactive: int
+
+
+@api(bp, "GET", "/v1/clients", summary="List clients", query=ClientListQuery,
+     response=page_of(ClientOut), list_response=True)
 def list_clients(ctx: Ctx):
     params = ctx.query()
     filters = params.model_dump(exclude={"cursor", "limit"})
     scope = query_scope("clients", filters)
     position = decode_cursor(params.cursor, ctx.tenant_id, scope, (str, str))  # [sort value, client id]
-    page, after = cases.list_clients(ctx.stores(), filters, params.limit, after=position)
+    page, after = client_cases.list_clients(ctx.stores(), filters, params.limit, after=position)
     return {"items": [c.public() for c in page],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
 
-@api(bp, "GET", "/v1/clients/chips", summary="Counts of the list's quick filters", response=s.Chips)
+@api(bp, "GET", "/v1/clients/chips", summary="Counts of the list's quick filters", response=Chips)
 def chips(ctx: Ctx):
-    clients, settings = _repos(ctx)
-    counted = [("live", "1"), ("tier", "vip"), ("highvalue", "1"), ("atrisk", "1"), ("status", "inactive")]
-    since = cases.plan_list({"chip": "new"}, settings.get("client"), utcnow()).created_since
-    return cases.chip_counts(clients.counts(counted), clients.count_created_since(("new", "1"), since))
+    return client_cases.chips(ctx.stores())
 
 
-@api(bp, "POST", "/v1/clients", summary="Create a client", need="agent", body=s.ClientCreate,
-     response=s.ClientOut, status=201, idempotent=True)
+@api(bp, "POST", "/v1/clients", summary="Create a client", need="agent", body=ClientCreate,
+     response=ClientOut, status=201, idempotent=True)
 def create_client(ctx: Ctx):
-    body = ctx.body()
-    stores = ctx.stores()
-    data = body.model_dump(exclude_none=True)
-    client = cases.create_client(stores.clients, stores.settings, data, tenant_id=ctx.tenant_id, actor=ctx.actor,
-                                 categories=stores.categories)
-    return client.public()
+    return client_cases.create_client(ctx.stores(), ctx.body().model_dump(exclude_none=True)).public()
 
 
-@api(bp, "GET", "/v1/clients/{client_id}", summary="Get a client", response=s.ClientOut)
+@api(bp, "GET", "/v1/clients/{client_id}", summary="Get a client", response=ClientOut)
 def get_client(ctx: Ctx, client_id: str):
-    return ClientRepository(ctx.tenant_id, ctx.actor).get(client_id).public()
+    return client_cases.get_client(ctx.stores(), client_id).public()
 
 
 @api(bp, "PATCH", "/v1/clients/{client_id}", summary="Update the named fields of a client", need="agent",
-     body=s.ClientUpdate, response=s.ClientOut)
+     body=ClientUpdate, response=ClientOut)
 def update_client(ctx: Ctx, client_id: str):
-    body = ctx.body()
-    stores = ctx.stores()
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
-    client = cases.update_client(stores.clients, stores.settings, client_id, changes,
-                                 expected_version=_expected_version(ctx), categories=stores.categories)
-    return client.public()
+    return client_cases.update_client(ctx.stores(), client_id, ctx.changes(),
+                                      expected_version=if_match_version(ctx.header("if-match"))).public()
 
 
 @api(bp, "POST", "/v1/clients/{client_id}/archive", summary="Archive (soft-delete) a client", need="manager",
-     response=s.ClientOut)
+     response=ClientOut)
 def archive_client(ctx: Ctx, client_id: str):
-    return cases.archive_client(*_repos(ctx), client_id).public()
+    return client_cases.archive_client(ctx.stores(), client_id).public()
 
 
 @api(bp, "POST", "/v1/clients/{client_id}/restore", summary="Restore an archived client", need="manager",
-     response=s.ClientOut)
+     response=ClientOut)
 def restore_client(ctx: Ctx, client_id: str):
-    return cases.restore_client(*_repos(ctx), client_id).public()
+    return client_cases.restore_client(ctx.stores(), client_id).public()

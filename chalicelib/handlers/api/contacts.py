@@ -1,16 +1,24 @@
 """Contact routes: a client's contacts, flags, deletion, portal access, and the tenant-wide search."""
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from chalice import Blueprint, Response
 
-from chalicelib.domain import contact_cases as cases
-from chalicelib.handlers import schemas as s
-from chalicelib.handlers.api.clients import _expected_version
+from chalicelib.domain import contact_cases
+from chalicelib.domain.contacts import NOT_NULL, Contact
+from chalicelib.handlers.fields import (
+    Email,
+    ListQuery,
+    Strict,
+    Text,
+    if_match_version,
+    out_model,
+    page_of,
+    patch_of,
+)
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
-from chalicelib.tables.clients import ClientRepository
-from chalicelib.tables.contacts import ContactRepository
-from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
 BASE = "/v1/clients/{client_id}/contacts"
@@ -20,78 +28,109 @@ INVITATION_LIMITED = ("`rate_limited`: the contact had INVITATIONS_PER_CONTACT_P
                       "`Retry-After` says when (seconds).")
 
 
-def _stores(ctx: Ctx) -> Stores:
-    return ctx.stores()
+class ContactCreate(Strict):
+    full_name: Annotated[str, Text(200, 1)]
+    first_name: Annotated[str, Text(100)] | None = None
+    last_name: Annotated[str, Text(100)] | None = None
+    email: Email
+    phone: Annotated[str, Text(50)] | None = None
+    mobile: Annotated[str, Text(50)] | None = None
+    job_title: Annotated[str, Text(100)] | None = None
+    position: Annotated[str, Text(100)] | None = None
+    department: Annotated[str, Text(100)] | None = None
+    notes: Annotated[str, Text(5000)] | None = None
+    is_primary: bool = False
+    is_billing_contact: bool = False
+    is_technical_contact: bool = False
 
 
-def _send_invitation(contact, secret):
-    from chalicelib.invitations import send_portal_invitation
+ContactUpdate = patch_of("ContactUpdate", ContactCreate, not_null=NOT_NULL)
 
-    send_portal_invitation(contact, secret)
+ContactOut = out_model(
+    "Contact", Contact,
+    badges=(list[Literal["primary", "node_user", "portal", "billing", "technical"]], ...),
+)
 
 
-def _page(ctx: Ctx, client_id: str | None):
-    params = ctx.query()
-    scope = query_scope(f"contacts:{client_id}", {"q": params.q})
-    contacts, after = ContactRepository(ctx.tenant_id, ctx.actor).page(
-        client_id, params.q, params.limit, decode_cursor(params.cursor, ctx.tenant_id, scope))
+class ContactListQuery(ListQuery):
+    q: Annotated[str, Text(200)] | None = None
+
+
+class PortalAccessIn(Strict):
+    enabled: bool
+
+
+def _send_invitation(contact: Contact, secret: str, sending_address: str | None) -> None:
+    from chalicelib.invitations import send_portal_invitation  # the mail sender loads at first use
+
+    send_portal_invitation(contact, secret, sending_address)
+
+
+def _page(ctx: Ctx, scope: str, contacts: list[Contact], after: dict | None) -> dict:
     return {"items": [c.public() for c in contacts],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
 
-@api(bp, "GET", BASE, summary="List a client's contacts", tag="contacts", query=s.ContactListQuery,
-     response=s.page_of(s.ContactOut), list_response=True)
+@api(bp, "GET", BASE, summary="List a client's contacts", tag="contacts", query=ContactListQuery,
+     response=page_of(ContactOut), list_response=True)
 def list_contacts(ctx: Ctx, client_id: str):
-    ClientRepository(ctx.tenant_id, ctx.actor).get(client_id)  # 404 for another tenant's client
-    return _page(ctx, client_id)
+    params = ctx.query()
+    scope = query_scope(f"contacts:{client_id}", {"q": params.q})
+    contacts, after = contact_cases.list_contacts(ctx.stores(), client_id, params.q, params.limit,
+                                                  decode_cursor(params.cursor, ctx.tenant_id, scope))
+    return _page(ctx, scope, contacts, after)
 
 
 @api(bp, "GET", "/v1/contacts", summary="Search contacts across the tenant", tag="contacts",
-     query=s.ContactListQuery, response=s.page_of(s.ContactOut), list_response=True)
+     query=ContactListQuery, response=page_of(ContactOut), list_response=True)
 def search_contacts(ctx: Ctx):
-    return _page(ctx, None)
+    params = ctx.query()
+    scope = query_scope("contacts:None", {"q": params.q})  # the scope its cursors have always been bound to
+    contacts, after = contact_cases.search_contacts(ctx.stores(), params.q, params.limit,
+                                                    decode_cursor(params.cursor, ctx.tenant_id, scope))
+    return _page(ctx, scope, contacts, after)
 
 
-@api(bp, "POST", BASE, summary="Add a contact", need="agent", tag="contacts", body=s.ContactCreate,
-     response=s.ContactOut, status=201, idempotent=True)
+@api(bp, "POST", BASE, summary="Add a contact", need="agent", tag="contacts", body=ContactCreate,
+     response=ContactOut, status=201, idempotent=True)
 def add_contact(ctx: Ctx, client_id: str):
     data = ctx.body().model_dump(exclude_none=True)
-    return cases.add_contact(_stores(ctx), client_id, data).public()
+    return contact_cases.add_contact(ctx.stores(), client_id, data).public()
 
 
-@api(bp, "GET", ONE, summary="Get a contact", tag="contacts", response=s.ContactOut)
+@api(bp, "GET", ONE, summary="Get a contact", tag="contacts", response=ContactOut)
 def get_contact(ctx: Ctx, client_id: str, contact_id: str):
-    return ContactRepository(ctx.tenant_id, ctx.actor).get(client_id, contact_id).public()
+    return contact_cases.get_contact(ctx.stores(), client_id, contact_id).public()
 
 
 @api(bp, "PATCH", ONE, summary="Update the named fields of a contact", need="agent", tag="contacts",
-     body=s.ContactUpdate, response=s.ContactOut)
+     body=ContactUpdate, response=ContactOut)
 def update_contact(ctx: Ctx, client_id: str, contact_id: str):
-    body = ctx.body()
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return cases.update_contact(_stores(ctx), client_id, contact_id, changes, _expected_version(ctx)).public()
+    changes = ctx.changes()
+    return contact_cases.update_contact(ctx.stores(), client_id, contact_id, changes,
+                                        if_match_version(ctx.header("if-match"))).public()
 
 
 @api(bp, "DELETE", ONE, summary="Delete (soft) a contact", need="agent", tag="contacts", status=204)
 def delete_contact(ctx: Ctx, client_id: str, contact_id: str):
-    cases.delete_contact(_stores(ctx), client_id, contact_id)
+    contact_cases.delete_contact(ctx.stores(), client_id, contact_id)
     return Response(body="", status_code=204)
 
 
 @api(bp, "POST", ONE + "/make-primary", summary="Make this the client's primary contact", need="agent",
-     tag="contacts", response=s.ContactOut)
+     tag="contacts", response=ContactOut)
 def make_primary(ctx: Ctx, client_id: str, contact_id: str):
-    return cases.make_primary(_stores(ctx), client_id, contact_id).public()
+    return contact_cases.make_primary(ctx.stores(), client_id, contact_id).public()
 
 
 @api(bp, "PUT", ONE + "/portal-access", summary="Turn portal access on or off", need="agent", tag="contacts",
-     body=s.PortalAccessIn, response=s.ContactOut, also={429: INVITATION_LIMITED})
+     body=PortalAccessIn, response=ContactOut, also={429: INVITATION_LIMITED})
 def portal_access(ctx: Ctx, client_id: str, contact_id: str):
     enabled = ctx.body().enabled
-    return cases.set_portal_access(_stores(ctx), client_id, contact_id, enabled, _send_invitation).public()
+    return contact_cases.set_portal_access(ctx.stores(), client_id, contact_id, enabled, _send_invitation).public()
 
 
 @api(bp, "POST", ONE + "/portal-invitation", summary="Resend the portal invitation", need="agent",
-     tag="contacts", response=s.ContactOut, also={429: INVITATION_LIMITED})
+     tag="contacts", response=ContactOut, also={429: INVITATION_LIMITED})
 def resend_invitation(ctx: Ctx, client_id: str, contact_id: str):
-    return cases.resend_invitation(_stores(ctx), client_id, contact_id, _send_invitation).public()
+    return contact_cases.resend_invitation(ctx.stores(), client_id, contact_id, _send_invitation).public()

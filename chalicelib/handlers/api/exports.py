@@ -8,7 +8,7 @@ import json
 import re
 import tempfile
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import IO, Annotated
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel, Field
@@ -16,11 +16,12 @@ from ulid import ULID
 
 from chalicelib import blobs
 from chalicelib.config import get_settings
-from chalicelib.domain import client_cases as cases
+from chalicelib.domain import client_cases
 from chalicelib.domain.errors import BadRequest, NotFound
 from chalicelib.domain.values import iso, utcnow
 from chalicelib.handlers import errors
-from chalicelib.handlers import schemas as s
+from chalicelib.handlers.api.clients import ClientFilters
+from chalicelib.handlers.fields import Query, Text
 from chalicelib.handlers.routing import Ctx, api
 
 bp = Blueprint(__name__)
@@ -34,8 +35,8 @@ class ExportLink(BaseModel):
     expires_at: str = Field(description="ISO 8601 UTC; the link answers 404 (locally) or 403 (S3) after it.")
 
 
-class ExportDownloadQuery(s.Query):
-    token: Annotated[str, s.Text(2000, 1)]
+class ExportDownloadQuery(Query):
+    token: Annotated[str, Text(2000, 1)]
 
 
 def export_key(tenant_id: str, export_id: str) -> str:
@@ -95,31 +96,36 @@ def _base_url(ctx: Ctx) -> str:
 
 
 @api(bp, "GET", "/v1/clients/export", summary="Export the filtered client list as CSV", need="manager",
-     query=s.ClientFilters, content_type="text/csv", also_bodies={303: ExportLink},
+     query=ClientFilters, content_type="text/csv", also_bodies={303: ExportLink},
      also={303: "The CSV is larger than one answer may carry (EXPORT_INLINE_MAX_BYTES, 4 MiB): it was stored and "
                 "`Location` (and `url`) link to it for 15 minutes, without a bearer token."})
 def export_clients(ctx: Ctx):
     filters = ctx.query().model_dump()
     _check_accept(ctx)
-    settings = get_settings()
-    inline_max = settings.export_inline_max_bytes
+    inline_max = get_settings().export_inline_max_bytes
     filename = f"clients-{utcnow():%Y-%m-%d}.csv"
     # In memory up to the answer's limit, on disk (/tmp) beyond it: a large export never sits in memory whole.
     with tempfile.SpooledTemporaryFile(max_size=max(inline_max, 1)) as out:
-        cases.export_clients(ctx.stores(), filters, out)
+        client_cases.export_clients(ctx.stores(), filters, out)
         size = out.tell()
         out.seek(0)
         if size <= inline_max:
             return Response(out.read(), status_code=200,
                             headers={"Content-Type": CSV, "Content-Disposition": _disposition(filename)})
-        export_id = str(ULID())
-        key = export_key(ctx.tenant_id, export_id)
-        blobs.put_file(settings.attachments_bucket, key, out, CSV)
+        return _stored(ctx, out, filename)
+
+
+def _stored(ctx: Ctx, out: IO[bytes], filename: str) -> Response:
+    """Store a CSV too large for an answer and link to it (303): S3's presigned URL, or the local run's own."""
+    bucket = get_settings().attachments_bucket
+    export_id = str(ULID())
+    key = export_key(ctx.tenant_id, export_id)
+    blobs.put_file(bucket, key, out, CSV)
     expires = (utcnow() + timedelta(seconds=LINK_SECONDS)).replace(microsecond=0)
     if blobs.is_local():
         url = f"{_base_url(ctx)}/v1/exports/{export_id}?token={link_token(ctx.tenant_id, export_id, expires, filename)}"
     else:
-        url = blobs.presigned_get(settings.attachments_bucket, key, LINK_SECONDS, filename)
+        url = blobs.presigned_get(bucket, key, LINK_SECONDS, filename)
     return Response(json.dumps({"url": url, "expires_at": iso(expires)}), status_code=303,
                     headers={"Content-Type": errors.JSON, "Location": url})
 

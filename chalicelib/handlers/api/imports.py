@@ -4,35 +4,36 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.domain import client_import
-from chalicelib.domain import import_cases as cases
+from chalicelib.domain import client_import, import_cases
 from chalicelib.handlers import errors
-from chalicelib.handlers import schemas as s
+from chalicelib.handlers.api.clients import ClientCreate, ClientOut
+from chalicelib.handlers.fields import ListQuery, Query, page_of, read_only_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api, json_response
 
 bp = Blueprint(__name__)
 
 # text/csv first; spreadsheets and browsers also label CSV files these ways.
+CLIENT_READ_ONLY = read_only_of(ClientOut, ClientCreate)  # a row's fields named read-only as POST /v1/clients does
 CSV_TYPES = ["text/csv", "application/csv", "application/vnd.ms-excel", "text/plain", "application/octet-stream"]
 
 
 def validate_row(data: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict]]:
     """A row's create body checked exactly as POST /v1/clients checks its JSON body (strict JSON types)."""
     try:
-        body = s.ClientCreate.model_validate_json(json.dumps(data), strict=True)
+        body = ClientCreate.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
-        return None, errors.details_of(exc, s.CLIENT_READ_ONLY)
+        return None, errors.details_of(exc, CLIENT_READ_ONLY)
     return body.model_dump(exclude_none=True), []
 
 
-cases.register(validate_row)
+import_cases.register(validate_row)
 
 
-class ImportQuery(s.Query):
+class ImportQuery(Query):
     dry_run: Literal["true", "false"] = "false"
 
 
@@ -117,10 +118,10 @@ class ImportDetail(ImportResult):
            413: "`payload_too_large`: the file is larger than 10 MiB or has more than 10,000 data rows.",
            415: "`unsupported_media_type`: the body is not CSV (send `Content-Type: text/csv`)."},
      also_bodies={202: ImportResult})
-def import_clients(ctx: Ctx):
+def import_clients(ctx: Ctx) -> Response:
     params = ctx.query()
-    status, answer = cases.import_file(ctx.stores(), ctx.request.raw_body or b"", dry_run=params.dry_run == "true",
-                                       validate=validate_row, actor=ctx.actor)
+    status, answer = import_cases.import_file(ctx.stores(), ctx.request.raw_body or b"",
+                                              dry_run=params.dry_run == "true", validate=validate_row, actor=ctx.actor)
     return json_response(answer, status)
 
 
@@ -129,26 +130,26 @@ def _summary(view: dict[str, Any]) -> dict[str, Any]:
             "errors_count": len(view["errors"]) + view["errors_dropped"]}
 
 
-@api(bp, "GET", "/v1/imports", summary="List imports, newest first", tag="imports", query=s.ListQuery,
-     response=s.page_of(ImportSummary), list_response=True)
-def list_imports(ctx: Ctx):
+@api(bp, "GET", "/v1/imports", summary="List imports, newest first", tag="imports", query=ListQuery,
+     response=page_of(ImportSummary), list_response=True)
+def list_imports(ctx: Ctx) -> dict[str, Any]:
     params = ctx.query()
     scope = query_scope("imports", {})
     after = decode_cursor(params.cursor, ctx.tenant_id, scope, (str,))
-    views, next_after = cases.list_imports(ctx.stores(), params.limit, after[0] if after else None)
+    views, next_after = import_cases.list_imports(ctx.stores(), params.limit, after[0] if after else None)
     return {"items": [_summary(v) for v in views],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, [next_after]) if next_after else None}
 
 
 @api(bp, "GET", "/v1/imports/{import_id}", summary="Get an import: progress, counts, errors, latest revert",
      tag="imports", response=ImportDetail)
-def get_import(ctx: Ctx, import_id: str):
-    return cases.get_import(ctx.stores(), import_id)
+def get_import(ctx: Ctx, import_id: str) -> dict[str, Any]:
+    return import_cases.get_import(ctx.stores(), import_id)
 
 
 @api(bp, "POST", "/v1/imports/{import_id}/revert", summary="Revert an import: archive the clients it created "
      "that nobody changed since", need="manager", tag="imports", response=Revert,
      also={202: "The revert goes on as a job (`remaining` clients left); GET /v1/imports/{import_id} shows it."})
-def revert_import(ctx: Ctx, import_id: str):
-    status, answer = cases.revert_import(ctx.stores(), import_id, actor=ctx.actor)
+def revert_import(ctx: Ctx, import_id: str) -> Response:
+    status, answer = import_cases.revert_import(ctx.stores(), import_id, actor=ctx.actor)
     return json_response(answer, status)

@@ -1,17 +1,18 @@
 """Integration routes: other NexusRMS modules push projects and invoices (role integration or admin)."""
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from chalice import Blueprint
-from pydantic import Field, create_model, model_validator
+from chalice import Blueprint, Response
+from pydantic import BaseModel, Field, create_model, model_validator
 
-from chalicelib.domain import integration_cases as cases
-from chalicelib.domain import integrations as di
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain import integration_cases
+from chalicelib.domain.integrations import Invoice, InvoiceKind, InvoiceStatus, Project, ProjectStatus
+from chalicelib.domain.ports import Stores
 from chalicelib.domain.values import money
+from chalicelib.handlers.fields import Currency, Date, Id, Money, Strict, Timestamp
 from chalicelib.handlers.routing import Ctx, api, json_response
-from chalicelib.handlers.schemas import Currency, Date, Id, Money, Strict, Timestamp
 
 bp = Blueprint(__name__)
 
@@ -19,7 +20,7 @@ bp = Blueprint(__name__)
 class ProjectIn(Strict):
     client_id: Id
     contact_ids: Annotated[list[Id], Field(max_length=100)] = []
-    status: di.ProjectStatus
+    status: ProjectStatus
     start_date: Date | None = None
     end_date: Date | None = None
     value: Money | None = None
@@ -33,50 +34,53 @@ class ProjectIn(Strict):
 
 class InvoiceIn(Strict):
     client_id: Id
-    kind: di.InvoiceKind
+    kind: InvoiceKind
     amount: Money
     currency: Currency | None = None
     issued_at: Timestamp | None = None
     due_date: Date | None = None
     paid_at: Timestamp | None = None
-    status: di.InvoiceStatus
+    status: InvoiceStatus
 
 
-def _out(name: str, record: type) -> type:
-    money = {"value", "amount"}
-    return create_model(name, **{n: (str | None if n in money else f.annotation, ...)
-                                 for n, f in record.model_fields.items() if not f.exclude})
+MONEY = ("value", "amount")  # answered as decimal strings
 
 
-ProjectOut, InvoiceOut = _out("Project", di.Project), _out("Invoice", di.Invoice)
+def _out(name: str, record: type[BaseModel]) -> type[BaseModel]:
+    fields: dict[str, Any] = {n: (str | None if n in MONEY else f.annotation, ...)
+                              for n, f in record.model_fields.items() if not f.exclude}
+    return create_model(name, **fields)
 
 
-def _answer(record, created: bool):
-    data = record.public()
-    for key in ("value", "amount"):
+ProjectOut, InvoiceOut = _out("Project", Project), _out("Invoice", Invoice)
+
+
+def _answer(fact: Project | Invoice, created: bool) -> Response:
+    data = fact.public()
+    for key in MONEY:
         if data.get(key) is not None:
-            data[key] = money(getattr(record, key))
+            data[key] = money(getattr(fact, key))
     return json_response(data, 201 if created else 200)
 
 
-def _register(kind: str, noun: str, body: type, out: type, upsert, read) -> None:
+def _register(kind: str, noun: str, body: type[BaseModel], out: type[BaseModel],
+              upsert: Callable[[Stores, str, dict[str, Any]], tuple[Any, bool]],
+              read: Callable[[Stores, str], Any]) -> None:
     """PUT (create or replace) and GET of one kind of fact, keyed by the pushing module's id."""
     param = f"{kind}_id"
     path = f"/v1/integrations/{kind}s/{{{param}}}"
 
     @api(bp, "PUT", path, summary=f"Create or replace {noun}", need="integration", tag="integrations", body=body,
          response=out, also={201: "Created: the first PUT of this id."})
-    def put(ctx: Ctx, **ids: str):
+    def put(ctx: Ctx, **ids: str) -> Response:
         return _answer(*upsert(ctx.stores(), ids[param], ctx.body().model_dump(exclude_none=True)))
 
     @api(bp, "GET", path, summary=f"Get {noun} as stored", need="integration", tag="integrations", response=out)
-    def get(ctx: Ctx, **ids: str):
-        fact = read(ctx.stores().facts, ids[param])
-        if fact is None:
-            raise NotFound(f"{kind} {ids[param]} not found")
-        return _answer(fact, False)
+    def get(ctx: Ctx, **ids: str) -> Response:
+        return _answer(read(ctx.stores(), ids[param]), False)
 
 
-_register("project", "a project", ProjectIn, ProjectOut, cases.upsert_project, lambda facts, i: facts.project(i))
-_register("invoice", "an invoice, quote or credit note", InvoiceIn, InvoiceOut, cases.upsert_invoice,
-          lambda facts, i: facts.invoice(i))
+_register("project", "a project", ProjectIn, ProjectOut, integration_cases.upsert_project,
+          integration_cases.get_project)
+_register("invoice", "an invoice, quote or credit note", InvoiceIn, InvoiceOut, integration_cases.upsert_invoice,
+          integration_cases.get_invoice)

@@ -7,16 +7,14 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import BaseModel
 
-from chalicelib.domain import dashboard, scoring_cases
-from chalicelib.domain.values import iso
+from chalicelib.domain import overview_cases
+from chalicelib.handlers.api.clients import ClientOut
+from chalicelib.handlers.fields import ListQuery, page_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
-from chalicelib.handlers.schemas import ClientOut, ListQuery, page_of
-from chalicelib.tables.activity import ActivityRepository
 
 bp = Blueprint(__name__)
 CLIENT = "/v1/clients/{client_id}"
-RECENT = 10
 
 
 class ActivityOut(BaseModel):
@@ -40,28 +38,18 @@ class DashboardOut(BaseModel):
     lead_score: dict[str, Any]
 
 
-def _entry(item) -> dict[str, Any]:
-    return {"id": item.id, "at": iso(item.at), "actor": item.actor, "action": item.action,
-            "entity_type": item.entity_type, "entity_id": item.entity_id, "changes": item.changes}
-
-
 @api(bp, "GET", CLIENT + "/activity", summary="The client's audit timeline (it and its children), newest first",
      query=ListQuery, response=page_of(ActivityOut), list_response=True)
 def activity(ctx: Ctx, client_id: str):
     params = ctx.query()
-    ctx.stores().clients.get(client_id)
     scope = query_scope(f"activity:{client_id}", {})
-    items, after = ActivityRepository(ctx.tenant_id).page(client_id, params.limit,
-                                                          decode_cursor(params.cursor, ctx.tenant_id, scope))
-    return {"items": [_entry(i) for i in items],
+    items, after = overview_cases.timeline(ctx.stores(), client_id, params.limit,
+                                           decode_cursor(params.cursor, ctx.tenant_id, scope))
+    return {"items": [i.public() for i in items],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
 
 @api(bp, "GET", CLIENT + "/dashboard", summary="Summary, contacts, activity, communications, money, health, lead",
      response=DashboardOut)
 def get_dashboard(ctx: Ctx, client_id: str):
-    stores = ctx.stores()
-    lead = scoring_cases.lead_view(stores, client_id)
-    records = stores.facts.client_records(client_id)
-    recent, _ = ActivityRepository(ctx.tenant_id).page(client_id, RECENT, None)
-    return dashboard.summary(records, [_entry(i) for i in recent], lead)
+    return overview_cases.client_dashboard(ctx.stores(), client_id)

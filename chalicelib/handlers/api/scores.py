@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain import integration_cases, scoring_cases
 from chalicelib.domain.feedback import Feedback
-from chalicelib.domain.values import iso
 from chalicelib.handlers.fields import Id, ListQuery, Strict, Text, out_model, page_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
@@ -71,41 +70,35 @@ FeedbackOut = out_model("Feedback", Feedback)
 
 @api(bp, "GET", CLIENT + "/health", summary="Health score, risk, churn and the five factors", tag="scores",
      response=HealthOut)
-def get_health(ctx: Ctx, client_id: str):
+def get_health(ctx: Ctx, client_id: str) -> dict[str, Any]:
     return scoring_cases.health_view(ctx.stores(), client_id)
 
 
 @api(bp, "GET", CLIENT + "/lead-score", summary="Lead score with its four dimensions and class", tag="scores",
      response=LeadScoreOut)
-def get_lead_score(ctx: Ctx, client_id: str):
+def get_lead_score(ctx: Ctx, client_id: str) -> dict[str, Any]:
     return scoring_cases.lead_view(ctx.stores(), client_id)
 
 
 @api(bp, "POST", CLIENT + "/lead-score/recalculate", summary="Recalculate the client's scores now",
      need="manager", tag="scores", response=LeadScoreOut)
-def recalculate(ctx: Ctx, client_id: str):
-    stores = ctx.stores()
-    scoring_cases.rescore(stores, client_id)
-    return scoring_cases.lead_view(stores, client_id)
+def recalculate(ctx: Ctx, client_id: str) -> dict[str, Any]:
+    return scoring_cases.recalculate(ctx.stores(), client_id)
 
 
 @api(bp, "GET", CLIENT + "/lead-score/history", summary="Lead score changes, newest first", tag="scores",
      query=ListQuery, response=page_of(LeadHistoryOut), list_response=True)
-def lead_history(ctx: Ctx, client_id: str):
+def lead_history(ctx: Ctx, client_id: str) -> dict[str, Any]:
     params = ctx.query()
-    stores = ctx.stores()
-    stores.clients.get(client_id)
     scope = query_scope(f"lead-history:{client_id}", {})
-    items, after = stores.facts.lead_history(client_id, params.limit,
-                                             decode_cursor(params.cursor, ctx.tenant_id, scope))
-    return {"items": [{"score": int(i.score), "previous_score": None if i.previous_score is None
-                       else int(i.previous_score), "change": int(i.change), "change_reason": i.change_reason,
-                       "recorded_at": iso(i.recorded_at)} for i in items],
+    changes, after = scoring_cases.lead_history(ctx.stores(), client_id, params.limit,
+                                                decode_cursor(params.cursor, ctx.tenant_id, scope))
+    return {"items": [c.public() for c in changes],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
 
 @api(bp, "POST", CLIENT + "/feedback", summary="Record a satisfaction rating (feeds the health score)",
      need="agent", tag="scores", body=FeedbackIn, response=FeedbackOut, status=201, idempotent=True)
-def add_feedback(ctx: Ctx, client_id: str):
+def add_feedback(ctx: Ctx, client_id: str) -> dict[str, Any]:
     data = ctx.body().model_dump(exclude_none=True)
     return integration_cases.add_feedback(ctx.stores(), client_id, data, actor=ctx.actor).public()

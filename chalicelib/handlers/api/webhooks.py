@@ -8,10 +8,11 @@ from pydantic import BaseModel
 from standardwebhooks.webhooks import Webhook
 
 from chalicelib.config import get_settings
-from chalicelib.domain import node_sync
-from chalicelib.domain.errors import InvalidJson, Unauthorized
+from chalicelib.domain import node_cases
+from chalicelib.domain.errors import Unauthorized
+from chalicelib.domain.node_sync import NodeEvent
+from chalicelib.handlers.errors import InvalidJson
 from chalicelib.handlers.routing import Ctx, api, json_response
-from chalicelib.tables.node import NodeRepository
 from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
@@ -21,8 +22,9 @@ class WebhookAnswer(BaseModel):
     status: Literal["processed", "duplicate", "accepted"]
 
 
-def verify(raw: bytes, headers: dict) -> None:
-    """401 unless the body is signed with NODE_WEBHOOK_SECRET and the timestamp is within 5 minutes."""
+def verify(raw: bytes, headers: dict) -> str:
+    """The webhook id, or 401 unless the body is signed with NODE_WEBHOOK_SECRET and the timestamp is within 5
+    minutes (a signed delivery always has its id)."""
     secret = get_settings().node_webhook_secret
     if not secret:
         raise Unauthorized("webhooks are not configured (NODE_WEBHOOK_SECRET)")
@@ -31,19 +33,18 @@ def verify(raw: bytes, headers: dict) -> None:
         Webhook(secret).verify(raw, wanted, json_parse=False)
     except Exception:  # bad signature, stale timestamp, malformed headers or body: all the same to a forger
         raise Unauthorized("the webhook signature is missing, wrong or too old") from None
+    return wanted["webhook-id"]
 
 
 @api(bp, "POST", "/v1/webhooks/node", summary="Receive a Node platform event (Standard Webhooks signed)",
-     need="public", tag="webhooks", body=node_sync.NodeEvent, response=WebhookAnswer,
+     need="public", tag="webhooks", body=NodeEvent, response=WebhookAnswer,
      also={202: "Accepted: an unknown type (ignored) or a Node client not linked yet (held for it).",
            409: "`webhook_in_progress`: a delivery of this `webhook-id` is being applied; retry later."})
 def node_webhook(ctx: Ctx):
-    raw = ctx.request.raw_body or b""
-    verify(raw, ctx.request.headers)
+    webhook_id = verify(ctx.request.raw_body or b"", ctx.request.headers)
     data = ctx.json()  # the one body parser: UTF-8, depth-bounded, 400 invalid_json otherwise
     if not isinstance(data, dict):
         raise InvalidJson("the body must be a JSON object")
-    event = node_sync.NodeEvent.model_validate(data)
-    outcome = node_sync.receive(Stores(event.tenant_id), NodeRepository(event.tenant_id), ctx.header("webhook-id"),
-                                event)
+    event = NodeEvent.model_validate(data)
+    outcome = node_cases.receive(Stores(event.tenant_id), webhook_id, event)
     return json_response({"status": outcome}, 202 if outcome == "accepted" else 200)
