@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from chalicelib.config import get_settings
 
@@ -51,7 +51,7 @@ def is_local() -> bool:
     return bool(get_settings().s3_local_dir)
 
 
-def put_file(bucket: str, key: str, fileobj: BinaryIO, content_type: str) -> None:
+def put_file(bucket: str, key: str, fileobj: IO[bytes], content_type: str) -> None:
     """Store a file object from its current position, streamed (S3: multipart above 8 MiB, never all in memory)."""
     path = _local(bucket, key)
     if path is not None:

@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     # account's SES sending rate (14/s by default, shared by every tenant). Invitations count here too.
     emails_per_tenant_per_minute: int = Field(60, ge=1)
 
+    @property
+    def request_db_budget(self) -> float:
+        """The seconds one request's database calls share: DB_RETRY_BUDGET, cut so that it ends one attempt and a
+        second before the function's timeout."""
+        return max(0.0, min(self.db_retry_budget, self.function_timeout - self.db_attempt_seconds - 1))
+
+    @property
+    def db_attempt_seconds(self) -> float:
+        """The longest one database attempt takes: connecting, then reading."""
+        return self.db_connect_timeout + self.db_read_timeout
+
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:
         if not self.outbox_dir:

@@ -62,8 +62,7 @@ def seconds_for_clients() -> float:
     from chalicelib.config import get_settings  # read at first use, never at import
 
     settings = get_settings()
-    attempt = settings.db_connect_timeout + settings.db_read_timeout
-    return max(1.0, min(settings.db_retry_budget, settings.function_timeout - attempt - 1) - attempt)
+    return max(1.0, settings.request_db_budget - settings.db_attempt_seconds)
 
 
 class _Once:

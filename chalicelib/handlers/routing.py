@@ -129,7 +129,7 @@ class Ctx:
 
     def body(self, model: type[BaseModel] | None = None) -> Any:
         """The JSON object body validated by `model` (422 naming each bad field). JSON types are taken strictly:
-        a boolean is no number, a number no boolean or string (schemas.py adds the ISO forms of dates)."""
+        a boolean is no number, a number no boolean or string (fields.py adds the ISO forms of dates)."""
         if not isinstance(self.json(), dict):
             raise InvalidJson("the body must be a JSON object")
         return self._model(model, self.doc.body).model_validate_json(self.request.raw_body, strict=True)

@@ -103,8 +103,7 @@ def item_types() -> list[type[TableItem]]:
 
 def retry_budget() -> float:
     """DB_RETRY_BUDGET, cut so that it ends one attempt and a second before the function's timeout."""
-    s = get_settings()
-    return max(0.0, min(s.db_retry_budget, s.function_timeout - s.db_connect_timeout - s.db_read_timeout - 1))
+    return get_settings().request_db_budget
 
 
 def limits() -> Limits:

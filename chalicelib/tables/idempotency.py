@@ -48,8 +48,8 @@ _held: ContextVar[Claim | None] = ContextVar("idempotency_claim", default=None)
 
 
 @contextlib.contextmanager
-def holding(claim: Claim) -> Iterator[None]:
-    """Transactions committed inside are fenced by the claim (see `fence`)."""
+def holding(claim: Claim | None) -> Iterator[None]:
+    """Transactions committed inside are fenced by the claim (see `fence`); None: by no claim."""
     token = _held.set(claim)
     try:
         yield

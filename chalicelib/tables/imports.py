@@ -1,8 +1,6 @@
 """Import storage: row fingerprints, the clients each import created, its latest revert and its raw file."""
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -12,12 +10,12 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import blobs
 from chalicelib.config import get_settings
 from chalicelib.domain.clients import Client
-from chalicelib.domain.errors import Unavailable, VersionConflict
+from chalicelib.domain.errors import VersionConflict
 from chalicelib.domain.import_cases import ImportMember
 from chalicelib.domain.values import utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
-from chalicelib.tables.clients import BATCH_GET_KEYS, BATCH_GET_ROUNDS, Mark
+from chalicelib.tables.clients import Mark, batch_get
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.transactions import commit
 
@@ -94,23 +92,8 @@ class ImportRepository:
 
     def _get(self, wanted: list[dict], attributes: list[str]) -> list[dict]:
         """Raw items of these keys that exist (consistent BatchGetItem, 100 keys a call)."""
-        connection = TableItem._get_connection()
-        found: list[dict] = []
         with storage_errors():
-            for start in range(0, len(wanted), BATCH_GET_KEYS):
-                page = wanted[start:start + BATCH_GET_KEYS]
-                for round_ in range(BATCH_GET_ROUNDS):  # unprocessed keys (throttling): asked again after a wait
-                    # PynamoDB types the keys as strings; BatchGetItem takes key maps, as passed here.
-                    data = connection.batch_get_item(page, consistent_read=True,  # type: ignore[arg-type]
-                                                     attributes_to_get=attributes)
-                    found.extend(data.get("Responses", {}).get(connection.table_name, []))
-                    page = data.get("UnprocessedKeys", {}).get(connection.table_name, {}).get("Keys") or []
-                    if not page:
-                        break
-                    time.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** round_)))
-                else:
-                    raise Unavailable("the database kept some reads unprocessed (throttled); try again")
-        return found
+            return list(batch_get(wanted, consistent=True, attributes=attributes))
 
     def imported(self, fingerprints: list[str]) -> dict[str, tuple[str, str, int]]:
         """Which of these row fingerprints an import created already: fingerprint -> (client id, import id,

@@ -8,13 +8,14 @@ from typing import TypeVar
 from pynamodb.exceptions import QueryError
 
 from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.ports import Position
 from chalicelib.tables.errors import storage_errors
 
 T = TypeVar("T")
 _START_KEY = re.compile(r"start(ing)? key", re.IGNORECASE)
 
 
-def one_page(source: Iterable[T], limit: int, key: tuple[str, ...] = ("pk", "sk")) -> tuple[list[T], dict | None]:
+def one_page(source: Iterable[T], limit: int, key: tuple[str, ...] = ("pk", "sk")) -> tuple[list[T], Position | None]:
     """Up to `limit` items of `source`; when more follow, the position after the last one, made of the `key`
     attributes (the table's and, for an index query, the index's)."""
     items: list[T] = []

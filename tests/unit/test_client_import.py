@@ -18,7 +18,7 @@ from chalicelib.domain import client_import as ci
 from chalicelib.domain import clients as dc
 from chalicelib.domain.clients import PrimaryContact
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
-from chalicelib.handlers import schemas as s
+from chalicelib.handlers.api.clients import ClientCreate
 from chalicelib.handlers.errors import status_of
 
 NOW = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)
@@ -36,9 +36,9 @@ def problem(raw: str | bytes, keys=()) -> str:
     return exc.value.message
 
 
-def create_body(data: dict) -> s.ClientCreate:
+def create_body(data: dict) -> ClientCreate:
     """Validated as POST /v1/clients validates its JSON body."""
-    return s.ClientCreate.model_validate_json(json.dumps(data), strict=True)
+    return ClientCreate.model_validate_json(json.dumps(data), strict=True)
 
 
 def model_fields_in_error(data: dict) -> list[str]:
@@ -260,7 +260,7 @@ def test_every_export_column_maps_back_to_a_field_or_is_ignored():
 
 
 def test_no_two_aliases_collide():
-    fields = set(s.ClientCreate.model_fields) - {"addresses", "custom_fields"}
+    fields = set(ClientCreate.model_fields) - {"addresses", "custom_fields"}
     addresses = {f"{k}_{p}" for k in ci.ADDRESS_KINDS for p in ci.ADDRESS_PARTS}
     assert set(ci.ALIASES.values()) == fields | addresses  # every writable field has a column, nothing else
 
@@ -284,7 +284,7 @@ def made(body: dict, client_id: str = "01JAAAAAAAAAAAAAAAAAAAAAAA") -> dc.Client
                          actor="u1", now=NOW)
 
 
-WRITABLE = list(s.ClientCreate.model_fields)
+WRITABLE = list(ClientCreate.model_fields)
 FULL = {
     "type": "venue", "name": "=HYPERLINK(\"http://evil\")", "status": "lead", "email": "Bookings@Arena.test",
     "phone": "+31 20 555 0101", "fax": "-12", "website": "https://arena.test", "industry": "@events",

@@ -1,126 +1,14 @@
-"""Task, association and static-segment use cases on in-memory fakes that record what was written."""
+"""Task, association and static-segment use cases on FakeStores, asserting what they committed."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from chalicelib.domain import association_cases, segment_cases, task_cases
-from chalicelib.domain.associations import Association
-from chalicelib.domain.clients import Client, new_client
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from chalicelib.domain.segments import MemberEntry, Segment
-from chalicelib.domain.settings import ClientSettings
-from chalicelib.domain.tasks import Task
-
-NOW = datetime(2025, 3, 4, 13, 45, 1, 123000, tzinfo=UTC)
-
-
-def client(client_id: str, name: str, kind: str = "company", archived: bool = False) -> Client:
-    made = new_client({"name": name, "type": kind}, tenant_id="t1", client_id=client_id, settings=ClientSettings(),
-                      custom_fields=[], actor="user-1", now=NOW)
-    return made.model_copy(update={"status": "archived", "archived_at": NOW}) if archived else made
-
-
-class FakeClients:
-    def __init__(self, *clients: Client):
-        self.rows = {c.id: c for c in clients}
-
-    def get(self, client_id):
-        if client_id not in self.rows:
-            raise NotFound(f"client {client_id} not found")
-        return self.rows[client_id]
-
-    def get_many(self, client_ids, consistent=False):
-        return {cid: self.rows[cid] for cid in client_ids if cid in self.rows}
-
-
-class FakeTasks:
-    def __init__(self):
-        self.rows: dict[tuple[str, str], Task] = {}
-        self.updates: list[tuple[Task, Task]] = []
-
-    def add(self, task):
-        self.rows[(task.client_id, task.id)] = task
-        return task
-
-    def get(self, client_id, task_id):
-        if (client_id, task_id) not in self.rows:
-            raise NotFound(f"task {task_id} not found")
-        return self.rows[(client_id, task_id)]
-
-    def of_client(self, client_id):
-        return [t for (cid, _), t in self.rows.items() if cid == client_id]
-
-    def update(self, old, new):
-        self.updates.append((old, new))
-        self.rows[(new.client_id, new.id)] = new
-        return new
-
-
-class FakeAssociations:
-    def __init__(self):
-        self.rows: dict[tuple[str, str], Association] = {}
-        self.committed: list[tuple[Association, Association]] = []
-
-    def get(self, client_id, related_id):
-        return self.rows.get((client_id, related_id))
-
-    def of_client(self, client_id):
-        return [a for (cid, _), a in self.rows.items() if cid == client_id]
-
-    def put_both(self, side, other):
-        self.committed.append((side, other))
-        for a in (side, other):
-            self.rows[(a.client_id, a.related_id)] = a
-
-    def delete_both(self, client_id, related_id):
-        if (client_id, related_id) not in self.rows:
-            raise NotFound(f"client {client_id} is not linked to {related_id}")
-        del self.rows[(client_id, related_id)]
-        self.rows.pop((related_id, client_id), None)
-
-
-class FakeSegments:
-    def __init__(self, *segments: Segment):
-        self.rows = {s.id: s for s in segments}
-        self.members: dict[str, dict[str, MemberEntry]] = {s.id: {} for s in segments}
-        self.counts: dict[str, int] = {}
-
-    def get(self, segment_id):
-        if segment_id not in self.rows:
-            raise NotFound(f"segment {segment_id} not found")
-        return self.rows[segment_id]
-
-    def add_member_once(self, segment_id, client, by, method, at):
-        if client.id in self.members[segment_id]:
-            return False
-        self.members[segment_id][client.id] = MemberEntry(client_id=client.id, added_at=at, added_by=by,
-                                                          added_method=method)
-        return True
-
-    def member(self, segment_id, client_id):
-        return self.members[segment_id].get(client_id)
-
-    def remove_members(self, segment_id, client_ids):
-        for client_id in client_ids:
-            self.members[segment_id].pop(client_id, None)
-
-    def count_members(self, segment_id):
-        return len(self.members[segment_id])
-
-    def set_client_count(self, segment_id, count):
-        self.counts[segment_id] = count
-
-
-class FakeStores:
-    def __init__(self, *clients: Client, segments: FakeSegments | None = None):
-        self.tenant_id, self.actor = "t1", "user-1"
-        self.clients = FakeClients(*clients)
-        self.tasks = FakeTasks()
-        self.associations = FakeAssociations()
-        self.segments = segments or FakeSegments()
-
+from chalicelib.domain.segments import Segment
+from tests.fakes import NOW, FakeStores, client
 
 # --- tasks -------------------------------------------------------------------------------------------------------
 
@@ -129,6 +17,7 @@ def test_a_task_created_done_is_stamped_completed():
     task = task_cases.create_task(stores, "C1", {"title": "Call back", "status": "done"}, actor="user-1", now=NOW)
     assert (task.status, task.completed_at, task.created_by) == ("done", NOW, "user-1")
     assert stores.tasks.of_client("C1") == [task]
+    assert stores.committed == [("tasks.add", task)]
 
 
 def test_a_task_of_an_unknown_client_is_not_created():
@@ -136,13 +25,15 @@ def test_a_task_of_an_unknown_client_is_not_created():
     with pytest.raises(NotFound):
         task_cases.create_task(stores, "C404", {"title": "Call back"}, actor=None)
     assert stores.tasks.rows == {}
+    assert stores.committed == []
 
 
 def test_an_update_changing_nothing_writes_nothing():
     stores = FakeStores(client("C1", "Acme"))
     task = task_cases.create_task(stores, "C1", {"title": "Call back"}, actor=None, now=NOW)
+    stores.committed.clear()
     assert task_cases.update_task(stores, "C1", task.id, {"title": "Call back"}, now=NOW + timedelta(hours=1)) == task
-    assert stores.tasks.updates == []
+    assert stores.committed == []
 
 
 def test_closing_a_task_stamps_completed_at_and_the_actor():
@@ -151,8 +42,37 @@ def test_closing_a_task_stamps_completed_at_and_the_actor():
     later = NOW + timedelta(hours=1)
     done = task_cases.update_task(stores, "C1", task.id, {"status": "done"}, actor="user-2", now=later)
     assert (done.completed_at, done.updated_at, done.updated_by) == (later, later, "user-2")
-    [(old, new)] = stores.tasks.updates
+    [(old, new)] = stores.written("tasks.update")
     assert old == task and new == done
+
+
+def test_reopening_a_done_task_clears_completed_at():
+    stores = FakeStores(client("C1", "Acme"))
+    task = task_cases.create_task(stores, "C1", {"title": "Call back", "status": "done"}, actor=None, now=NOW)
+    later = NOW + timedelta(hours=1)
+    reopened = task_cases.update_task(stores, "C1", task.id, {"status": "open"}, actor="user-2", now=later)
+    assert (reopened.status, reopened.completed_at, reopened.updated_at) == ("open", None, later)
+    assert stores.tasks.get("C1", task.id) == reopened
+
+
+def test_updating_an_unknown_task_or_another_clients_task_is_not_found_and_writes_nothing():
+    stores = FakeStores(client("C1", "Acme"), client("C2", "Beta"))
+    task = task_cases.create_task(stores, "C1", {"title": "Call back"}, actor=None, now=NOW)
+    stores.committed.clear()
+    for client_id, task_id in (("C1", "01UNKNOWN"), ("C2", task.id)):
+        with pytest.raises(NotFound):
+            task_cases.update_task(stores, client_id, task_id, {"status": "done"})
+    assert stores.committed == []
+
+
+def test_a_null_title_is_refused_and_nothing_is_written():
+    stores = FakeStores(client("C1", "Acme"))
+    task = task_cases.create_task(stores, "C1", {"title": "Call back"}, actor=None, now=NOW)
+    stores.committed.clear()
+    with pytest.raises(ValidationFailed) as raised:
+        task_cases.update_task(stores, "C1", task.id, {"title": None})
+    assert raised.value.details == [{"field": "title", "message": "may not be null"}]
+    assert stores.committed == []
 
 
 def test_tasks_list_open_ones_by_due_date_then_done_ones_and_filter_by_status():
@@ -175,7 +95,8 @@ def test_a_link_is_written_on_both_sides_in_one_commit():
     view, created = association_cases.link(stores, "C1", "P1", "director", actor="user-1", now=NOW)
     assert created and (view.related_id, view.related_name, view.related_type, view.role) == \
         ("P1", "Ann", "individual", "director")
-    [(side, other)] = stores.associations.committed
+    [(method, (side, other))] = stores.committed
+    assert method == "associations.put_both"
     assert (side.client_id, side.related_id, other.client_id, other.related_id) == ("C1", "P1", "P1", "C1")
 
 
@@ -194,7 +115,7 @@ def test_links_to_itself_between_two_companies_or_to_nobody_are_refused(related,
     with pytest.raises(ValidationFailed) as raised:
         association_cases.link(stores, "C1", related, None, actor=None)
     assert raised.value.details[0]["field"] == "related_id" and message in raised.value.details[0]["message"]
-    assert stores.associations.committed == []
+    assert stores.committed == []
 
 
 def test_links_list_by_the_related_clients_current_name():
@@ -206,10 +127,28 @@ def test_links_list_by_the_related_clients_current_name():
         [("C2", "Alpha"), ("C1", "Beta")]
 
 
+def test_links_to_a_client_that_is_gone_are_left_out_of_the_list():
+    stores = FakeStores(client("V1", "Venue", "venue"), client("C1", "Acme"), client("C2", "Beta"))
+    association_cases.link(stores, "V1", "C1", None, actor=None)
+    association_cases.link(stores, "V1", "C2", None, actor=None)
+    del stores.clients.rows["C1"]
+    assert [v.related_id for v in association_cases.links_of(stores, "V1")] == ["C2"]
+
+
+def test_unlinking_removes_the_link_from_both_sides():
+    stores = FakeStores(client("C1", "Acme"), client("P1", "Ann", "individual"))
+    association_cases.link(stores, "C1", "P1", None, actor=None)
+    stores.committed.clear()
+    association_cases.unlink(stores, "P1", "C1")
+    assert stores.committed == [("associations.delete_both", ("P1", "C1"))]
+    assert association_cases.links_of(stores, "C1") == [] and association_cases.links_of(stores, "P1") == []
+
+
 def test_unlinking_clients_that_are_not_linked_is_not_found():
     stores = FakeStores(client("C1", "Acme"), client("P1", "Ann", "individual"))
     with pytest.raises(NotFound):
         association_cases.unlink(stores, "C1", "P1")
+    assert stores.committed == []
 
 
 # --- static segment members --------------------------------------------------------------------------------------
@@ -221,29 +160,45 @@ def segment(segment_id: str, kind: str = "static") -> Segment:
 
 
 def test_adding_a_member_twice_adds_it_once_and_recounts_once():
-    stores = FakeStores(client("C1", "Acme"), segments=FakeSegments(segment("S1")))
+    stores = FakeStores(client("C1", "Acme"), segments=[segment("S1")])
     member, added = segment_cases.add_member(stores, "S1", "C1", actor="user-1")
     again, added_again = segment_cases.add_member(stores, "S1", "C1", actor="user-2")
     assert (added, added_again) == (True, False)
     assert member == again and (member.name, member.added_by, member.added_method) == ("Acme", "user-1", "manual")
-    assert stores.segments.counts == {"S1": 1}
+    assert stores.written("segments.set_client_count") == [("S1", 1)]
+    assert stores.segments.get("S1").client_count == 1
 
 
 @pytest.mark.parametrize(("kind", "archived", "error"), [("dynamic", False, Conflict), ("static", True,
                                                                                           ValidationFailed)])
 def test_members_are_added_by_hand_only_to_static_segments_and_never_archived(kind, archived, error):
-    stores = FakeStores(client("C1", "Acme", archived=archived), segments=FakeSegments(segment("S1", kind)))
+    stores = FakeStores(client("C1", "Acme", archived=archived), segments=[segment("S1", kind)])
     with pytest.raises(error):
         segment_cases.add_member(stores, "S1", "C1", actor=None)
     assert stores.segments.members["S1"] == {}
+    assert stores.committed == []
 
 
 def test_removing_a_client_that_is_no_member_is_not_found():
-    stores = FakeStores(client("C1", "Acme"), segments=FakeSegments(segment("S1")))
+    stores = FakeStores(client("C1", "Acme"), segments=[segment("S1")])
     with pytest.raises(NotFound):
         segment_cases.remove_member(stores, "S1", "C1")
+    assert stores.committed == []
+
+
+def test_removing_a_member_removes_it_and_recounts():
+    stores = FakeStores(client("C1", "Acme"), client("C2", "Beta"), segments=[segment("S1")])
+    segment_cases.add_member(stores, "S1", "C1", actor=None)
+    segment_cases.add_member(stores, "S1", "C2", actor=None)
+    stores.committed.clear()
+    segment_cases.remove_member(stores, "S1", "C1")
+    assert stores.committed == [("segments.remove_members", ("S1", ["C1"])), ("segments.set_client_count", ("S1", 1))]
+    assert list(stores.segments.members["S1"]) == ["C2"]
 
 
 def test_only_an_admin_creates_a_system_segment():
+    stores = FakeStores()
     with pytest.raises(Forbidden):
-        segment_cases.create_segment(FakeStores(), {"name": "VIP", "type": "static", "is_system": True}, actor=None)
+        segment_cases.create_segment(stores, {"name": "VIP", "type": "static", "is_system": True}, actor=None)
+    assert stores.committed == []
+

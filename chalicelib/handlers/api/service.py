@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 from chalicelib import tables
 from chalicelib.domain.errors import Unavailable
 from chalicelib.handlers import openapi
-from chalicelib.handlers import schemas as s
+from chalicelib.handlers.fields import Health
 from chalicelib.handlers.routing import ROUTES, Ctx, api
 
 bp = Blueprint(__name__)
@@ -15,7 +15,7 @@ HTML = "text/html; charset=utf-8"
 
 
 @api(bp, "GET", "/v1/health", summary="Health check: the database answers", need="public", tag="service",
-     response=s.Health)
+     response=Health)
 def health(ctx: Ctx):
     if not tables.table_reachable():
         raise Unavailable("the database cannot be reached")
