@@ -9,9 +9,10 @@ from chalicelib.domain.values import Record, iso
 
 TRACKED = ("client", "contact", "communication", "thread", "project", "invoice", "feedback", "task", "association")
 
-# Figures the system derives (scores, counts, search text) and storage bookkeeping: not a change anyone made.
+# Figures the system derives (scores, counts, search text) and bookkeeping: not a change anyone made. (A Change
+# carries no storage keys: tables/streams.py leaves them out.)
 IGNORED = frozenset({
-    "pk", "sk", "kind", "tenant_id", "rev", "version", "updated_at", "search", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk",
+    "tenant_id", "rev", "version", "updated_at", "search",
     "health_score", "risk_level", "churn_probability", "lead_classification", "lifetime_revenue",
     "outstanding_balance", "projects_count", "last_project_at", "avg_response_time_minutes", "response_time_minutes",
     "messages_count", "last_activity_at", "preview", "invitation_hash", "invitation_expires_at", "node_updated_at",

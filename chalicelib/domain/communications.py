@@ -90,8 +90,8 @@ class UnmatchedEmail(BaseModel):
     to_email: str | None = None
     subject: str | None = None
     body_preview: str | None = None
-    bucket: str
-    key: str
+    bucket: str = Field(exclude=True)  # where SES stored it: not shown
+    key: str = Field(exclude=True)
 
 
 def day_range(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:

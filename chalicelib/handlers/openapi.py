@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
 from chalicelib.domain.values import MAX_ID_LENGTH
+from chalicelib.handlers.auth import STAFF_ROLES
 from chalicelib.handlers.fields import IF_MATCH
 from chalicelib.handlers.routing import ROUTES, RouteDoc
 
@@ -98,7 +99,6 @@ BUSINESS_RULES: dict[tuple[str, str], list[tuple[int, str]]] = {
     ("PUT", "/v1/settings/lead-score-thresholds"): [(422, "`warm` must be lower than `hot`.")],
     ("PATCH", "/v1/settings/lead-score-thresholds"): [(422, "`warm` must stay lower than `hot`.")],
 }
-ROLES = ("viewer", "agent", "manager", "admin")
 
 
 def operation_id(method: str, path: str) -> str:
@@ -115,8 +115,8 @@ def access(need: str) -> str:
     if need == "portal":
         return ("Requires a `portal` bearer token (scope `portal`, from an accepted invitation); answers are limited "
                 "to the caller's own client.")
-    if need in ROLES:
-        allowed = ", ".join(f"`{r}`" for r in ROLES[ROLES.index(need):])
+    if need in STAFF_ROLES:
+        allowed = ", ".join(f"`{r}`" for r in STAFF_ROLES[STAFF_ROLES.index(need):])
         return f"Requires a bearer token with role `{need}` or higher ({allowed})."
     return f"Requires a bearer token with role `{need}`."
 

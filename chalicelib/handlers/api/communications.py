@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Annotated, Literal, get_args
 
 from chalice import Blueprint, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from chalicelib.blobs import InboundMail
 from chalicelib.domain import communication_cases, inbound_cases, thread_cases
-from chalicelib.domain.communications import CommType, Communication, Direction, Status, day_range
+from chalicelib.domain.communications import CommType, Communication, Direction, Status, UnmatchedEmail, day_range
 from chalicelib.domain.threads import Thread, latest_activity
 from chalicelib.handlers.fields import (
     HHMM,
@@ -113,13 +113,7 @@ class ThreadUpdate(Strict):
 ThreadOut = out_model("Thread", Thread, icon=(str, ...))
 
 
-class UnmatchedOut(BaseModel):
-    id: str
-    received_at: AwareDatetime
-    from_email: str
-    to_email: str | None = None
-    subject: str | None = None
-    body_preview: str | None = None
+UnmatchedOut = out_model("UnmatchedOut", UnmatchedEmail)
 
 
 class AssignIn(Strict):
@@ -233,7 +227,7 @@ def unmatched(ctx: Ctx):
     scope = query_scope("inbox-unmatched", {})
     items, after = inbound_cases.unmatched(ctx.stores(), params.limit,
                                            decode_cursor(params.cursor, ctx.tenant_id, scope))
-    return {"items": [UnmatchedOut.model_validate(i, from_attributes=True).model_dump(mode="json") for i in items],
+    return {"items": [i.model_dump(mode="json") for i in items],
             "next_cursor": encode_cursor(ctx.tenant_id, scope, after) if after else None}
 
 

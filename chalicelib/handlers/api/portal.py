@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import GenericAlias
-from typing import Annotated, Any
+from typing import Annotated
 
 from chalice import Blueprint
 from pydantic import BaseModel, StringConstraints, create_model
@@ -16,6 +16,7 @@ from chalicelib.domain.portal import (
     PortalCommunication,
     PortalContact,
     PortalDocument,
+    PortalLogEntry,
     PortalThread,
     Visitor,
 )
@@ -61,13 +62,7 @@ ThreadDetailOut = create_model("ThreadDetailOut", thread=(ThreadOut, ...),
                                messages=(GenericAlias(list, (MessageOut,)), ...))
 
 
-class PortalLogOut(BaseModel):
-    id: str
-    at: datetime
-    contact_id: str
-    contact_name: str | None
-    action: str
-    detail: dict[str, Any] | None
+PortalLogOut = out_model("PortalLogOut", PortalLogEntry)
 
 
 def _visitor(ctx: Ctx) -> Visitor:
