@@ -3,26 +3,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from datetime import datetime
+
+    from chalicelib.domain.activity import ActivityEntry
+    from chalicelib.domain.associations import Association
+    from chalicelib.domain.categories import Category
+    from chalicelib.domain.clients import Client, Created, Facet, FacetRules, ListPlan, LookupKey
+    from chalicelib.domain.communications import Communication, ContactRef, KnownMessage, UnmatchedEmail
+    from chalicelib.domain.contacts import Contact, ContactChange
+    from chalicelib.domain.feedback import Feedback
+    from chalicelib.domain.import_cases import ImportMember
+    from chalicelib.domain.integrations import Invoice, Project
+    from chalicelib.domain.jobs import Job
+    from chalicelib.domain.node_sync import HeldEvent
+    from chalicelib.domain.portal import PortalLogEntry
+    from chalicelib.domain.scoring import ClientRecords, LeadChange, StoredScore
+    from chalicelib.domain.segments import MemberEntry, Segment
+    from chalicelib.domain.settings import ClientSettings, CustomFieldDef, LeadScoreThresholds, PortalSettings, Strict
+    from chalicelib.domain.tasks import Task
+    from chalicelib.domain.threads import Stats, Thread
+
 # A page's opaque position: where the next page starts. Only storage reads it; the HTTP edge signs and encodes it.
 Position = dict[str, Any]
 
 
 # --- clients, categories, settings -------------------------------------------------------------------------------
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from datetime import datetime
-
-    from chalicelib.domain.categories import Category
-    from chalicelib.domain.clients import Client, Created, Facet, FacetRules, ListPlan, LookupKey
-    from chalicelib.domain.settings import (
-        ClientSettings,
-        CustomFieldDef,
-        LeadScoreThresholds,
-        PortalSettings,
-        Strict,
-    )
-
-
 class ClientStore(Protocol):
     # reads
     def get(self, client_id: str) -> Client: ...
@@ -74,16 +81,6 @@ class CategoryStore(Protocol):
 
 
 # --- contacts, portal, Node platform, rate limits ----------------------------------------------------------------
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from chalicelib.domain.clients import Client, FacetRules
-    from chalicelib.domain.contacts import Contact, ContactChange
-    from chalicelib.domain.integrations import Invoice
-    from chalicelib.domain.node_sync import HeldEvent
-    from chalicelib.domain.portal import PortalLogEntry
-
-
 class ContactStore(Protocol):
     def get(self, client_id: str, contact_id: str, *, include_deleted: bool = False) -> Contact: ...
     def of_client(self, client_id: str) -> list[Contact]: ...
@@ -121,12 +118,6 @@ class RateLimitStore(Protocol):
 
 
 # --- communications, threads, inbound mail, the activity timeline ------------------------------------------------
-if TYPE_CHECKING:
-    from chalicelib.domain.activity import ActivityEntry
-    from chalicelib.domain.communications import Communication, ContactRef, KnownMessage, UnmatchedEmail
-    from chalicelib.domain.threads import Stats, Thread
-
-
 class CommunicationStore(Protocol):
     def add(self, comm: Communication) -> Communication: ...
     def put(self, comm: Communication) -> Communication: ...
@@ -165,21 +156,6 @@ class ActivityStore(Protocol):
 
 
 # --- segments, scores and facts, tasks and associations, jobs, imports -------------------------------------------
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
-    from datetime import datetime
-
-    from chalicelib.domain.associations import Association
-    from chalicelib.domain.clients import Client
-    from chalicelib.domain.feedback import Feedback
-    from chalicelib.domain.import_cases import ImportMember
-    from chalicelib.domain.integrations import Invoice, Project
-    from chalicelib.domain.jobs import Job
-    from chalicelib.domain.scoring import ClientRecords, LeadChange, StoredScore
-    from chalicelib.domain.segments import MemberEntry, Segment
-    from chalicelib.domain.tasks import Task
-
-
 class SegmentStore(Protocol):
     # segments
     def all(self) -> list[Segment]: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from chalicelib.domain import ports
 from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository
@@ -87,3 +88,8 @@ class Directory:
 
     def tenant_of_address(self, address: str) -> str | None:
         return tenant_of_address(address)
+
+
+def _satisfies_the_ports(stores: Stores, directory: Directory) -> tuple[ports.Stores, ports.Directory]:
+    """Never called: mypy checks here that these classes are what the use cases' Protocols ask for."""
+    return stores, directory
