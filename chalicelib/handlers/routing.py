@@ -104,7 +104,7 @@ class Ctx:
     request: Any
     principal: Principal | None
     doc: RouteDoc
-    _body: Any = field(default=None, repr=False)
+    _stores: Stores | None = field(default=None, repr=False)  # built at first use, one per request
 
     @property
     def tenant_id(self) -> str:
@@ -117,9 +117,11 @@ class Ctx:
 
     def stores(self) -> Stores:
         """The tenant's repositories, stamping this principal on the changes made through them."""
-        from chalicelib.tables.stores import Stores  # the tables are configured at first use, not at import
+        if self._stores is None:
+            from chalicelib.tables.stores import Stores  # the tables are configured at first use, not at import
 
-        return Stores(self.tenant_id, self.actor)
+            self._stores = Stores(self.tenant_id, self.actor)
+        return self._stores
 
     def header(self, name: str) -> str | None:
         return (self.request.headers or {}).get(name.lower())

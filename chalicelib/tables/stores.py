@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from chalicelib.domain import ports
 from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository
@@ -24,6 +24,9 @@ from chalicelib.tables.streams import decode_record
 from chalicelib.tables.tenants import all_tenants
 from chalicelib.tables.threads import ThreadRepository
 from chalicelib.tables.workspace import AssociationRepository, TaskRepository
+
+if TYPE_CHECKING:
+    from chalicelib.domain import ports
 
 __all__ = ["Directory", "Replay", "Stores", "decode_record", "holding"]
 
