@@ -1,12 +1,14 @@
 """Wiring only: the Chalice app, its blueprints, middleware and the Lambda event entry points."""
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
+from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.handlers import cors, errors, events, jobs, stream
+from chalicelib.handlers import cors, errors
 from chalicelib.handlers.api import (
     bulk,
     categories,
@@ -66,20 +68,36 @@ _STREAM_ARN = os.environ.get(
     "arn:aws:dynamodb:eu-west-1:000000000000:table/nexus-client-management/stream/1970-01-01T00:00:00.000")
 
 
+# The event handlers' modules are imported by the function that runs them, not by the API's cold start.
+_EVENT_MODULES = ("events", "jobs", "stream")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EVENT_MODULES:
+        return importlib.import_module(f"chalicelib.handlers.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @app.on_dynamodb_record(stream_arn=_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
 def on_table_stream(event):
+    from chalicelib.handlers import stream
+
     return stream.handle_stream_batch(list(event))
 
 
 # The schedules only fan out: one job per tenant, with ids fixed by the schedule's time (a duplicate starts nothing).
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def refresh_segments(event):
+    from chalicelib.handlers import events
+
     return events.refresh_segments(getattr(event.context, "get_remaining_time_in_millis", None),
                                    events.scheduled_at(event.to_dict()))
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))
 def recalculate_scores(event):
+    from chalicelib.handlers import events
+
     return events.recalculate_scores(getattr(event.context, "get_remaining_time_in_millis", None),
                                      events.scheduled_at(event.to_dict()))
 
@@ -88,6 +106,8 @@ def recalculate_scores(event):
 # the queue, its dead-letter queue and the trigger's concurrency.
 @app.on_sqs_message(queue=os.environ.get("JOBS_QUEUE_NAME", "nexus-client-management-jobs"), batch_size=1)
 def run_jobs(event):
+    from chalicelib.handlers import jobs
+
     return jobs.run_jobs(list(event), event.context)
 
 
@@ -95,4 +115,6 @@ def run_jobs(event):
 # (`chalice package`) cannot add notifications to a bucket Chalice does not create.
 @app.lambda_function(name="on_inbound_email")
 def on_inbound_email(event, context):
+    from chalicelib.handlers import events
+
     return events.handle_s3_records(event)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from bench.common import Bench
+from bench.common import Bench, run_jobs
 
 CSV = {"Content-Type": "text/csv"}
 HEADER = "Company Name,E-mail,VAT,Phone,Billing City,Billing Country,Tags,Status"
@@ -25,26 +25,10 @@ def _import(b: Bench, raw: bytes, dry_run: bool = False) -> dict:
     return answer.json()
 
 
-def _run_jobs() -> int:
-    """Deliver the folder queue's job messages to the worker, as the local runtime's poller does."""
-    import app as app_module
-    from chalicelib import queue
-    from chalicelib.local.job_queue import deliver
-
-    folder = queue.folder()
-    delivered = 0
-    while True:
-        got = folder.receive(1)
-        if not got:
-            return delivered
-        deliver(folder, got[0], app_module.run_jobs, queue_name="jobs", region="eu-west-1")
-        delivered += 1
-
-
 def _until_done(b: Bench, raw: bytes) -> dict:
     started = _import(b, raw)
     assert started["status"] in ("queued", "running"), started
-    _run_jobs()
+    run_jobs()
     job = b.call("GET", f"/v1/imports/{started['id']}").json()
     assert job["status"] == "done", job
     return job

@@ -8,10 +8,12 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
+
+from bench.calls import Counting
 
 
 @dataclass
@@ -36,41 +38,22 @@ HEADER = ("| run | items | time | rate | DynamoDB calls | peak memory | notes |\
           "| --- | --- | --- | --- | --- | --- | --- |")
 
 
-class CallCounter:
-    """Counts DynamoDB API calls of every botocore client in this process."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[CallCounter]:
-        from botocore.client import BaseClient
-
-        original = BaseClient._make_api_call
-        counter = self
-
-        def counting(client, operation_name, api_params):
-            if client.meta.service_model.service_name == "dynamodb":
-                with counter._lock:
-                    counter.count += 1
-            return original(client, operation_name, api_params)
-
-        BaseClient._make_api_call = counting
-        try:
-            yield self
-        finally:
-            BaseClient._make_api_call = original
-
-
 @dataclass
 class Bench:
     """A running app on its own DynamoDB Local; `measure` times one step of a benchmark."""
 
     base: str
     token: str
-    counter: CallCounter
+    counter: Counting
+    endpoint: str  # DynamoDB Local's
+    table: str
     figures: list[Figure] = field(default_factory=list)
+
+    def as_tenant(self, tenant: str) -> Bench:
+        """The same app and figures, called as an admin of another tenant."""
+        from chalicelib.tokens import mint_token
+
+        return replace(self, token=mint_token(tenant, ["admin"], sub="bench-admin"))
 
     def call(self, method: str, path: str, **kw: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
@@ -79,7 +62,7 @@ class Bench:
     def measure(self, name: str, items: int, run: Callable[[], Any], notes: str = "", traced: bool = True) -> Any:
         """Run `run` once, recording time, DynamoDB calls (server and client side alike) and peak heap. Untraced
         (no tracemalloc, which slows Python two to three times), the time is the one a caller waits."""
-        before = self.counter.count
+        before = self.counter.snapshot().calls
         if traced:
             tracemalloc.start()
         start = time.perf_counter()
@@ -90,7 +73,8 @@ class Bench:
             peak = tracemalloc.get_traced_memory()[1] / 2**20 if traced else None
             if traced:
                 tracemalloc.stop()
-        self.figures.append(Figure(name, items, seconds, self.counter.count - before, peak, notes))
+        self.figures.append(Figure(name, items, seconds, self.counter.snapshot().calls - before, peak,
+                                   notes))
         return result
 
 
@@ -112,19 +96,20 @@ def running_app(tenant: str = "bench") -> Iterator[Bench]:
         from chalicelib.config import reset_settings
         from chalicelib.tables import create_table, reset_connections
 
-        reset_settings()
-        reset_connections()
-        create_table()
-        import app as app_module
-        from chalicelib.local.server import make_server
-        from chalicelib.tokens import mint_token
+        counter = Counting()
+        with counter.installed():  # before the app's connection is made, so its client is counted too
+            reset_settings()
+            reset_connections()
+            create_table()
+            import app as app_module
+            from chalicelib.local.server import make_server
+            from chalicelib.tokens import mint_token
 
-        server = make_server(app_module.app, "127.0.0.1", 0)
-        threading.Thread(target=server.server.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{server.server.server_address[1]}"
-        counter = CallCounter()
-        with counter.installed():
-            yield Bench(base, mint_token(tenant, ["admin"], sub="bench-admin"), counter)
+            server = make_server(app_module.app, "127.0.0.1", 0)
+            threading.Thread(target=server.server.serve_forever, daemon=True).start()
+            base = f"http://127.0.0.1:{server.server.server_address[1]}"
+            yield Bench(base, mint_token(tenant, ["admin"], sub="bench-admin"), counter, ddb.endpoint,
+                        env["TABLE_NAME"])
     finally:
         if server is not None:
             server.server.shutdown()
@@ -135,3 +120,20 @@ def running_app(tenant: str = "bench") -> Iterator[Bench]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def run_jobs() -> int:
+    """Deliver the folder queue's job messages to the worker until it is empty, as the local runtime's poller does;
+    answers the deliveries made."""
+    import app as app_module
+    from chalicelib import queue
+    from chalicelib.local.job_queue import deliver
+
+    folder = queue.folder()
+    delivered = 0
+    while True:
+        got = folder.receive(1)
+        if not got:
+            return delivered
+        deliver(folder, got[0], app_module.run_jobs, queue_name="jobs", region="eu-west-1")
+        delivered += 1

@@ -1,11 +1,11 @@
-"""Runtime settings: one pydantic-settings model read from the environment on first use, never at import time."""
+"""Runtime settings: one pydantic model read from the environment on first use, never at import time."""
 from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Any
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 
 class ConfigurationError(RuntimeError):
@@ -16,10 +16,13 @@ def _comma_list(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-class Settings(BaseSettings):
-    """Every variable of the environment the service reads (names: the field names, upper-cased)."""
+class Settings(BaseModel):
+    """Every variable of the environment the service reads (names: the field names, upper-cased, or their alias).
 
-    model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, extra="ignore")
+    Read as pydantic-settings would (names in any case, empty values unset, defaults validated too), without its
+    import: that one costs a cold start more than the rest of the settings together."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True, defer_build=True)
 
     table_name: str = "nexus-client-management"
     dynamodb_endpoint: str | None = None
@@ -97,9 +100,25 @@ class Settings(BaseSettings):
         return f"{purpose}:{self.auth_jwt_secret}"
 
 
+def _from_environment() -> dict[str, Any]:
+    """The environment's value of each field, keyed as the model reads it: the first of its names (the alias
+    choices, else the field name) set to a non-empty value, matched ignoring case."""
+    environ = {name.lower(): value for name, value in os.environ.items()}
+    found: dict[str, Any] = {}
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        names = ([a for a in alias.choices if isinstance(a, str)] if isinstance(alias, AliasChoices)
+                 else [alias] if isinstance(alias, str) else [name])
+        for key in names:
+            if environ.get(key.lower()):
+                found[key] = environ[key.lower()]
+                break
+    return found
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.model_validate(_from_environment())
 
 
 def reset_settings() -> None:

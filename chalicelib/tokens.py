@@ -4,8 +4,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import jwt
-
 from chalicelib.config import get_settings
 
 PORTAL_ISSUER = "nexusrms-portal"
@@ -14,6 +12,8 @@ PORTAL_TTL = 3600  # short-lived: every portal request re-checks access anyway
 
 def mint_portal_token(tenant_id: str, client_id: str, contact_id: str, now: int | None = None) -> tuple[str, int]:
     """A portal JWT signed with PORTAL_TOKEN_SECRET, and its expiry (epoch seconds)."""
+    import jwt  # imported when a token is minted, not with the routes that can mint one
+
     s = get_settings()
     if not s.portal_secret:
         raise RuntimeError("PORTAL_TOKEN_SECRET is not set")
@@ -25,6 +25,8 @@ def mint_portal_token(tenant_id: str, client_id: str, contact_id: str, now: int 
 
 def mint_token(tenant_id: str, roles: list[str] | None = None, *, sub: str | None = None, ttl: int = 8 * 3600,
                name: str | None = None, client_id: str | None = None, scope: str | None = None) -> str:
+    import jwt
+
     s = get_settings()
     if not s.auth_jwt_secret:
         raise RuntimeError("AUTH_JWT_SECRET is not set")

@@ -6,8 +6,10 @@ AWS_DEFAULT_REGION. The table is described from the PynamoDB models, so its keys
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
+import py_compile
 import subprocess
 import sys
 import tempfile
@@ -189,6 +191,16 @@ def gateway_responses() -> dict:
     }
 
 
+def stream_filter() -> dict:
+    """Lambda's event filter on the table stream: every record except those of index-only items (their INSERT and
+    MODIFY by the new image's kind, their REMOVE by the old one's), which no effect needs."""
+    from chalicelib.tables.streams import INDEX_ONLY_KINDS
+
+    kept = {"S": [{"anything-but": list(INDEX_ONLY_KINDS)}]}
+    return {"Filters": [{"Pattern": json.dumps({"dynamodb": {"NewImage": {"kind": kept}}})},
+                        {"Pattern": json.dumps({"eventName": ["REMOVE"], "dynamodb": {"OldImage": {"kind": kept}}})}]}
+
+
 def dead_letter_alarm(queue: str, what: str) -> dict:
     """An alarm as soon as a message waits in a dead-letter queue (something failed for good and needs a look)."""
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
@@ -302,7 +314,7 @@ def merge_template(stage: str) -> dict:
             "Stream": {"Fn::GetAtt": ["ClientTable", "StreamArn"]},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "MaximumRetryAttempts": 10, "BisectBatchOnFunctionError": True,
-            "MaximumRecordAgeInSeconds": 6 * 3600,
+            "MaximumRecordAgeInSeconds": 6 * 3600, "FilterCriteria": stream_filter(),
             "DestinationConfig": {"OnFailure": {"Type": "SQS",
                                                 "Destination": {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}}}}}}}},
     }
@@ -360,16 +372,27 @@ def point_jobs_trigger(template: dict) -> None:
 
 
 def shrink(zip_path: Path) -> None:
-    """Drop what the Lambda runtime provides (botocore alone is 16 MB compressed) and the local-only runtime."""
-    kept = zip_path.with_suffix(".tmp")
-    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(kept, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            top = info.filename.split("/")[0]
-            if top.split("-")[0] in RUNTIME_PROVIDED or top in RUNTIME_PROVIDED \
-                    or info.filename.startswith("chalicelib/local/"):
-                continue
-            dst.writestr(info, src.read(info.filename))
-    kept.replace(zip_path)
+    """Drop what the Lambda runtime provides (botocore alone is 16 MB compressed) and the local-only runtime, and
+    ship every module compiled: `/var/task` is read-only, so without the `.pyc` files each cold start compiles the
+    app and its libraries (~340 ms measured). Unchecked-hash `.pyc` files are used as they are, never re-validated
+    against a source time stamp; the build's Python is the runtime's (Chalice takes one from the other)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp)
+        with zipfile.ZipFile(zip_path) as src:
+            for info in src.infolist():
+                top = info.filename.split("/")[0]
+                if top.split("-")[0] in RUNTIME_PROVIDED or top in RUNTIME_PROVIDED \
+                        or info.filename.startswith("chalicelib/local/") or "__pycache__/" in info.filename:
+                    continue
+                src.extract(info, staged)
+        unchecked = py_compile.PycInvalidationMode.UNCHECKED_HASH
+        compileall.compile_dir(staged, quiet=2, workers=0, invalidation_mode=unchecked)
+        kept = zip_path.with_suffix(".tmp")
+        with zipfile.ZipFile(kept, "w", zipfile.ZIP_DEFLATED) as dst:
+            for path in sorted(staged.rglob("*")):
+                if path.is_file():
+                    dst.write(path, path.relative_to(staged).as_posix())
+        kept.replace(zip_path)
 
 
 def package(stage: str, out: Path) -> Path:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain.clients import COUNTED_FACETS, FacetRules, facets, new_client_cutoff
+from chalicelib.domain.clients import COUNTED_FACETS, FacetRules, created_day, facets, new_client_cutoff, search_text
 from chalicelib.domain.response_times import response_times
+from chalicelib.domain.search import index_terms
 from chalicelib.domain.threads import thread_stats
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
@@ -21,9 +22,11 @@ from chalicelib.tables.items import (
     ClientNumberItem,
     CommunicationItem,
     ContactItem,
+    DayCount,
     FacetCount,
     FacetEntry,
     IdempotencyItem,
+    SearchEntry,
     ThreadItem,
 )
 from chalicelib.tables.settings import SettingsRepository
@@ -67,6 +70,8 @@ def audit(tenant_id: str = "t1", now: datetime | None = None, lease_seconds: flo
     - every client has its number item (pointing back at it), and no number item is left without its client;
     - every client has exactly the facet entries its fields imply, each `live` as the client is not archived;
     - every counted facet's shards sum to the non-archived clients in it, and so every chip equals a recount;
+    - the per-day creation counters sum to the non-archived clients created that day, and every client is in the
+      search index under exactly its terms;
     - every category's `clients_count` and segment's `client_count` equal the non-archived clients carrying it,
       every segment entry has its link item (and back), each `live` as its client;
     - a client has at most one primary contact, its `primary_contact` summary names it, and every contact has
@@ -131,12 +136,26 @@ def audit(tenant_id: str = "t1", now: datetime | None = None, lease_seconds: flo
         result.check(shards[facet] == recounted[facet],
                      f"counter {facet}: {shards[facet]} stored, {recounted[facet]} recounted")
 
+    # per-day creation counters and the search index
+    days: Counter = Counter()
+    for count in by_type[DayCount]:
+        days[count.sk.rsplit("#", 1)[0]] += int(count.n)
+    recounted_days = Counter(created_day(c) for c in live.values())
+    result.check(+days == recounted_days, f"day counters {dict(+days)} != recount {dict(recounted_days)}")
+    indexed: dict[str, set[str]] = defaultdict(set)
+    for entry in by_type[SearchEntry]:
+        if "#Q#client#" in entry.pk:
+            indexed[entry.sk].add(entry.pk.rsplit("#", 1)[1])
+    for cid, c in clients.items():
+        result.check(indexed.pop(cid, set()) == index_terms(search_text(c)), f"client {cid}: search terms differ")
+    result.check(not indexed, f"search entries of unknown clients {sorted(indexed)}")
+
     # chips, as the route answers them (the repository's reads), against the recount
     repo = ClientRepository(t)
     counts = repo.counts(list(CHIP_FACETS.values()))
     chips = {name: counts[f] for name, f in CHIP_FACETS.items()}
     cutoff = new_client_cutoff(settings, now)
-    chips["new"] = repo.count_created_since(("new", "1"), cutoff)
+    chips["new"] = repo.count_created_since(cutoff)
     want = {name: sum(f in expected[cid] for cid in live) for name, f in CHIP_FACETS.items()}
     want["new"] = sum(c.created_at >= cutoff for c in live.values())
     result.check(chips == want, f"chips {chips} != recount {want}")

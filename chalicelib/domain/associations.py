@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.domain.clients import Client
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.values import Record
+from chalicelib.domain.values import Model, Record
 
 ALLOWED_PAIRS = frozenset({frozenset({"company", "individual"}), frozenset({"venue", "company"}),
                            frozenset({"venue", "individual"})})
@@ -24,7 +24,7 @@ class Association(Record):
     created_at: datetime
 
 
-class LinkView(BaseModel):
+class LinkView(Model):
     """A link as answered from one side: the other client's current name and type."""
 
     related_id: str

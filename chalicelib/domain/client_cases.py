@@ -12,6 +12,7 @@ from chalicelib.domain.client_csv import CsvWriter
 from chalicelib.domain.clients import (
     CHIP_FACETS,
     CHIPS,
+    SETTINGS_CHIPS,
     Client,
     FacetRules,
     ListPlan,
@@ -149,7 +150,8 @@ def _plan(stores: Stores, filters: dict[str, Any]) -> ListPlan:
     if category_id:
         tree = tree_of(stores)
         filters["category_ids"] = with_descendants(tree, category_id) if category_id in tree else [category_id]
-    return plan_list(filters, stores.settings.get("client"), utcnow())
+    settings = stores.settings.get("client") if filters.get("chip") in SETTINGS_CHIPS else None
+    return plan_list(filters, settings, utcnow())
 
 
 def list_clients(stores: Stores, filters: dict[str, Any], limit: int,
@@ -162,7 +164,7 @@ def chips(stores: Stores) -> dict[str, int]:
     """The counts of the list's quick filters: the facets' counters, and the clients created lately."""
     counted = [CHIP_FACETS[chip] for chip in CHIPS if chip != "new"]
     since = new_client_cutoff(stores.settings.get("client"), utcnow())
-    return chip_counts(stores.clients.counts(counted), stores.clients.count_created_since(CHIP_FACETS["new"], since))
+    return chip_counts(stores.clients.counts(counted), stores.clients.count_created_since(since))
 
 
 def export_clients(stores: Stores, filters: dict[str, Any], out: IO[bytes]) -> int:

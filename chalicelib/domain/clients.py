@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from chalicelib.domain import search
 from chalicelib.domain.errors import Conflict, ValidationFailed, VersionConflict
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, validate_custom_fields
-from chalicelib.domain.values import Record, money
+from chalicelib.domain.values import Model, Record, money
 
 ClientType = Literal["company", "individual", "venue"]
 ClientStatus = Literal["lead", "trial", "active", "inactive", "archived"]
@@ -27,7 +28,7 @@ AT_RISK_CHURN = Decimal("0.7")
 STANDARD_MULTIPLIER = Decimal("1.00")
 
 
-class Address(BaseModel):
+class Address(Model):
     kind: AddressKind
     line1: str | None = None
     line2: str | None = None
@@ -37,7 +38,7 @@ class Address(BaseModel):
     country: str | None = None
 
 
-class PrimaryContact(BaseModel):
+class PrimaryContact(Model):
     id: str
     full_name: str
     email: str | None = None
@@ -261,11 +262,9 @@ def lookup_keys(client: Client) -> set[LookupKey]:
 
 
 def search_text(client: Client) -> str:
-    """What `q` matches: name, client number, email and primary contact name, case-folded."""
-    parts = [client.name, client.client_number, client.email or ""]
-    if client.primary_contact:
-        parts.append(client.primary_contact.full_name)
-    return "\n".join(parts).casefold()
+    """What `q` matches: name, client number, email and primary contact name, case and accents folded."""
+    return search.search_text([client.name, client.client_number, client.email,
+                               client.primary_contact.full_name if client.primary_contact else None])
 
 
 Chip = Literal["all", "vip", "high_value", "at_risk", "new", "inactive"]  # the list's quick filters
@@ -275,7 +274,14 @@ CHIP_FACETS: dict[str, Facet] = {"all": ("live", "1"), "vip": ("tier", "vip"), "
 
 
 def new_client_cutoff(settings: ClientSettings, now: datetime) -> datetime:
-    return now - timedelta(days=settings.new_client_days)
+    """Clients created since the start of the UTC day `new_client_days` ago are new: whole days, so the chip is
+    a sum of per-day counters."""
+    return (now - timedelta(days=settings.new_client_days)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def created_day(client: Client) -> str:
+    """The UTC day a client was created on (`YYYY-MM-DD`): its per-day creation counter."""
+    return f"{client.created_at.astimezone(UTC):%Y-%m-%d}"
 
 
 def chip_counts(counts: dict[Facet, int], new_count: int) -> dict[str, int]:
@@ -311,8 +317,12 @@ class ListPlan:
         return True
 
 
-def plan_list(filters: dict[str, Any], settings: ClientSettings, now: datetime) -> ListPlan:
-    """Turn list filters into facet groups; archived clients are left out unless a status asks for them."""
+SETTINGS_CHIPS = frozenset({"new", "high_value"})  # the chips whose meaning depends on the tenant's settings
+
+
+def plan_list(filters: dict[str, Any], settings: ClientSettings | None, now: datetime) -> ListPlan:
+    """Turn list filters into facet groups; archived clients are left out unless a status asks for them. The
+    settings are needed (and read) only for the chips of SETTINGS_CHIPS."""
     groups: list[list[Facet]] = []
     statuses = filters.get("status")
     groups.append([("status", s) for s in statuses] if statuses else [("live", "1")])
@@ -329,10 +339,12 @@ def plan_list(filters: dict[str, Any], settings: ClientSettings, now: datetime) 
     if chip and chip != "all":
         groups.append([CHIP_FACETS[chip]])
     sort = filters.get("sort") or "name"
+    if chip in SETTINGS_CHIPS and settings is None:
+        raise ValueError(f"chip {chip} needs the tenant's client settings")
     return ListPlan(
         groups=groups, sort=sort.lstrip("-"), descending=sort.startswith("-"), q=filters.get("q"),
-        created_since=new_client_cutoff(settings, now) if chip == "new" else None,
-        revenue_at_least=settings.high_value_threshold if chip == "high_value" else None,
+        created_since=new_client_cutoff(settings, now) if settings and chip == "new" else None,
+        revenue_at_least=settings.high_value_threshold if settings and chip == "high_value" else None,
     )
 
 

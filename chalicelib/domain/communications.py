@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.domain.errors import Conflict, ValidationFailed
-from chalicelib.domain.values import Record
+from chalicelib.domain.values import Model, Record
 
 CommType = Literal["email", "phone", "sms", "meeting", "note"]
 Direction = Literal["inbound", "outbound"]
@@ -16,7 +16,7 @@ STATUS_ORDER = {"draft": 0, "failed": 0, "sent": 1, "delivered": 2, "read": 3}
 STAMPS = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at"}
 
 
-class Attachment(BaseModel):
+class Attachment(Model):
     filename: str
     content_type: str
     size: int
@@ -67,21 +67,21 @@ class Communication(Record):
     deleted_at: datetime | None = Field(default=None, exclude=True)
 
 
-class KnownMessage(BaseModel):
+class KnownMessage(Model):
     """A stored email's Message-ID: the communication (of which client) it was logged as."""
 
     client_id: str
     communication_id: str
 
 
-class ContactRef(BaseModel):
+class ContactRef(Model):
     """A contact named by its client and id (inbound mail matches senders to contacts by address)."""
 
     client_id: str
     contact_id: str
 
 
-class UnmatchedEmail(BaseModel):
+class UnmatchedEmail(Model):
     """An inbound email from a sender no contact has, kept (where SES stored it) until staff assign it."""
 
     id: str

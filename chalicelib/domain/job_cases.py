@@ -49,6 +49,12 @@ def start_job(stores: Stores, kind: str, params: dict, *, job_id: str | None = N
     return job
 
 
+def enqueue(stores: Stores, job: Job) -> None:
+    """Send the message of the job's next step: for a job started with `enqueue=False` once its starter has
+    prepared what the step reads (a step running before that would see a stale state)."""
+    _send(stores, job)
+
+
 def get_job(stores: Stores, kind: str, job_id: str) -> Job:
     return stores.jobs.get(kind, job_id)  # NotFound when absent
 

@@ -8,13 +8,13 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from chalicelib.domain.contacts import Contact, split_name
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.values import MAX_ID_LENGTH
+from chalicelib.domain.values import MAX_ID_LENGTH, Model
 
 NODE_URL = "https://nodes.nexusrms.io/clients/{}"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)  # Node may add fields
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, defer_build=True)  # Node may add fields
 
 
 class NodeEvent(_Model):
@@ -53,7 +53,7 @@ PAYLOADS: dict[str, type[Payload]] = {"client.linked": ClientLinked, "user.upser
                                       "user.removed": UserRemoved}
 
 
-class HeldEvent(BaseModel):
+class HeldEvent(Model):
     """An event for a Node client not linked yet, kept until `client.linked` arrives."""
 
     node_client_id: str

@@ -1,8 +1,9 @@
-"""The schedules' jobs: a fan-out over the tenant directory, then each tenant's segment refresh or rescoring.
+"""The schedules' jobs: a fan-out over the tenant directory, then each tenant's segment refreshes or rescoring.
 
 A schedule starts one fan-out job (the tenants' directory paged, a page per step) and runs it while it has time;
 the fan-out starts one job per tenant, each with an id fixed by its period, so a schedule delivered twice (or a
-fan-out step redone) starts nothing twice. The tenants' jobs run on the queue in parallel.
+fan-out step redone) starts nothing twice. The tenants' jobs run on the queue in parallel; a tenant's
+`refresh_segments` job fans out once more, to one `segment_refresh` job per due segment (segment_refresh.py).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import itertools
 from collections.abc import Callable
 from datetime import datetime
 
-from chalicelib.domain import job_cases, scoring_cases, segment_cases
+from chalicelib.domain import job_cases, scoring_cases, segment_refresh
 from chalicelib.domain.clients import new_client_cutoff
 from chalicelib.domain.jobs import Job, StepResult
 from chalicelib.domain.ports import Directory, Stores
@@ -59,12 +60,12 @@ def fan_out_step(stores: Stores, job: Job, stop: Deadline, *, directory: Directo
 
 
 def refresh_step(stores: Stores, job: Job, stop: Deadline) -> StepResult:
-    """The tenant's due segments, until `stop()`: each segment saves its progress page by page, so the next step
-    (or a redelivery) resumes it; finished segments are no longer due."""
-    finished, unfinished = segment_cases.refresh_due(stores, deadline=stop,
-                                                     now=datetime.fromisoformat(job.params["at"]))
-    return StepResult(state={}, processed=finished, result={"segments_refreshed": finished},
-                      done=unfinished == 0)
+    """A `segment_refresh` job for each of the tenant's due segments (the same refresh a create or `POST .../refresh`
+    runs), until `stop()`; a segment whose refresh is started is no longer due, so the next step (or a redelivery)
+    starts only the rest, and each job's id is this job's plus the segment's: nothing starts twice."""
+    started, left = segment_refresh.refresh_due(stores, at=datetime.fromisoformat(job.params["at"]),
+                                                job_prefix=job.id, stop=stop)
+    return StepResult(state={}, processed=started, result={"segments_started": started}, done=left == 0)
 
 
 def rescore_step(stores: Stores, job: Job, stop: Deadline) -> StepResult:

@@ -1,24 +1,27 @@
-"""Segment use cases: create, change, delete, duplicate, refresh as diffs, static members, realtime following."""
+"""Segment use cases: create, change, delete, duplicate, refresh (a job), static members, realtime following."""
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from ulid import ULID
 
+from chalicelib.domain import segment_refresh
+from chalicelib.domain.clients import Client
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.ports import Position, Stores
 from chalicelib.domain.retry import retrying
-from chalicelib.domain.segment_criteria import Criteria, validate_criteria
+from chalicelib.domain.segment_criteria import validate_criteria
 from chalicelib.domain.segments import Member, MemberEntry, Segment, belongs, list_order
 from chalicelib.domain.slugs import SlugTaken, slug_candidates
 from chalicelib.domain.values import utcnow
 
-PAGE = 200  # clients examined per step of a refresh; progress is saved after each
+PAGE = 200  # members copied per page of a duplicate
 NOT_NULL = ("name", "is_active", "is_public", "refresh_frequency")
+REFRESH_NOW_SECONDS = 5.0  # `POST .../refresh` refreshes in the request this long, then leaves the rest to the job
 Deadline = Callable[[], bool]
 
 
@@ -50,7 +53,8 @@ def segments_of_client(stores: Stores, client_id: str) -> list[Segment]:
 
 def create_segment(stores: Stores, data: dict[str, Any], *, actor: str | None, as_admin: bool = False,
                    now: datetime | None = None) -> Segment:
-    """A new segment with a unique slug; a dynamic one is filled at once. Only an admin creates a system one."""
+    """A new segment with a unique slug; a dynamic one starts its refresh job (one page in the request, the rest
+    on the worker: the answer says `refreshing`). Only an admin creates a system one."""
     if data.get("is_system") and not as_admin:
         raise Forbidden("only an admin may create a system segment")
     return _create(stores, data, actor=actor, now=now)
@@ -58,13 +62,15 @@ def create_segment(stores: Stores, data: dict[str, Any], *, actor: str | None, a
 
 def _create(stores: Stores, data: dict[str, Any], *, actor: str | None, now: datetime | None = None,
             members_from: Segment | None = None) -> Segment:
-    """A new segment with a unique slug; a dynamic one is filled at once, a copy of a static one gets its members."""
+    """A new segment with a unique slug; a dynamic one starts its refresh, a copy of a static one gets its members."""
     data = dict(data)
     data["criteria"] = _criteria(stores, data["type"], data.get("criteria"))
     if data["type"] == "static":
         data["refresh_frequency"] = "manual"
     taken = {s.slug for s in stores.segments.all()}
     at = now or utcnow()
+    if data["type"] == "dynamic":
+        data["refresh"] = segment_refresh.queued(segment_refresh.new_job_id(at))  # named with the segment
     for slug in itertools.islice((s for s in slug_candidates(data["name"]) if s not in taken), 20):
         segment = Segment(**data, id=str(ULID.from_datetime(at)), tenant_id=stores.tenant_id, slug=slug,
                           created_by=actor, created_at=at, updated_at=at)
@@ -78,11 +84,16 @@ def _create(stores: Stores, data: dict[str, Any], *, actor: str | None, now: dat
     if members_from is not None:
         _copy_members(stores, members_from, segment, actor, at)
         return _recount(stores, segment)
-    return refresh(stores, segment, deadline=api_deadline()) if segment.is_dynamic else segment
+    if segment.is_dynamic:
+        return segment_refresh.start(stores, segment, at=at, run=segment_refresh.one_page)
+    return segment
 
 
 def update_segment(stores: Stores, segment_id: str, changes: dict[str, Any], now: datetime | None = None) -> Segment:
-    """Write the named fields; new criteria are validated and applied by a refresh at once."""
+    """Write the named fields; new criteria (or an activation) start a refresh job, named in the same write, so an
+    earlier refresh still running stops; one page of it runs in the request (as for a create)."""
+    job_id = segment_refresh.new_job_id(now)
+
     for key in NOT_NULL:
         if key in changes and changes[key] is None:
             raise ValidationFailed.field(key, "may not be null")
@@ -97,13 +108,14 @@ def update_segment(stores: Stores, segment_id: str, changes: dict[str, Any], now
         updated = current.model_copy(update={**wanted, "updated_at": now or utcnow()})
         if updated.model_copy(update={"updated_at": current.updated_at}) == current:
             return current, current
+        if updated.is_dynamic and updated.is_active and (updated.criteria != current.criteria or
+                                                         not current.is_active):
+            updated = updated.model_copy(update={"refresh": segment_refresh.queued(job_id)})
         return current, stores.segments.save(current, updated)
 
     current, saved = retrying(attempt, "the segment")
-    if saved is current:
-        return current
-    if saved.is_dynamic and saved.is_active and (saved.criteria != current.criteria or not current.is_active):
-        return refresh(stores, saved, deadline=api_deadline())
+    if saved.refresh is not None and saved.refresh.job_id == job_id:
+        return segment_refresh.start(stores, saved, at=saved.updated_at, run=segment_refresh.one_page)
     return saved
 
 
@@ -135,91 +147,35 @@ def _copy_members(stores: Stores, source: Segment, target: Segment, actor: str |
 # --- refresh -------------------------------------------------------------------------------------
 
 def refresh_now(stores: Stores, segment_id: str) -> Segment:
-    """Recompute a segment's membership in a request (what is left when time runs out, the schedule finishes)."""
-    return refresh(stores, stores.segments.get(segment_id), deadline=api_deadline())
+    """Recompute a segment's membership: a refresh job run in the request for REFRESH_NOW_SECONDS, the rest on the
+    worker (the answer then says `refreshing`). A static segment is only recounted."""
+    segment = stores.segments.get(segment_id)
+    if segment.is_static:
+        return _recount(stores, segment)  # hand-picked members: only the count is recalculated
+    validate_criteria(segment.criteria, stores.settings.custom_fields())  # a 422 here, not a failed job
+    return segment_refresh.take_over(stores, segment, at=utcnow(), run=api_deadline(REFRESH_NOW_SECONDS))
 
 
 def api_deadline(seconds: float = 20.0) -> Deadline:
-    """A request stops refreshing before API Gateway's 29 s; the schedule finishes what is left."""
+    """A request stops before API Gateway's 29 s; the worker finishes what is left."""
     end = time.monotonic() + seconds
     return lambda: time.monotonic() >= end
 
 
-def refresh(stores: Stores, segment: Segment, *, deadline: Deadline | None = None,
-            now: datetime | None = None) -> Segment:
-    """Recompute a dynamic segment's members as diffs, page by page in client-id order.
+def follow_client(stores: Stores, client_id: str, client: Client | None = None) -> None:
+    """After a client changes: realtime segments take it in or let it go, and its member entries follow it.
 
-    Progress is saved after each page, so a run cut off (deadline, Lambda timeout) resumes where it stopped;
-    a page done twice writes nothing new. Archived clients never belong. A static segment is only recounted.
+    `client`: the client as just read or saved (a stream batch's rescore answers it), else it is read here.
     """
-    if segment.is_static:
-        return _recount(stores, segment)  # hand-picked members: only the count is recalculated
-    criteria = validate_criteria(segment.criteria, stores.settings.custom_fields())
-    now = now or utcnow()
-    for client_ids, after, upto in _live_pages(stores, segment.refresh_after):
-        _apply_page(stores, segment, criteria, client_ids, after, upto, now)
-        if upto is None:
-            break
-        stores.segments.set_progress(segment.id, upto)
-        if deadline is not None and deadline():
-            return segment.model_copy(update={"refresh_after": upto})
-    count = stores.segments.count_members(segment.id)
-    stores.segments.finish_refresh(segment.id, count, now)
-    return segment.model_copy(update={"client_count": count, "last_refreshed_at": now, "refresh_after": None})
-
-
-def _live_pages(stores: Stores, after: str | None) -> Iterator[tuple[list[str], str | None, str | None]]:
-    """The non-archived clients' ids in id order from `after`, PAGE at a time: (ids, after, upto) with `upto`
-    the page's last id, None on the last page (which then covers every id after `after`)."""
-    def read(after: str | None) -> list[str]:
-        return list(itertools.islice(stores.clients.client_ids(("live", "1"), after=after), PAGE))
-
-    ids = read(after)
-    while len(ids) == PAGE:
-        yield ids, after, ids[-1]
-        after = ids[-1]
-        ids = read(after)
-    yield ids, after, None
-
-
-def _apply_page(stores: Stores, segment: Segment, criteria: Criteria, client_ids: list[str], after: str | None,
-                upto: str | None, now: datetime) -> None:
-    clients = stores.clients.get_many(client_ids)
-    wanted = {cid: c for cid, c in clients.items() if belongs(criteria, c)}
-    current = set(stores.segments.member_ids(segment.id, after=after, upto=upto))
-    stores.segments.add_members(segment.id, [wanted[cid] for cid in sorted(wanted.keys() - current)],
-                                None, "automatic", now)
-    stores.segments.remove_members(segment.id, sorted(current - wanted.keys()))
-
-
-def refresh_due(stores: Stores, *, deadline: Deadline | None = None, now: datetime | None = None) -> tuple[int, int]:
-    """Refresh the tenant's due segments: (finished, left unfinished for the next run)."""
-    finished = unfinished = 0
-    now = now or utcnow()
-    for segment in stores.segments.all():
-        if not segment.needs_refresh(now):
-            continue
-        if deadline is not None and deadline():
-            unfinished += 1
-            continue
-        result = refresh(stores, segment, deadline=deadline, now=now)
-        if result.refresh_after is None:
-            finished += 1
-        else:
-            unfinished += 1
-    return finished, unfinished
-
-
-def follow_client(stores: Stores, client_id: str) -> None:
-    """After a client changes: realtime segments take it in or let it go, and its member entries follow it."""
-    client = stores.clients.get(client_id)
+    client = client if client is not None else stores.clients.get(client_id)
     member_of = set(stores.segments.segment_ids_of(client_id))
     defs = None
     for segment in stores.segments.all():
         if not (segment.is_dynamic and segment.is_active and segment.refresh_frequency == "realtime"):
             continue
-        if segment.last_refreshed_at is None:
+        if segment.last_refreshed_at is None and segment.refresh is None:
             continue  # its first refresh is still to come and will include this client
+        # A first refresh under way may have passed this client already: follow it from now on.
         defs = stores.settings.custom_fields() if defs is None else defs
         inside = belongs(validate_criteria(segment.criteria, defs), client)
         if inside and segment.id not in member_of:

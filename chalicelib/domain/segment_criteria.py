@@ -12,7 +12,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.domain.clients import Client
+from chalicelib.domain.clients import Client, Facet
 from chalicelib.domain.codes import COUNTRIES
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.settings import CustomFieldDef
@@ -43,7 +43,7 @@ class FieldType:
 
 
 class Condition(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     field: str
     operator: str
@@ -51,7 +51,7 @@ class Condition(BaseModel):
 
 
 class Criteria(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     match: Literal["all", "any"] = "all"
     conditions: list[Condition]
@@ -270,3 +270,50 @@ def matches(criteria: Criteria, client: Client) -> bool:
     """Whether a client meets criteria as returned by `validate_criteria` (values already in their field's type)."""
     results = (_holds(c, client) for c in criteria.conditions)
     return all(results) if criteria.match == "all" else any(results)
+
+
+# --- the facet partitions that hold every client criteria can match -------------------------------------------
+
+FACET_OF_FIELD = {"status": "status", "type": "type", "pricing_tier": "tier", "risk_level": "risk"}  # enum fields
+
+
+def _condition_facets(c: Condition, high_value_threshold: Decimal | None) -> list[Facet] | None:
+    """Facet partitions holding every client for which `c` holds (see chalicelib.domain.clients.facets), or None
+    when no facet selects it (negations, null tests, ranges, free text...)."""
+    values = list(dict.fromkeys(c.value)) if c.operator == "in" else [c.value]
+    if c.field == "lifetime_revenue" and high_value_threshold is not None:
+        # `highvalue=1` holds every client at or over the threshold: enough when every value the condition
+        # accepts is at or over it too.
+        if c.operator in ("equals", "in", "greater_than") and all(v >= high_value_threshold for v in values):
+            return [("highvalue", "1")]
+        return None
+    if c.field in FACET_OF_FIELD and c.operator in ("equals", "in"):
+        # Archived clients never belong: `status=archived` holds no candidate (an empty group is a valid one).
+        return [(FACET_OF_FIELD[c.field], v) for v in values if (c.field, v) != ("status", "archived")]
+    if c.field == "tags" and c.operator in ("contains", "in"):
+        return list(dict.fromkeys(("tag", v.casefold()) for v in values))
+    if c.field == "category_ids" and c.operator in ("contains", "in"):
+        # Compared ignoring case; category ids are ULIDs (upper case): the value as given, and upper-cased.
+        return list(dict.fromkeys(f for v in values for f in (("category", v), ("category", v.casefold().upper()))))
+    if c.field == "at_risk" and c.operator in ("equals", "in") and values == [True]:
+        return [("atrisk", "1")]
+    return None
+
+
+def selecting_facets(criteria: Criteria, high_value_threshold: Decimal | None = None) -> list[list[Facet]]:
+    """Groups of facet partitions, each holding every client the criteria can match: for `all`, one group per
+    condition a facet selects (any one will do: a refresh reads the smallest); for `any`, the union of every
+    condition's, only when each has one. A group may be empty (nothing can match). No group at all when no facet
+    selects them: a refresh then walks every live client. Groups only name candidates: each one is checked
+    against the whole criteria."""
+    groups = [_condition_facets(c, high_value_threshold) for c in criteria.conditions]
+    if criteria.match == "all":
+        return [g for g in groups if g is not None]
+    if not groups or any(g is None for g in groups):
+        return []
+    return [list(dict.fromkeys(f for g in groups if g is not None for f in g))]
+
+
+def reads_lifetime_revenue(criteria: Criteria) -> bool:
+    """Whether a condition is on `lifetime_revenue` (selecting_facets then needs the high-value threshold)."""
+    return any(c.field == "lifetime_revenue" for c in criteria.conditions)

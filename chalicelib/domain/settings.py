@@ -6,14 +6,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import ConfigDict, EmailStr, Field, WithJsonSchema, field_validator, model_validator
 
 from chalicelib.domain.codes import CURRENCIES, any_case_pattern
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.values import MoneyOut
+from chalicelib.domain.values import Model, MoneyOut
 
 
-class Strict(BaseModel):
+class Strict(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

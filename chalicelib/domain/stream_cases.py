@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain import activity, category_cases, client_cases, scoring_cases, segment_cases
+from chalicelib.domain.clients import Client
 from chalicelib.domain.ports import Stores
 from chalicelib.domain.response_times import response_times
 from chalicelib.domain.threads import thread_stats
@@ -37,6 +38,7 @@ class Plan:
 
 
 SCORE_INPUTS = ("contact", "project", "invoice", "feedback")  # with communications and the client itself
+FOLLOW = "client"  # the segments follow a client (segment_cases.follow_client, handed the client by `apply`)
 
 
 def effects_of(change: Change) -> list[Effect]:
@@ -50,7 +52,7 @@ def effects_of(change: Change) -> list[Effect]:
         return [("rescore", tenant, image["client_id"])]
     if change.kind == "client" and new is not None:
         user_change = old is None or old.get("version") != new.get("version")
-        return [("client", tenant, image["id"])] + ([("rescore", tenant, image["id"])] if user_change else [])
+        return ([("rescore", tenant, image["id"])] if user_change else []) + [(FOLLOW, tenant, image["id"])]
     if change.kind == "facet" and change.facet:
         facet, value = change.facet
         live_changed = old is None or new is None or old.get("live") != new.get("live")
@@ -63,7 +65,8 @@ def effects_of(change: Change) -> list[Effect]:
 
 
 def plan(changes: list[Change]) -> Plan:
-    """Each change's effects (once per batch) and timeline entry, in the order the stream delivered them."""
+    """Each change's effects (once per batch) and timeline entry, in the order the stream delivered them, except
+    that the segments follow their clients last: after the rescores, whose saved clients they take (`apply`)."""
     planned = Plan()
     for change in changes:
         for effect in effects_of(change):
@@ -71,7 +74,23 @@ def plan(changes: list[Change]) -> Plan:
         logged = activity.entry(change.kind, change.old, change.new, change.sequence_number, utcnow())
         if logged is not None and change.tenant_id is not None:
             planned.timeline.setdefault(change.tenant_id, []).append((logged, change.sequence_number))
+    planned.effects = dict(sorted(planned.effects.items(), key=lambda asked: asked[0][0] == FOLLOW))
     return planned
+
+
+def apply(stores: Stores, what: str, subject: str, clients: dict[str, Client]) -> None:
+    """Apply one effect of a batch on one tenant's `stores`: FOLLOW or one of EFFECTS. `clients` is the batch's
+    hand-over: each client as an earlier effect read or saved it (a rescore answers it), which the segments'
+    following takes instead of reading the client again. Each save kept its revision condition (a race lost is read
+    again and retried), so what is handed over is what is stored."""
+    if what == FOLLOW:
+        segment_cases.follow_client(stores, subject, clients.get(subject))
+        return
+    answer = EFFECTS[what](stores, subject)
+    if isinstance(answer, Client):
+        clients[answer.id] = answer
+    elif what in CHANGES_CLIENTS:
+        clients.clear()  # it changed clients without answering them: they are read again
 
 
 def record_timeline(stores: Stores, entries: list[dict[str, Any]]) -> None:
@@ -79,27 +98,29 @@ def record_timeline(stores: Stores, entries: list[dict[str, Any]]) -> None:
     stores.activity.write(entries)
 
 
-def recount_client_communications(stores: Stores, client_id: str) -> None:
-    """Recompute a client's response times and thread counts from its communications; write what changed."""
+def recount_client_communications(stores: Stores, client_id: str) -> Client:
+    """Recompute a client's response times and thread counts from its communications; write what changed. Answers
+    the client as saved."""
     comms = stores.communications.of_client(client_id)
     times, average = response_times(comms)
     for comm in comms:
         if comm.id in times and comm.response_time_minutes != times[comm.id]:
             stores.communications.set_response_time(comm, times[comm.id])
-    client_cases.update_derived(stores, client_id, lambda client: {"avg_response_time_minutes": average})
+    client = client_cases.update_derived(stores, client_id, lambda client: {"avg_response_time_minutes": average})
     stats = thread_stats(comms)
     for thread in stores.threads.of_client(client_id):
         wanted = stats.get(thread.id, (0, None, None))
         if (thread.messages_count, thread.last_activity_at, thread.preview) != wanted:
             stores.threads.set_stats(thread, wanted)
+    return client
 
 
 # Every effect recomputes from stored state (a recount, a re-evaluation): applied twice, it changes nothing more.
 EFFECTS: dict[str, Callable[[Stores, str], Any]] = {
     "rescore": scoring_cases.rescore,
     "communications": recount_client_communications,
-    "client": segment_cases.follow_client,
     "category_count": category_cases.recount,
     "segment_count": segment_cases.recount,
     "category_deleted": client_cases.remove_deleted_category,
 }
+CHANGES_CLIENTS = frozenset({"category_deleted"})  # effects that write clients without answering them

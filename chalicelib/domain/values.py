@@ -1,16 +1,45 @@
 """Value formats the contract fixes: UTC timestamps with `Z`, money as decimal strings, id and time-key bounds."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-import email_validator
-from pydantic import BaseModel, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 from ulid import ULID
 
-# RFC 6761 reserves `.test` for testing; staging data and test suites use it, so addresses there are accepted.
-email_validator.SPECIAL_USE_DOMAIN_NAMES = [d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d != "test"]
+
+def _accept_test_domains(module: Any) -> None:
+    """RFC 6761 reserves `.test` for testing; staging data and test suites use it, so addresses there are accepted."""
+    module.SPECIAL_USE_DOMAIN_NAMES = [d for d in module.SPECIAL_USE_DOMAIN_NAMES if d != "test"]
+
+
+class _EmailValidatorHook:
+    """An import hook (a `sys.meta_path` finder) that configures `email_validator` when something first imports it
+    (pydantic, when it first builds an email field): it stays out of `import app`, yet every user sees it configured."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "email_validator":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module: Any) -> None:
+                run(module)
+                _accept_test_domains(module)
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+if "email_validator" in sys.modules:
+    _accept_test_domains(sys.modules["email_validator"])
+elif not any(isinstance(finder, _EmailValidatorHook) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _EmailValidatorHook())
 
 
 # Contract §16: a longer id is a 404 in a path and a 422 in a body; 128 characters also fit every DynamoDB key.
@@ -49,7 +78,14 @@ def money(value: Decimal) -> str:
 MoneyOut = Annotated[Decimal, PlainSerializer(money, return_type=str, when_used="json")]
 
 
-class Record(BaseModel):
+class Model(BaseModel):
+    """The base of every pydantic model of the service: its validator and serializer are built on first use
+    (`defer_build`), not at import, so a cold start builds only the models its request needs."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Record(Model):
     """A stored record whose answer carries every timestamp as ISO 8601 UTC with `Z`."""
 
     def public(self) -> dict:

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-import jwt
+from typing import TYPE_CHECKING
 
 from chalicelib.config import ConfigurationError, get_settings
 from chalicelib.domain.errors import Forbidden, Unauthorized
 from chalicelib.domain.values import is_key_id
 from chalicelib.tokens import PORTAL_ISSUER
+
+if TYPE_CHECKING:
+    import jwt
 
 STAFF_ROLES = ("viewer", "agent", "manager", "admin")
 # The Cognito resource server's scope for other NexusRMS modules (declared in the template, deploy/package.py).
@@ -40,6 +42,8 @@ class Principal:
 
 @lru_cache(maxsize=4)
 def _jwks_client(url: str) -> jwt.PyJWKClient:
+    import jwt
+
     return jwt.PyJWKClient(url, cache_keys=True)
 
 
@@ -49,6 +53,8 @@ def verify_token(header: str | None) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 7235)
         raise Unauthorized("a bearer token is required")
+    import jwt  # with cryptography, the largest import of a cold start: loaded by the first request with a token
+
     s = get_settings()
     portal = _portal_claims(token)
     if portal is not None:
@@ -88,6 +94,8 @@ def _check_audience(claims: dict, audiences: tuple[str, ...]) -> None:
 
 def _portal_claims(token: str) -> dict | None:
     """The claims of a portal token issued by this service, or None when the token is not one (or is forged)."""
+    import jwt
+
     try:
         secret = get_settings().portal_secret
     except ConfigurationError:  # no portal secret: no portal token can be valid (a 401, not a 500)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    RootModel,
     StringConstraints,
     WithJsonSchema,
     create_model,
@@ -22,17 +23,27 @@ from pydantic import (
 from chalicelib.domain.codes import COUNTRIES, CURRENCIES, any_case_pattern
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.settings import CUSTOM_FIELD_KEY
-from chalicelib.domain.values import MAX_ID_LENGTH
+from chalicelib.domain.values import MAX_ID_LENGTH, Model
+
+T = TypeVar("T")
 
 
-class Strict(BaseModel):
+class Strict(Model):
     """A request body: unknown fields are refused and JSON types are taken as they are (`strict`: a boolean is no
-    number, a number no boolean or string; Ctx.body validates every body so, domain models too)."""
+    number, a number no boolean or string; Ctx.body validates every body so, domain models too). Built on first use,
+    as every model of the edge (answers too: out_model, page_of, or a class on `Model`)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
-class Query(BaseModel):
+class Root(RootModel[T], Generic[T]):
+    """A body that is one value rather than an object of fields (a discriminated union: `Root[Action]`), built on
+    first use like every model here (a bare `RootModel[...]` would be built at import)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Query(Model):
     """Query parameters: text, so numbers are parsed from it; unknown parameters are refused."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -111,7 +122,7 @@ def dedupe(values: list[str] | None) -> list[str] | None:
 def out_model(name: str, record: type[BaseModel], **extra: Any) -> type[BaseModel]:
     """The answer model of a domain record: its public fields (those not excluded), plus `extra` ones."""
     fields: dict[str, Any] = {n: (f.annotation, ...) for n, f in record.model_fields.items() if not f.exclude}
-    return create_model(name, **fields, **extra)
+    return create_model(name, __base__=Model, **fields, **extra)
 
 
 def _optional(f: Any) -> Any:
@@ -128,10 +139,11 @@ def nullable(annotation: Any) -> bool:
 
 
 def patch_of(name: str, source: type[BaseModel], *, not_null: tuple[str, ...] | None = None,
-             skip: tuple[str, ...] = ()) -> type[BaseModel]:
+             skip: tuple[str, ...] = (), keep_validators: bool = False) -> type[BaseModel]:
     """A PATCH body over `source`'s fields: every one optional, only the named ones written. Null (clearing a
     field) is taken except for `not_null` (by default the fields `source` refuses null for): those refuse it
-    here, so the OpenAPI document marks nullable exactly what is accepted."""
+    here, so the OpenAPI document marks nullable exactly what is accepted. `keep_validators`: `source`'s field
+    validators run on the same fields here too."""
     if not_null is None:
         not_null = tuple(n for n, f in source.model_fields.items() if not nullable(f.annotation))
     fields: dict[str, Any] = {}
@@ -145,7 +157,12 @@ def patch_of(name: str, source: type[BaseModel], *, not_null: tuple[str, ...] | 
             fields[n] = (kind, Field(None, description=f.description, json_schema_extra=_no_default))
         else:
             fields[n] = (_optional(f), Field(None, description=f.description))
-    return create_model(name, __base__=Strict, **fields)
+    model = create_model(name, __base__=Strict, **fields)
+    if keep_validators:
+        model.__pydantic_decorators__ = source.__pydantic_decorators__  # read when the model is first built
+        if model.__pydantic_complete__:  # built already (defer_build off): build again with them
+            model.model_rebuild(force=True)
+    return model
 
 
 IF_MATCH = re.compile(r'^(?:W/)?("?)([0-9]{1,15})\1$')  # the version number, plain or quoted (an ETag, weak too)
@@ -180,11 +197,12 @@ class ListQuery(Query):
 
 
 def page_of(item: type[BaseModel]) -> type[BaseModel]:
-    return create_model(f"{item.__name__}Page", items=(list[item], ...),  # type: ignore[valid-type]  # built at run time
+    return create_model(f"{item.__name__}Page", __base__=Model,
+                        items=(list[item], ...),  # type: ignore[valid-type]  # built at run time
                         next_cursor=(str | None, None))
 
 
-class Health(BaseModel):
+class Health(Model):
     status: Literal["ok"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextvars
 import heapq
 import itertools
+import math
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain import search
 from chalicelib.domain.clients import (
     COUNTED_FACETS,
     Client,
@@ -27,6 +29,7 @@ from chalicelib.domain.clients import (
     ListPlan,
     LookupKey,
     NumberTaken,
+    created_day,
     facets,
     generate_number,
     lookup_keys,
@@ -36,17 +39,27 @@ from chalicelib.domain.clients import (
 from chalicelib.domain.errors import NotFound, Unavailable, VersionConflict
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.values import iso
-from chalicelib.tables import keys
+from chalicelib.tables import keys, search_index
 from chalicelib.tables.base import TableItem, configure
 from chalicelib.tables.errors import reason_codes, storage_errors
 from chalicelib.tables.idempotency import fence
-from chalicelib.tables.items import ClientItem, ClientKeyItem, ClientNumberItem, FacetCount, FacetEntry
+from chalicelib.tables.items import (
+    ClientItem,
+    ClientKeyItem,
+    ClientNumberItem,
+    DayCount,
+    FacetCount,
+    FacetEntry,
+)
 from chalicelib.tables.records import fields_of, record_from
 from chalicelib.tables.tenants import register_tenant
 from chalicelib.tables.transactions import commit, commit_versioned, send_built
 
 _SORT_INDEX = {"name": "by_name", "created_at": "by_created", "health_score": "by_health"}
 _SORT_ATTR = {"name": "s_name", "created_at": "s_created", "health_score": "s_health"}
+WALK_BUDGET = 2000  # facet entries one filtered page may read; then it answers short, with a position
+WALK_PAGE = 200  # entries a filtered walk reads per Query
+MIN_SHARE = 0.05  # the least share of the driving group a page reads ahead for (other groups drop the rest)
 
 
 _tiebreak = itertools.count()
@@ -81,17 +94,36 @@ def _same_entries(old: Client | None, new: Client) -> bool:
         facet_entry(old, ("", "")).attribute_values == facet_entry(new, ("", "")).attribute_values
 
 
+CREATED = "created"  # the counters-only facet ("created", "YYYY-MM-DD"): non-archived clients created that day
+
+
 def _counter_deltas(old: Client | None, new: Client, old_f: set[Facet], new_f: set[Facet]) -> dict[Facet, int]:
-    """+1/-1 per counted facet whose non-archived membership changes."""
+    """+1/-1 per counted facet whose non-archived membership changes, the client's creation day among them."""
     deltas: dict[Facet, int] = {}
-    for facet in old_f | new_f:
-        if facet[0] not in COUNTED_FACETS:
+    day = (CREATED, created_day(new))
+    for facet in (old_f | new_f | {day}):
+        if facet[0] not in COUNTED_FACETS and facet != day:
             continue
-        before = int(facet in old_f and old is not None and not old.is_archived)
-        after = int(facet in new_f and not new.is_archived)
+        before = int((facet in old_f or facet == day) and old is not None and not old.is_archived)
+        after = int((facet in new_f or facet == day) and not new.is_archived)
         if after != before:
             deltas[facet] = after - before
     return deltas
+
+
+def _counter(tenant_id: str, facet: Facet, shard: int) -> FacetCount | DayCount:
+    """The counter item (one shard) of a counted facet; creation days count in one partition, a day per key."""
+    if facet[0] == CREATED:
+        return DayCount(keys.created_counts_pk(tenant_id), keys.day_count_sk(facet[1], shard))
+    return FacetCount(keys.facet_pk(tenant_id, *facet), keys.count_sk(shard))
+
+
+def _add(tx: TransactWrite, counter: FacetCount | DayCount, delta: int) -> None:
+    tx.update(counter, actions=[type(counter).n.add(delta), type(counter).kind.set(type(counter))])
+
+
+def _terms(client: Client) -> set[str]:
+    return search.index_terms(search_text(client))
 
 
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
@@ -159,12 +191,13 @@ class ClientRepository:
                     totals[item.pk] = totals.get(item.pk, 0) + int(item.n)
         return {f: max(totals.get(keys.facet_pk(self.tenant_id, *f), 0), 0) for f in facet_list}
 
-    def count_created_since(self, facet: Facet, since: datetime) -> int:
-        """Non-archived clients of a facet created at or after `since`: reads only those entries."""
+    def count_created_since(self, since: datetime) -> int:
+        """Non-archived clients created on the day of `since` or later: the per-day counters of those days (one
+        Query of a small partition, at any tenant size)."""
+        day = f"{since:%Y-%m-%d}"
         with storage_errors():
-            return FacetEntry.by_created.count(
-                keys.facet_pk(self.tenant_id, *facet), FacetEntry.s_created >= iso(since),
-                filter_condition=FacetEntry.live == True)  # noqa: E712 (a PynamoDB condition)
+            return max(sum(int(c.n) for c in DayCount.query(keys.created_counts_pk(self.tenant_id),
+                                                             DayCount.sk >= day, page_size=500)), 0)
 
     def count_live(self, facet: Facet) -> int:
         """Non-archived clients with an entry in the facet: a consistent COUNT over its partition."""
@@ -200,68 +233,128 @@ class ClientRepository:
     def page(self, plan: ListPlan, limit: int, after: list[str] | None = None
              ) -> tuple[list[Client], list[str] | None]:
         """One page of the plan's clients in its order, and where the next page starts (None at the end): the
-        last client's [sort value, id]."""
-        return self._page(plan, self._by_size(plan), limit, after)
+        last client's [sort value, id]. A page may come back short, with a position, when its reads reached
+        WALK_BUDGET: no request reads a tenant."""
+        candidates = search_index.candidates(self.tenant_id, "client", plan.q) if plan.q else None
+        if candidates is not None:
+            return self._search_page(plan, candidates, limit, after)
+        groups, fraction = self._by_size(plan)
+        return self._page(plan, groups, fraction, limit, after)
 
     def pages(self, plan: ListPlan, page_size: int = 100) -> Iterator[list[Client]]:
         """Every client of the plan in its order, a page at a time, each resuming after the last."""
-        groups, after = self._by_size(plan), None
+        after = None
         while True:
-            page, after = self._page(plan, groups, page_size, after)
+            page, after = self.page(plan, page_size, after)
             if page:
                 yield page
             if after is None:
                 return
 
-    def _by_size(self, plan: ListPlan) -> list[list[Facet]]:
-        """The plan's facet groups, the smallest first (by their counters; a facet without one counts 0)."""
+    def _by_size(self, plan: ListPlan) -> tuple[list[list[Facet]], float]:
+        """The plan's facet groups, the smallest first (by their counters; a facet without one counts 0), and the
+        share of the driving group's clients the other groups are expected to keep. One group needs no counts."""
+        if len(plan.groups) == 1:
+            return plan.groups, 1.0
         known = self.counts(plan.counted)
-        return sorted(plan.groups, key=lambda group: sum(known.get(f, 0) for f in group))
+        size = {id(group): sum(known.get(f, 0) for f in group) for group in plan.groups}
+        groups = sorted(plan.groups, key=lambda group: size[id(group)])
+        live = known.get(("live", "1")) or max(size.values()) or 1
+        fraction = 1.0
+        for group in groups[1:]:
+            counted = all(f[0] in COUNTED_FACETS for f in group)
+            fraction *= min(1.0, size[id(group)] / live) if counted else 0.5
+        return groups, max(fraction, MIN_SHARE)
 
-    def _page(self, plan: ListPlan, groups: list[list[Facet]], limit: int, after: list[str] | None
-              ) -> tuple[list[Client], list[str] | None]:
+    # --- search: the rarest trigram's partition, each candidate checked exactly -------------------
+    def _search_page(self, plan: ListPlan, candidates: set[str], limit: int, after: list[str] | None
+                     ) -> tuple[list[Client], list[str] | None]:
+        """The candidates that hold `q` and every facet group (their entries read by key), sorted in memory, and
+        the page after `after`."""
+        attr = _SORT_ATTR[plan.sort]
+        entries = self._entries_of(plan.groups[0], sorted(candidates))
+        rows = [e for e in entries if search.matches(e.search, plan.q or "")]
+        for group in plan.groups[1:]:
+            allowed = self._members(group, [e.client_id for e in rows])
+            rows = [e for e in rows if e.client_id in allowed]
+        rows.sort(key=lambda e: getattr(e, attr), reverse=plan.descending)
+        if after:
+            rows = [e for e in rows if (getattr(e, attr) < after[0]) == plan.descending
+                    and getattr(e, attr) != after[0]]
+        page: list[Client] = []
+        rest = iter(rows)
+        while len(page) < limit:
+            ids = [e.client_id for e in itertools.islice(rest, limit - len(page))]
+            if not ids:
+                return page, None
+            found = self.get_many(ids)
+            page.extend(found[cid] for cid in ids if cid in found and plan.passes(found[cid]))
+        if next(rest, None) is None:
+            return page, None
+        return page, [getattr(facet_entry(page[-1], ("", "")), attr), page[-1].id]
+
+    def _entries_of(self, group: list[Facet], client_ids: list[str]) -> list[FacetEntry]:
+        """The entries of these clients in any facet of the group (one each), by key."""
+        wanted = [(keys.facet_pk(self.tenant_id, *f), cid) for f in group for cid in client_ids]
+        found: dict[str, FacetEntry] = {}
+        with storage_errors():
+            for start in range(0, len(wanted), 100):
+                for entry in FacetEntry.batch_get(wanted[start:start + 100]):
+                    found.setdefault(entry.client_id, entry)
+        return list(found.values())
+
+    # --- walks: the driving group's partitions merged in order ------------------------------------
+    def _page(self, plan: ListPlan, groups: list[list[Facet]], fraction: float, limit: int,
+              after: list[str] | None) -> tuple[list[Client], list[str] | None]:
         """The driving facet group (the first) is read through the sort index, its partitions merged in order;
-        the other groups are checked by key. Every partition resumes after the last client answered, so the
-        position is that client's sort value alone."""
+        the other groups are checked by key, `q` on each entry. Every partition resumes after the last client
+        answered (or, on a short page, the last entry read), so the position is that sort value alone."""
         driving, *others = groups
         attr = _SORT_ATTR[plan.sort]
+        filtered = bool(others or plan.q)
+        # Unfiltered, a page reads what it answers and one more entry (there is more); filtered, whole pages.
+        page_size = WALK_PAGE if filtered else limit + 1
         heap: list[tuple[Any, int, FacetEntry, Iterator[FacetEntry]]] = []
         for facet in driving:
-            self._push(heap, self._stream(keys.facet_pk(self.tenant_id, *facet), plan, after), attr, plan.descending)
+            self._push(heap, self._stream(keys.facet_pk(self.tenant_id, *facet), plan, after, page_size), attr,
+                       plan.descending)
         page: list[Client] = []
         seen: set[str] = set()
-        while heap and len(page) < limit:
+        read = 0
+        last: FacetEntry | None = None
+        while heap and len(page) < limit and read < WALK_BUDGET:
             batch: list[FacetEntry] = []
-            # Other groups drop some of the driving group's clients: read ahead; without them each read is answered.
-            wanted = (2 if others else 1) * (limit - len(page))
-            while heap and len(batch) < wanted:
+            # Other groups drop some of the driving group's clients: read ahead by the share they keep.
+            wanted = min(WALK_PAGE, math.ceil((limit - len(page)) / fraction))
+            while heap and len(batch) < wanted and read < WALK_BUDGET:
                 _, _, entry, stream = heapq.heappop(heap)
                 self._push(heap, stream, attr, plan.descending)
-                if entry.client_id not in seen:
+                read += 1
+                last = entry
+                if entry.client_id not in seen and (not plan.q or search.matches(entry.search, plan.q)):
                     seen.add(entry.client_id)
                     batch.append(entry)
             ids = [e.client_id for e in batch]
             for group in others:
                 allowed = self._members(group, ids)
                 ids = [cid for cid in ids if cid in allowed]
-            found = self.get_many(ids)
+            found = self.get_many(ids) if ids else {}
             page.extend(found[cid] for cid in ids if cid in found and plan.passes(found[cid]))
         if len(page) > limit or (len(page) == limit and heap):
             page = page[:limit]
-            last = facet_entry(page[-1], ("", ""))
-            return page, [getattr(last, attr), page[-1].id]
+            return page, [getattr(facet_entry(page[-1], ("", "")), attr), page[-1].id]
+        if heap and last is not None:  # the budget ran out first: a short page, resuming after the last entry read
+            return page, [getattr(last, attr), last.client_id]
         return page, None
 
-    def _stream(self, pk: str, plan: ListPlan, after: list[str] | None) -> Iterator[FacetEntry]:
+    def _stream(self, pk: str, plan: ListPlan, after: list[str] | None, page_size: int) -> Iterator[FacetEntry]:
         attr = _SORT_ATTR[plan.sort]
         start = None
         if after:
             start = {"pk": {"S": pk}, "sk": {"S": after[1]}, attr: {"S": after[0]}}
-        condition = FacetEntry.search.contains(plan.q.casefold()) if plan.q else None
         with storage_errors():
             yield from getattr(FacetEntry, _SORT_INDEX[plan.sort]).query(
-                pk, filter_condition=condition, scan_index_forward=not plan.descending,
-                last_evaluated_key=start, page_size=100)
+                pk, scan_index_forward=not plan.descending, last_evaluated_key=start, page_size=page_size)
 
     @staticmethod
     def _push(heap: list[tuple[Any, int, FacetEntry, Iterator[FacetEntry]]], stream: Iterator[FacetEntry],
@@ -304,12 +397,15 @@ class ClientRepository:
             out.append(ClientNumberItem(keys.client_number_pk(self.tenant_id, client.client_number), keys.UNIQUE_SK,
                                         client_id=client.id))
             out.extend(facet_entry(client, facet) for facet in new_f)
+            out.extend(search_index.entries(self.tenant_id, "client", client.id, search_text(client)))
             for facet, delta in _counter_deltas(None, client, set(), new_f).items():
                 deltas[facet] = deltas.get(facet, 0) + delta
             for key in lookup_keys(client):
                 held.setdefault(key, set()).add(client.id)
-        out.extend(FacetCount(keys.facet_pk(self.tenant_id, *facet), keys.count_sk(0), n=n)
-                   for facet, n in deltas.items())
+        for facet, n in deltas.items():
+            counter = _counter(self.tenant_id, facet, 0)
+            counter.n = n
+            out.append(counter)
         out.extend(ClientKeyItem(keys.client_key_pk(self.tenant_id, *key), keys.UNIQUE_SK, client_ids=ids)
                    for key, ids in held.items())
         return out
@@ -381,10 +477,10 @@ class ClientRepository:
         # tag or category change writes one entry, not every one of the client's (bulk actions: 40% faster).
         for facet in new_f - old_f if _same_entries(old, new) else new_f:
             tx.save(facet_entry(new, facet))
-        shard = keys.count_sk(random.randrange(keys.COUNT_SHARDS))
+        search_index.write(tx, self.tenant_id, "client", new.id, search_text(old) if old else None, search_text(new))
+        shard = random.randrange(keys.COUNT_SHARDS)
         for facet, delta in _counter_deltas(old, new, old_f, new_f).items():
-            tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), shard),
-                      actions=[FacetCount.n.add(delta), FacetCount.kind.set(FacetCount)])
+            _add(tx, _counter(self.tenant_id, facet, shard), delta)
         before, after = (lookup_keys(old) if old is not None else set()), lookup_keys(new)
         for key in after - before:
             self._hold(tx, key, {new.id})
@@ -490,14 +586,15 @@ class ClientRepository:
             for facet in plan.facets:
                 tx.save(facet_entry(client, facet))
                 built.puts.append(([plan], "facet"))
+            for entry in search_index.entries(self.tenant_id, "client", client.id, search_text(client)):
+                tx.save(entry)
+                built.puts.append(([plan], "search"))
             for facet, delta in _counter_deltas(None, client, set(), plan.facets).items():
                 deltas[facet] = deltas.get(facet, 0) + delta
             for key in plan.keys:
                 held.setdefault(key, []).append(plan)
-        shard = keys.count_sk(n % keys.COUNT_SHARDS)
         for facet, delta in deltas.items():
-            tx.update(FacetCount(keys.facet_pk(self.tenant_id, *facet), shard),
-                      actions=[FacetCount.n.add(delta), FacetCount.kind.set(FacetCount)])
+            _add(tx, _counter(self.tenant_id, facet, n % keys.COUNT_SHARDS), delta)
             built.updates.append(([], "counter"))
         for key, holding in held.items():
             self._hold(tx, key, {p.client.id for p in holding}, unheld=unique_keys)
@@ -562,13 +659,22 @@ class _Plan:
     facets: set[Facet]
     keys: set[LookupKey]
     marks: list[Mark]
+    terms: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.terms = _terms(self.client)
 
     @property
-    def own_items(self) -> int:  # client, number, marks and facet entries; counters and keys are shared
-        return 2 + len(self.marks) + len(self.facets)
+    def counted(self) -> set[Facet]:
+        return {f for f in self.facets if f[0] in COUNTED_FACETS} | {(CREATED, created_day(self.client))}
+
+    @property
+    def own_items(self) -> int:  # client, number, marks, facet and search entries; counters and keys are shared
+        return 2 + len(self.marks) + len(self.facets) + len(self.terms)
 
     def redraw(self) -> None:
         self.client = self.client.model_copy(update={"client_number": generate_number("CLT", self.client.created_at)})
+        self.terms = _terms(self.client)  # the number is searched: its trigrams change with it
 
 
 def _pack(plans: list[_Plan]) -> tuple[list[_Plan], list[_Plan]]:
@@ -577,7 +683,7 @@ def _pack(plans: list[_Plan]) -> tuple[list[_Plan], list[_Plan]]:
     held: set[LookupKey] = set()
     own = 0
     for n, plan in enumerate(plans):
-        more_counters = counters | {f for f in plan.facets if f[0] in COUNTED_FACETS}
+        more_counters = counters | plan.counted
         more_held = held | plan.keys
         if n and own + plan.own_items + len(more_counters) + len(more_held) > MAX_TRANSACTION:
             return plans[:n], plans[n:]

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain import search
 from chalicelib.domain.clients import Client, FacetRules, name_key
 from chalicelib.domain.contacts import Contact, ContactChange
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.integrations import OPEN_PROJECT
 from chalicelib.domain.ports import Position
-from chalicelib.tables import keys
+from chalicelib.tables import keys, search_index
 from chalicelib.tables.base import TableItem, configure
 from chalicelib.tables.clients import ClientRepository, same_rev
 from chalicelib.tables.errors import storage_errors
@@ -16,6 +17,10 @@ from chalicelib.tables.items import ClientItem, ClientNumberItem, ContactItem, C
 from chalicelib.tables.paging import one_page
 from chalicelib.tables.records import fields_of, record_from
 from chalicelib.tables.transactions import commit_versioned
+
+_POSITION = ("pk", "sk", "gsi2pk", "gsi2sk")  # where a page of the tenant's contacts ends, in the name index
+WALK_BUDGET = 2000  # contacts one page of a search may read when no term is rare; then it answers short
+WALK_PAGE = 200
 
 
 def to_item(contact: Contact) -> ContactItem:
@@ -28,8 +33,22 @@ def to_item(contact: Contact) -> ContactItem:
         item.gsi1sk = f"{contact.client_id}#{contact.id}"
         item.gsi2pk = keys.tenant_contacts_pk(contact.tenant_id)
         item.gsi2sk = keys.name_sort(name_key(contact.full_name), contact.id)
-        item.search = "\n".join((contact.full_name, contact.email, contact.job_title or "")).casefold()
+        item.search = contact_text(contact)
     return item
+
+
+def contact_text(contact: Contact) -> str:
+    """What a contact's `q` matches: name, email and job title, case and accents folded."""
+    return search.search_text([contact.full_name, contact.email, contact.job_title])
+
+
+def _indexed(contact: Contact | None) -> str | None:
+    """The search text a contact is indexed under: none once deleted."""
+    return contact_text(contact) if contact is not None and not contact.is_deleted else None
+
+
+def _record(contact: Contact) -> str:
+    return f"{contact.client_id}#{contact.id}"
 
 
 def from_item(item: ContactItem) -> Contact:
@@ -71,17 +90,35 @@ class ContactRepository:
     def page(self, client_id: str | None, q: str | None, limit: int, after: Position | None
              ) -> tuple[list[Contact], Position | None]:
         """One page of a client's contacts (by creation), or of the tenant's (by name) when client_id is None."""
-        condition = ContactItem.search.contains(q.casefold()) if q else None
         if client_id is None:
-            source = ContactItem.gsi2.query(keys.tenant_contacts_pk(self.tenant_id), filter_condition=condition,
-                                            last_evaluated_key=after, page_size=100)
-        else:
-            live = ContactItem.deleted_at.does_not_exist()
-            source = ContactItem.query(keys.client_pk(self.tenant_id, client_id),
-                                       ContactItem.sk.startswith(keys.CONTACT_PREFIX),
-                                       filter_condition=live & condition if condition is not None else live,
-                                       last_evaluated_key=after, page_size=100)
-        items, position = one_page(source, limit, ("pk", "sk") if client_id else ("pk", "sk", "gsi2pk", "gsi2sk"))
+            return self._search(q, limit, after)
+        live = ContactItem.deleted_at.does_not_exist()  # a client has tens of contacts: filtered in its partition
+        condition = live & ContactItem.search.contains(search.fold(q)) if q else live
+        source = ContactItem.query(keys.client_pk(self.tenant_id, client_id),
+                                   ContactItem.sk.startswith(keys.CONTACT_PREFIX), filter_condition=condition,
+                                   last_evaluated_key=after, page_size=100)
+        items, position = one_page(source, limit)
+        return [from_item(i) for i in items], position
+
+    def _search(self, q: str | None, limit: int, after: Position | None) -> tuple[list[Contact], Position | None]:
+        """The tenant's contacts by name: with `q`, the search index's candidates checked exactly and sorted in
+        memory, or (no rare term) the name index walked, at most WALK_BUDGET contacts a page."""
+        found = search_index.candidates(self.tenant_id, "contact", q) if q else None
+        if found is None:
+            source = ContactItem.gsi2.query(keys.tenant_contacts_pk(self.tenant_id), last_evaluated_key=after,
+                                            page_size=WALK_PAGE if q else limit + 1)
+            items, position = one_page(source, limit, _POSITION, keep=(lambda i: search.matches(i.search, q))
+                                       if q else None, budget=WALK_BUDGET)
+            return [from_item(i) for i in items], position
+        wanted = [(keys.client_pk(self.tenant_id, cid), keys.contact_sk(ctid))
+                  for cid, ctid in (record.split("#", 1) for record in sorted(found))]
+        with storage_errors():
+            rows = [i for start in range(0, len(wanted), 100) for i in ContactItem.batch_get(wanted[start:start + 100])
+                    if i.deleted_at is None and i.gsi2sk and search.matches(i.search, q)]
+        rows.sort(key=lambda i: i.gsi2sk)
+        if after:
+            rows = [i for i in rows if i.gsi2sk > after["gsi2sk"]["S"]]
+        items, position = one_page(rows, limit, _POSITION)
         return [from_item(i) for i in items], position
 
     def has_open_project(self, contact_id: str) -> bool:
@@ -95,6 +132,7 @@ class ContactRepository:
         out: list[TableItem] = []
         for contact in contacts:
             out.append(to_item(contact))
+            out.extend(search_index.entries(self.tenant_id, "contact", _record(contact), _indexed(contact)))
             out.append(ClientNumberItem(keys.contact_number_pk(self.tenant_id, contact.contact_number),
                                         keys.UNIQUE_SK, client_id=contact.client_id))
         return out
@@ -116,6 +154,7 @@ class ContactRepository:
                 else:
                     tx.save(item)
                 self._reserve_node_user(tx, old, new)
+                search_index.write(tx, self.tenant_id, "contact", _record(new), _indexed(old), _indexed(new))
 
         if client is not None and client[1] is not client[0]:
             old_client, new_client, rules = client

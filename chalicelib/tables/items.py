@@ -89,6 +89,17 @@ class FacetEntry(TableItem, discriminator="facet"):
     added_method = UnicodeAttribute(null=True)
 
 
+class SearchEntry(TableItem, discriminator="search"):
+    """A client (sk: its id) or contact (sk: `<client id>#<contact id>`) under one search-index term: keys only,
+    written with the record; a search reads the rarest term's partition and checks each candidate exactly."""
+
+
+class DayCount(TableItem, discriminator="day_count"):
+    """Non-archived clients created on one UTC day (one shard of it), changed in the clients' own transactions."""
+
+    n = NumberAttribute(default=0)
+
+
 class ClientKeyItem(TableItem, discriminator="client_key"):
     """The live clients holding one normalised email or VAT number, changed in the clients' own transactions: an
     import finds duplicates by key, 100 values a call."""

@@ -33,6 +33,20 @@ def facet_pk(tenant_id: str, facet: str, value: str) -> str:
     return f"{_t(tenant_id)}{FACET_MARK}{facet}={value}"
 
 
+def search_pk(tenant_id: str, what: str, term: str) -> str:
+    """Partition of one search-index term (a trigram, or the overflow mark) of clients or contacts."""
+    return f"{_t(tenant_id)}#Q#{what}#{term}"
+
+
+def created_counts_pk(tenant_id: str) -> str:
+    """Partition of the per-day creation counters: sort keys `<YYYY-MM-DD>#<shard>`."""
+    return f"{_t(tenant_id)}#CREATED"
+
+
+def day_count_sk(day: str, shard: int) -> str:
+    return f"{day}#{shard}"
+
+
 def settings_pk(tenant_id: str) -> str:
     return f"{_t(tenant_id)}#SETTINGS"
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from pynamodb.exceptions import QueryError
@@ -15,14 +15,23 @@ T = TypeVar("T")
 _START_KEY = re.compile(r"start(ing)? key", re.IGNORECASE)
 
 
-def one_page(source: Iterable[T], limit: int, key: tuple[str, ...] = ("pk", "sk")) -> tuple[list[T], Position | None]:
-    """Up to `limit` items of `source`; when more follow, the position after the last one, made of the `key`
-    attributes (the table's and, for an index query, the index's)."""
+def one_page(source: Iterable[T], limit: int, key: tuple[str, ...] = ("pk", "sk"),
+             keep: Callable[[T], bool] | None = None, budget: int | None = None) -> tuple[list[T], Position | None]:
+    """Up to `limit` items of `source` (those `keep` keeps); when more follow, the position after the last one,
+    made of the `key` attributes (the table's and, for an index query, the index's). With a `budget`, at most
+    that many items are read: the page may come back short, with the position after the last one read."""
     items: list[T] = []
+    read = 0
+    last: T | None = None
     try:
         with storage_errors():
             for item in source:
-                items.append(item)
+                if budget is not None and read >= budget:
+                    return items, _position(last, key)
+                read += 1
+                last = item
+                if keep is None or keep(item):
+                    items.append(item)
                 if len(items) > limit:
                     break
     except QueryError as exc:
@@ -34,5 +43,8 @@ def one_page(source: Iterable[T], limit: int, key: tuple[str, ...] = ("pk", "sk"
         raise
     if len(items) <= limit:
         return items, None
-    last = items[limit - 1]
-    return items[:limit], {name: {"S": getattr(last, name)} for name in key}
+    return items[:limit], _position(items[limit - 1], key)
+
+
+def _position(last: object, key: tuple[str, ...]) -> Position:
+    return {name: {"S": getattr(last, name)} for name in key}

@@ -5,12 +5,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.operand import Path
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.clients import Client
+from chalicelib.domain.clients import Client, Facet
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ports import Position
-from chalicelib.domain.segments import MemberEntry, Segment
+from chalicelib.domain.segments import MemberEntry, RefreshProgress, Segment
 from chalicelib.domain.slugs import SlugTaken
 from chalicelib.tables import keys
 from chalicelib.tables.base import TableItem, configure
@@ -23,11 +24,23 @@ from chalicelib.tables.transactions import commit, commit_versioned
 from chalicelib.tables.work_items import SegmentItem, SegmentLinkItem, SlugItem
 
 MEMBERS_PER_TX = 40  # two items per member; a transaction holds at most 100
-DERIVED = ("client_count", "last_refreshed_at", "refresh_after")  # written by refreshes and recounts
+DERIVED = ("client_count", "last_refreshed_at", "refresh_after")  # written by refreshes and recounts (+ refresh)
+CANDIDATES_PER_QUERY = 200  # facet entries per Query page of a refresh's candidates
+
+
+def _doc(progress: RefreshProgress | None) -> dict | None:
+    """A refresh's progress as stored (JSON text, keys sorted): also what a condition on it compares."""
+    return progress.model_dump(mode="json") if progress is not None else None
+
+
+def _marker(job_id: str) -> str:
+    """The part of a stored `refresh` naming its job: the condition that a refresh is still the segment's own."""
+    return f'"job_id":"{job_id}"'
 
 
 def _item(segment: Segment) -> SegmentItem:
     data = fields_of(segment)
+    data["refresh"] = _doc(segment.refresh)
     if not segment.version:
         del data["version"]
     return SegmentItem(keys.segments_pk(segment.tenant_id), keys.segment_sk(segment.id), **data)
@@ -47,18 +60,27 @@ def _chunks(values: list, size: int) -> Iterator[list]:
 
 
 class SegmentRepository:
-    def __init__(self, tenant_id: str):
+    def __init__(self, tenant_id: str, memo: bool = False):
+        """With `memo`, the list of segments is read once for the life of this repository (a stream batch's) and
+        read again after any write to a segment through it; requests read afresh."""
         configure()
         self.tenant_id = tenant_id
         self.pk = keys.segments_pk(tenant_id)
+        self._memo = memo
+        self._all: list[Segment] | None = None
 
     # --- segments --------------------------------------------------------------------------------
     def all(self) -> list[Segment]:
         """The tenant's live segments, in one Query."""
+        if self._all is not None:
+            return list(self._all)
         with storage_errors():
-            return [s for i in SegmentItem.query(self.pk, SegmentItem.sk.startswith(keys.SEGMENT_PREFIX),
-                                                 consistent_read=True, page_size=500)
-                    if (s := _segment(i)).deleted_at is None]
+            found = [s for i in SegmentItem.query(self.pk, SegmentItem.sk.startswith(keys.SEGMENT_PREFIX),
+                                                  consistent_read=True, page_size=500)
+                     if (s := _segment(i)).deleted_at is None]
+        if self._memo:
+            self._all = found
+        return list(found)
 
     def get(self, segment_id: str) -> Segment:
         with storage_errors():
@@ -77,6 +99,8 @@ class SegmentRepository:
         return [s for s in found if s.deleted_at is None]
 
     def create(self, segment: Segment) -> Segment:
+        self._all = None
+
         def build(tx: TransactWrite) -> None:
             tx.save(_item(segment), condition=SegmentItem.pk.does_not_exist())
             tx.save(self._slug(segment), condition=SlugItem.pk.does_not_exist())
@@ -91,37 +115,57 @@ class SegmentRepository:
 
     def save(self, old: Segment, new: Segment, release_slug: bool = False) -> Segment:
         """Write `new` if nobody changed the segment since `old` was read (else VersionConflict)."""
+        self._all = None
         item = _item(new.model_copy(update={"version": old.version}))
+        refresh = _doc(old.refresh)
+        unchanged = as_read(SegmentItem, old, DERIVED) & (SegmentItem.refresh.does_not_exist() if refresh is None
+                                                          else SegmentItem.refresh == refresh)
 
         def build(tx: TransactWrite) -> None:
-            tx.save(item, condition=as_read(SegmentItem, old, DERIVED))
+            tx.save(item, condition=unchanged)
             if release_slug:
                 tx.delete(self._slug(old))
 
         commit_versioned(build, "the segment was changed by someone else; read it again")
         return new.model_copy(update={"version": old.version + 1})
 
-    def set_progress(self, segment_id: str, after: str | None) -> None:
-        """Where an unfinished refresh resumes; no version bump, as for every derived figure."""
-        action = SegmentItem.refresh_after.set(after) if after else SegmentItem.refresh_after.remove()
-        self._update(segment_id, [action])
+    def set_refresh(self, segment_id: str, progress: RefreshProgress, job_id: str | None = None,
+                    count: int | None = None) -> bool:
+        """Write a refresh's progress, and the count so far (no version bump, as for every derived figure): with
+        `job_id`, only while the stored one is that job's (False when another refresh took over, or the segment
+        is deleted); without, the refresh takes the segment over."""
+        actions = [SegmentItem.refresh.set(_doc(progress))]
+        if count is not None:
+            actions.append(SegmentItem.client_count.set(count))
+        return self._update(segment_id, actions, job_id)
 
-    def finish_refresh(self, segment_id: str, count: int, at: datetime) -> None:
-        self._update(segment_id, [SegmentItem.client_count.set(count), SegmentItem.last_refreshed_at.set(at),
-                                  SegmentItem.refresh_after.remove()])
+    def finish_refresh(self, segment_id: str, count: int, at: datetime, progress: RefreshProgress | None = None
+                       ) -> bool:
+        """The count and time of a finished refresh, with its final progress (only while it is the segment's)."""
+        actions = [SegmentItem.client_count.set(count), SegmentItem.last_refreshed_at.set(at),
+                   SegmentItem.refresh_after.remove()]
+        if progress is None:
+            return self._update(segment_id, actions)
+        return self._update(segment_id, [*actions, SegmentItem.refresh.set(_doc(progress))], progress.job_id)
 
     def set_client_count(self, segment_id: str, count: int) -> None:
         self._update(segment_id, [SegmentItem.client_count.set(count)])
 
-    def _update(self, segment_id: str, actions: list) -> None:
+    def _update(self, segment_id: str, actions: list, job_id: str | None = None) -> bool:
+        self._all = None  # the remembered list is read again after any write to a segment
+        condition = SegmentItem.pk.exists() & SegmentItem.deleted_at.does_not_exist()
+        if job_id is not None:
+            # The raw text, not the attribute: its serialiser would JSON-quote the marker.
+            condition &= Path(SegmentItem.refresh.attr_name).contains(_marker(job_id))
         with storage_errors():
             try:
-                TableItem._get_connection().update_item(
-                    self.pk, keys.segment_sk(segment_id), actions=actions,
-                    condition=SegmentItem.pk.exists() & SegmentItem.deleted_at.does_not_exist())
+                TableItem._get_connection().update_item(self.pk, keys.segment_sk(segment_id), actions=actions,
+                                                        condition=condition)
             except UpdateError as exc:  # a deleted segment keeps its last figures
                 if exc.cause_response_code != "ConditionalCheckFailedException":
                     raise
+                return False
+        return True
 
     def _slug(self, segment: Segment) -> SlugItem:
         return SlugItem(keys.slug_pk(self.tenant_id, "segment", segment.slug), keys.UNIQUE_SK, owner_id=segment.id)
@@ -194,6 +238,15 @@ class SegmentRepository:
                                           page_size=200):
                 if entry.sk != after:
                     yield entry.client_id
+
+    def candidates(self, facet: Facet, after: str | None = None) -> Iterator[tuple[str, bool]]:
+        """(client id, live) of a facet's entries in id order after `after`: a refresh's candidates, read from the
+        clients' facet entries (archived ones too, so that a page's work is bounded by the entries it reads)."""
+        condition = FacetEntry.sk > after if after else FacetEntry.sk >= "0"  # "#COUNT#n" items sort below ids
+        with storage_errors():
+            for entry in FacetEntry.query(keys.facet_pk(self.tenant_id, *facet), condition, consistent_read=True,
+                                          page_size=CANDIDATES_PER_QUERY):
+                yield entry.client_id, bool(entry.live)
 
     def count_members(self, segment_id: str) -> int:
         """Non-archived members: a consistent COUNT over the segment's member partition."""

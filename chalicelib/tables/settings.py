@@ -1,8 +1,9 @@
 """Settings repository: one item per settings resource and one per custom-field definition."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from pynamodb.exceptions import PutError
 from pynamodb.expressions.condition import Condition
@@ -22,11 +23,17 @@ from chalicelib.tables.base import configure
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.items import CustomFieldItem, SettingsItem
 
+T = TypeVar("T")
+_FIELDS = "custom-fields"  # the memo's name for the custom-field definitions (never a settings resource's name)
+
 
 class SettingsRepository:
-    def __init__(self, tenant_id: str):
+    def __init__(self, tenant_id: str, memo: bool = False):
+        """With `memo`, each settings resource and the custom-field definitions are read once for the life of this
+        repository (a stream batch's), and its own writes keep what it remembers right; requests read afresh."""
         configure()
         self.tenant_id = tenant_id
+        self._memo: dict[str, Any] | None = {} if memo else None
 
     @overload
     def get(self, name: Literal["client"]) -> ClientSettings: ...
@@ -39,6 +46,9 @@ class SettingsRepository:
 
     def get(self, name: str) -> Strict:
         """The stored settings, or the defaults of a new tenant."""
+        return self._memoized(name, lambda: self._get(name))
+
+    def _get(self, name: str) -> Strict:
         model = SETTINGS_MODELS[name]
         with storage_errors():
             try:
@@ -46,6 +56,19 @@ class SettingsRepository:
             except SettingsItem.DoesNotExist:
                 return model()
         return model.model_validate(item.data)
+
+    def _memoized(self, name: str, read: Callable[[], T]) -> T:
+        """What `read` answers; with the memo on, only its first answer is read."""
+        if self._memo is None:
+            return read()
+        if name not in self._memo:
+            self._memo[name] = read()
+        return self._memo[name]
+
+    def _forget(self, name: str) -> None:
+        """A write through this repository: its next read reads again."""
+        if self._memo is not None:
+            self._memo.pop(name, None)
 
     def read(self, name: str) -> tuple[Strict, datetime | None]:
         """The stored settings (consistent) and when they were written: what a later `put_if_unchanged` expects."""
@@ -69,6 +92,7 @@ class SettingsRepository:
         return self._put(name, value, condition)
 
     def _put(self, name: str, value: Strict, condition: Condition | None) -> Strict:
+        self._forget(name)  # read again after any write, as stored
         with storage_errors():
             try:
                 SettingsItem(keys.settings_pk(self.tenant_id), keys.settings_sk(name),
@@ -80,12 +104,16 @@ class SettingsRepository:
         return value
 
     def custom_fields(self) -> list[CustomFieldDef]:
+        return list(self._memoized(_FIELDS, self._custom_fields))
+
+    def _custom_fields(self) -> list[CustomFieldDef]:
         with storage_errors():
             items = CustomFieldItem.query(keys.settings_pk(self.tenant_id),
                                           CustomFieldItem.sk.startswith(keys.CUSTOM_FIELD_PREFIX))
             return [CustomFieldDef.model_validate(i.data) for i in items]
 
     def add_custom_field(self, definition: CustomFieldDef) -> CustomFieldDef:
+        self._forget(_FIELDS)
         item = CustomFieldItem(keys.settings_pk(self.tenant_id), keys.custom_field_sk(definition.key),
                                data=definition.model_dump(mode="json"), created_at=utcnow())
         with storage_errors():
@@ -98,6 +126,7 @@ class SettingsRepository:
         return definition
 
     def delete_custom_field(self, key: str) -> None:
+        self._forget(_FIELDS)
         with storage_errors():
             try:
                 item = CustomFieldItem.get(keys.settings_pk(self.tenant_id), keys.custom_field_sk(key))

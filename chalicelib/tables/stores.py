@@ -38,6 +38,7 @@ class Stores:
 
     tenant_id: str
     actor: str | None = None  # the person whose request this is: stamped on the changes they make
+    memo: bool = False  # settings, custom fields and the segment list read once (a stream batch's Stores)
     clients: ClientRepository = field(init=False)
     contacts: ContactRepository = field(init=False)
     settings: SettingsRepository = field(init=False)
@@ -61,12 +62,12 @@ class Stores:
         t = self.tenant_id
         self.clients = ClientRepository(t, self.actor)
         self.contacts = ContactRepository(t, self.actor, self.clients)
-        self.settings = SettingsRepository(t)
+        self.settings = SettingsRepository(t, memo=self.memo)
         self.communications = CommunicationRepository(t)
         self.threads = ThreadRepository(t)
         self.inbox = InboxRepository(t)
         self.categories = CategoryRepository(t)
-        self.segments = SegmentRepository(t)
+        self.segments = SegmentRepository(t, memo=self.memo)
         self.facts = FactRepository(t)
         self.jobs = JobRepository(t)
         self.imports = ImportRepository(t)

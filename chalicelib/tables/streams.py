@@ -10,6 +10,10 @@ from chalicelib.tables.base import TableItem, configure
 
 log = logging.getLogger(__name__)
 
+# Items that only index others (search terms, creation-day counters): no effect or timeline entry follows from
+# them, so the template's stream filter keeps their records from the function (most of a create's records).
+INDEX_ONLY_KINDS = ("search", "day_count")
+
 # The table's and its indexes' keys and the item's type: storage's own, never a field of a record.
 _STORAGE = frozenset({"pk", "sk", "kind", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})
 
@@ -44,7 +48,7 @@ def decode_record(record: Any) -> Change | None:
     data = raw.get("dynamodb", {})
     image = data.get("NewImage") or data.get("OldImage") or {}
     kind = image.get("kind", {}).get("S")
-    if kind is None:
+    if kind is None or kind in INDEX_ONLY_KINDS:  # the local pump passes what the template's filter drops
         log.debug("stream record without a kind skipped: %s", data.get("Keys"))
         return None
     try:

@@ -49,7 +49,8 @@ class SlugItem(TableItem, discriminator="slug"):
 
 
 class SegmentItem(TableItem, discriminator="segment"):
-    """A segment of the tenant; `refresh_after` is where an unfinished refresh resumes."""
+    """A segment of the tenant; `refresh` is its latest refresh job's progress (JSON; `refresh_after`: older
+    versions' resume point)."""
 
     tenant_id = UnicodeAttribute()
     id = UnicodeAttribute()
@@ -67,6 +68,7 @@ class SegmentItem(TableItem, discriminator="segment"):
     last_refreshed_at = UTCDateTimeAttribute(null=True)
     refresh_frequency = UnicodeAttribute()
     refresh_after = UnicodeAttribute(null=True)
+    refresh = JSONAttribute(null=True)
     created_by = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()

@@ -6,7 +6,7 @@ from datetime import timedelta
 import boto3
 
 import app as app_module
-from chalicelib.domain import job_cases
+from chalicelib.domain import client_cases, job_cases
 from chalicelib.domain.values import utcnow
 from chalicelib.handlers import events
 from chalicelib.tables import keys
@@ -34,15 +34,17 @@ def test_stream_batch_with_unknown_and_client_items_reports_no_failures(api):
     assert app_module.on_table_stream(batch, None) == {"batchItemFailures": []}
 
 
-def test_daily_schedule_prunes_new_entries_past_the_window_and_chip_follows(api):
+def test_daily_schedule_prunes_new_entries_past_the_window_and_chip_follows(api, monkeypatch):
     created = api.post("/v1/clients", {"name": "Old Timer"}).data
     assert api.get("/v1/clients/chips").data["new"] == 1
-    assert events.recalculate_scores(now=utcnow() + timedelta(days=31))["tenant_jobs"] == 1
+    later = utcnow() + timedelta(days=31)
+    assert events.recalculate_scores(now=later)["tenant_jobs"] == 1
     assert run_queued_jobs() == 1  # the tenant's rescore job, one step
     [job] = job_cases.list_jobs(Stores("t1"), "rescore", 10, None)[0]
     assert job.status == "done" and job.result == {"pruned_new_entries": 1, "rescored": 1}
     remaining = list(FacetEntry.query(keys.facet_pk("t1", "new", "1")))
     assert [e.client_id for e in remaining] == []
+    monkeypatch.setattr(client_cases, "utcnow", lambda: later)  # the chip counts creation days up to now
     assert api.get("/v1/clients/chips").data["new"] == 0
     assert api.get("/v1/clients?chip=new").data["items"] == []
     assert ClientRepository("t1").get(created["id"]).name == "Old Timer"

@@ -147,6 +147,19 @@ def test_the_lambda_package_holds_only_what_the_runtime_lacks(built):
     assert zipped.stat().st_size < 15_000_000
 
 
+def test_every_module_in_the_lambda_package_is_compiled_so_a_cold_start_compiles_nothing(built):
+    names = set(zipfile.ZipFile(built.parent / "deployment.zip").namelist())
+    tag = sys.implementation.cache_tag
+    sources = [n for n in names if n.endswith(".py")]
+    assert "chalicelib/domain/clients.py" in sources and any(n.startswith("pydantic/") for n in sources)
+    missing = [n for n in sources if f"{n.rpartition('/')[0]}/__pycache__/{n.rpartition('/')[2][:-3]}.{tag}.pyc"
+               .lstrip("/") not in names]
+    assert missing == []
+    with zipfile.ZipFile(built.parent / "deployment.zip") as package:
+        header = package.read(f"chalicelib/domain/__pycache__/clients.{tag}.pyc")[:8]
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked: never compared with a mtime
+
+
 def _paths(template) -> dict:
     return template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
 
@@ -258,6 +271,15 @@ def test_the_stream_retries_a_bounded_number_of_times_then_leaves_the_batch_in_a
                for s in resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
                if "sqs:SendMessage" in s["Action"]}
     assert senders["OnTableStream"] == [queue_arn]
+
+
+def test_the_stream_function_is_not_invoked_for_search_terms_and_day_counters(template):
+    source = template["Resources"]["OnTableStream"]["Properties"]["Events"]["OnTableStreamDynamodbEventSource"]
+    patterns = [json.loads(f["Pattern"]) for f in source["Properties"]["FilterCriteria"]["Filters"]]
+    dropped = {"S": [{"anything-but": ["search", "day_count"]}]}
+    # inserts and updates by their new image; removals (no new image) by their old one
+    assert patterns == [{"dynamodb": {"NewImage": {"kind": dropped}}},
+                        {"eventName": ["REMOVE"], "dynamodb": {"OldImage": {"kind": dropped}}}]
 
 
 def test_each_function_knows_its_timeout_and_events_wait_longer_for_the_database(template):

@@ -72,3 +72,20 @@ def test_a_batch_asks_for_each_effect_once_naming_every_record_that_asked():
     assert planned.effects[("communications", "t1", "c1")] == ["m1", "m2"]
     assert planned.effects[("rescore", "t2", "c1")] == ["m3"]
     assert [seq for _, seq in planned.timeline["t1"]] == ["m1", "m2"] and list(planned.timeline) == ["t1", "t2"]
+
+
+def test_index_only_records_the_template_filters_out_ask_for_nothing_and_are_skipped_locally():
+    from chalicelib.domain import activity
+    from chalicelib.tables.items import DayCount, SearchEntry
+    from chalicelib.tables.streams import INDEX_ONLY_KINDS, decode_record
+
+    items = [SearchEntry(keys.search_pk("t1", "client", "har"), "c1"), DayCount(keys.created_counts_pk("t1"),
+                                                                             keys.day_count_sk("2026-11-26", 3), n=1)]
+    kinds = [item.serialize()["kind"]["S"] for item in items]
+    assert sorted(kinds) == sorted(INDEX_ONLY_KINDS)
+    for item, kind in zip(items, kinds, strict=True):
+        for name, old, new in (("INSERT", None, item), ("REMOVE", item, None)):
+            change = _change(name, old, new, kind=kind)
+            assert effects_of(change) == [] and activity.entry(kind, change.old, change.new, "1", NOW) is None
+        record = {"eventName": "INSERT", "dynamodb": {"NewImage": item.serialize(), "SequenceNumber": "9"}}
+        assert decode_record(record) is None

@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field, RootModel, ValidationError
+from pydantic import Field, ValidationError
 
 from chalicelib.domain import bulk_cases
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.handlers import errors
 from chalicelib.handlers.api.clients import ClientUpdate
 from chalicelib.handlers.errors import InvalidJson
-from chalicelib.handlers.fields import Id, Strict, Tag
+from chalicelib.handlers.fields import Id, Model, Root, Strict, Tag
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.stores import holding
 
@@ -91,22 +91,22 @@ BulkAction = Annotated[BulkChangeStatus | BulkArchive | BulkRestore | BulkAddCat
                        | BulkAddTag | BulkRemoveTag | BulkAddToSegment, Field(discriminator="action")]
 
 
-class BulkIn(RootModel[BulkAction]):
+class BulkIn(Root[BulkAction]):
     """One action and the clients it applies to; `params` as the action takes them."""
 
 
-class BulkError(BaseModel):
+class BulkError(Model):
     code: str = Field(description="The code the client's own route would answer, e.g. `not_found`, `conflict`.")
     message: str
 
 
-class BulkResult(BaseModel):
+class BulkResult(Model):
     client_id: str
     ok: bool
     error: BulkError | None
 
 
-class BulkOut(BaseModel):
+class BulkOut(Model):
     succeeded: int
     failed: int
     results: list[BulkResult]

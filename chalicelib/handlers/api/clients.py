@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic import Field, create_model, field_validator
 
 from chalicelib.domain import client_cases
 from chalicelib.domain.clients import (
@@ -25,6 +25,7 @@ from chalicelib.handlers.fields import (
     Email,
     Id,
     ListQuery,
+    Model,
     Money,
     Multiplier,
     Percent,
@@ -84,9 +85,7 @@ class ClientCreate(Strict):
 
 
 # A PATCH names any writable field; every one is optional and only the named ones are written.
-ClientUpdate = patch_of("ClientUpdate", ClientCreate, not_null=NOT_NULL)
-ClientUpdate.__pydantic_decorators__ = ClientCreate.__pydantic_decorators__
-ClientUpdate.model_rebuild(force=True)
+ClientUpdate = patch_of("ClientUpdate", ClientCreate, not_null=NOT_NULL, keep_validators=True)
 
 _MONEY_FIELDS = {"price_multiplier", "credit_limit", "discount_percent", "tax_rate_override",
                  "lifetime_revenue", "outstanding_balance"}
@@ -101,7 +100,7 @@ def _out_type(name: str, annotation: Any) -> Any:
 
 _CLIENT_FIELDS: dict[str, Any] = {
     name: (_out_type(name, f.annotation), ...) for name, f in Client.model_fields.items() if not f.exclude}
-ClientOut = create_model("Client", **_CLIENT_FIELDS, at_risk=(bool, ...))
+ClientOut = create_model("Client", __base__=Model, **_CLIENT_FIELDS, at_risk=(bool, ...))
 
 
 class ClientFilters(Query):
@@ -128,7 +127,7 @@ class ClientListQuery(ClientFilters, ListQuery):
     pass
 
 
-class Chips(BaseModel):
+class Chips(Model):
     all: int
     vip: int
     high_value: int

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import IO, Annotated
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from ulid import ULID
 
 from chalicelib import blobs
@@ -21,7 +21,7 @@ from chalicelib.domain.errors import BadRequest, NotFound
 from chalicelib.domain.values import iso, utcnow
 from chalicelib.handlers import errors
 from chalicelib.handlers.api.clients import ClientFilters
-from chalicelib.handlers.fields import Query, Text
+from chalicelib.handlers.fields import Model, Query, Text
 from chalicelib.handlers.routing import Ctx, api
 
 bp = Blueprint(__name__)
@@ -30,7 +30,7 @@ CSV = "text/csv; charset=utf-8"
 LINK_SECONDS = 15 * 60  # how long an export's link works (S3's presigned URL, or the local run's signed one)
 
 
-class ExportLink(BaseModel):
+class ExportLink(Model):
     url: str = Field(description="The CSV, downloadable without a bearer token until `expires_at`.")
     expires_at: str = Field(description="ISO 8601 UTC; the link answers 404 (locally) or 403 (S3) after it.")
 

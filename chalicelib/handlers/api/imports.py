@@ -5,12 +5,12 @@ import json
 from typing import Any, Literal
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from chalicelib.domain import client_import, import_cases
 from chalicelib.handlers import errors
 from chalicelib.handlers.api.clients import ClientCreate, ClientOut
-from chalicelib.handlers.fields import ListQuery, Query, page_of, read_only_of
+from chalicelib.handlers.fields import ListQuery, Model, Query, page_of, read_only_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api, json_response
 
@@ -37,13 +37,13 @@ class ImportQuery(Query):
     dry_run: Literal["true", "false"] = "false"
 
 
-class RowError(BaseModel):
+class RowError(Model):
     row: int
     field: str | None
     message: str
 
 
-class Duplicate(BaseModel):
+class Duplicate(Model):
     row: int
     field: Literal["email", "vat_number"] | None
     value: str | None
@@ -55,7 +55,7 @@ class Duplicate(BaseModel):
 Status = Literal["queued", "running", "done", "failed"]
 
 
-class ImportSummary(BaseModel):
+class ImportSummary(Model):
     id: str
     status: Status
     rows: int
@@ -70,7 +70,7 @@ class ImportSummary(BaseModel):
     finished_at: str | None
 
 
-class ImportResult(BaseModel):
+class ImportResult(Model):
     id: str | None
     status: Status
     dry_run: bool
@@ -92,12 +92,12 @@ class ImportResult(BaseModel):
     finished_at: str | None = None
 
 
-class Kept(BaseModel):
+class Kept(Model):
     client_id: str
     reason: str  # "changed since the import", "already archived", "no longer exists"
 
 
-class Revert(BaseModel):
+class Revert(Model):
     id: str
     import_id: str
     status: Status

@@ -11,7 +11,7 @@ from chalicelib.domain import integration_cases
 from chalicelib.domain.integrations import Invoice, InvoiceKind, InvoiceStatus, Project, ProjectStatus
 from chalicelib.domain.ports import Stores
 from chalicelib.domain.values import money
-from chalicelib.handlers.fields import Currency, Date, Id, Money, Strict, Timestamp
+from chalicelib.handlers.fields import Currency, Date, Id, Model, Money, Strict, Timestamp
 from chalicelib.handlers.routing import Ctx, api, json_response
 
 bp = Blueprint(__name__)
@@ -49,7 +49,7 @@ MONEY = ("value", "amount")  # answered as decimal strings
 def _out(name: str, record: type[BaseModel]) -> type[BaseModel]:
     fields: dict[str, Any] = {n: (str | None if n in MONEY else f.annotation, ...)
                               for n, f in record.model_fields.items() if not f.exclude}
-    return create_model(name, **fields)
+    return create_model(name, __base__=Model, **fields)
 
 
 ProjectOut, InvoiceOut = _out("Project", Project), _out("Invoice", Invoice)

@@ -5,11 +5,10 @@ from datetime import datetime
 from typing import Any
 
 from chalice import Blueprint
-from pydantic import BaseModel
 
 from chalicelib.domain import overview_cases
 from chalicelib.handlers.api.clients import ClientOut
-from chalicelib.handlers.fields import ListQuery, page_of
+from chalicelib.handlers.fields import ListQuery, Model, page_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
 
@@ -17,7 +16,7 @@ bp = Blueprint(__name__)
 CLIENT = "/v1/clients/{client_id}"
 
 
-class ActivityOut(BaseModel):
+class ActivityOut(Model):
     id: str
     at: datetime
     actor: str | None
@@ -27,7 +26,7 @@ class ActivityOut(BaseModel):
     changes: dict[str, Any] | None
 
 
-class DashboardOut(BaseModel):
+class DashboardOut(Model):
     client: ClientOut
     contacts_count: int
     recent_activity: list[ActivityOut]

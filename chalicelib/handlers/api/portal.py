@@ -6,7 +6,7 @@ from types import GenericAlias
 from typing import Annotated
 
 from chalice import Blueprint
-from pydantic import BaseModel, StringConstraints, create_model
+from pydantic import StringConstraints, create_model
 
 from chalicelib.domain import portal_cases
 from chalicelib.domain.contacts import Contact
@@ -21,7 +21,7 @@ from chalicelib.domain.portal import (
     Visitor,
 )
 from chalicelib.domain.values import iso
-from chalicelib.handlers.fields import ListQuery, Strict, Text, out_model, page_of
+from chalicelib.handlers.fields import ListQuery, Model, Strict, Text, out_model, page_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, page_of_list, query_scope
 from chalicelib.handlers.routing import Ctx, api
 from chalicelib.tables.stores import Stores
@@ -42,13 +42,13 @@ class AcceptIn(Strict):
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
-class AcceptOut(BaseModel):
+class AcceptOut(Model):
     access_token: str
     token_type: str
     expires_at: datetime
 
 
-MeOut = create_model("MeOut", contact=(ContactOut, ...), client=(ClientOut, ...))
+MeOut = create_model("MeOut", __base__=Model, contact=(ContactOut, ...), client=(ClientOut, ...))
 
 
 class MeUpdate(Strict):
@@ -58,7 +58,7 @@ class MeUpdate(Strict):
 
 
 # GenericAlias(list, ...) is list[MessageOut], spelt so mypy takes the model built at import as a value.
-ThreadDetailOut = create_model("ThreadDetailOut", thread=(ThreadOut, ...),
+ThreadDetailOut = create_model("ThreadDetailOut", __base__=Model, thread=(ThreadOut, ...),
                                messages=(GenericAlias(list, (MessageOut,)), ...))
 
 

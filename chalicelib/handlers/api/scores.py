@@ -5,11 +5,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.domain import integration_cases, scoring_cases
 from chalicelib.domain.feedback import Feedback
-from chalicelib.handlers.fields import Id, ListQuery, Strict, Text, out_model, page_of
+from chalicelib.handlers.fields import Id, ListQuery, Model, Strict, Text, out_model, page_of
 from chalicelib.handlers.pagination import decode_cursor, encode_cursor, query_scope
 from chalicelib.handlers.routing import Ctx, api
 
@@ -17,7 +17,7 @@ bp = Blueprint(__name__)
 CLIENT = "/v1/clients/{client_id}"
 
 
-class FactorOut(BaseModel):
+class FactorOut(Model):
     name: Literal["payment_history", "project_frequency", "communication_engagement", "outstanding_balance_ratio",
                   "days_since_last_project"]
     value: float | None
@@ -26,7 +26,7 @@ class FactorOut(BaseModel):
     contribution: float
 
 
-class HealthOut(BaseModel):
+class HealthOut(Model):
     health_score: int
     risk_level: Literal["low", "medium", "high"]
     churn_probability: float
@@ -36,7 +36,7 @@ class HealthOut(BaseModel):
     factors: list[FactorOut]
 
 
-class LeadScoreOut(BaseModel):
+class LeadScoreOut(Model):
     total_score: int
     demographic_score: int
     behavioral_score: int
@@ -51,7 +51,7 @@ class LeadScoreOut(BaseModel):
     calculated_at: datetime
 
 
-class LeadHistoryOut(BaseModel):
+class LeadHistoryOut(Model):
     score: int
     previous_score: int | None
     change: int

@@ -33,7 +33,9 @@ class SegmentCreate(Strict):
 
 
 SegmentUpdate = patch_of("SegmentUpdate", SegmentCreate, not_null=segment_cases.NOT_NULL, skip=("is_system", "type"))
-SegmentOut = out_model("Segment", Segment, needs_refresh=(bool, ...))
+SegmentOut = out_model("Segment", Segment, needs_refresh=(bool, ...), refreshing=(bool, Field(..., description=(
+    "a refresh job is queued or running: members and client_count are those found so far; `refresh` shows how far "
+    "it got (processed of about total candidates)"))))
 
 
 class DuplicateIn(Strict):
@@ -57,7 +59,7 @@ def list_segments(ctx: Ctx) -> dict[str, Any]:
     return {"items": [g.public() for g in page], "next_cursor": next_cursor}
 
 
-@api(bp, "POST", BASE, summary="Create a segment (a dynamic one is filled at once)", need="manager",
+@api(bp, "POST", BASE, summary="Create a segment (a dynamic one starts its refresh job: `refreshing`)", need="manager",
      tag="segments", body=SegmentCreate, response=SegmentOut, status=201, idempotent=True)
 def create_segment(ctx: Ctx) -> dict[str, Any]:
     body = ctx.body()
@@ -83,8 +85,8 @@ def delete_segment(ctx: Ctx, segment_id: str) -> Response:
     return Response(body="", status_code=204)
 
 
-@api(bp, "POST", ONE + "/refresh", summary="Recompute membership now", need="manager", tag="segments",
-     response=SegmentOut)
+@api(bp, "POST", ONE + "/refresh", summary="Recompute membership now (after 5 s the rest runs as a job: `refreshing`)",
+     need="manager", tag="segments", response=SegmentOut)
 def refresh_segment(ctx: Ctx, segment_id: str) -> dict[str, Any]:
     return segment_cases.refresh_now(ctx.stores(), segment_id).public()
 

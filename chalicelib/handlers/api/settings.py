@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from chalicelib.domain import settings_cases
 from chalicelib.domain.settings import SETTINGS_MODELS, CustomFieldDef
-from chalicelib.handlers.fields import patch_of
+from chalicelib.handlers.fields import Model, patch_of
 from chalicelib.handlers.routing import Ctx, api
 
 bp = Blueprint(__name__)
@@ -37,7 +37,7 @@ def _register(name: str, model: type[BaseModel]) -> None:
         return settings_cases.patch_settings(ctx.stores(), name, changes).model_dump(mode="json")
 
 
-class CustomFieldList(BaseModel):
+class CustomFieldList(Model):
     items: list[CustomFieldDef]
 
 

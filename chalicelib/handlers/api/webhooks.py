@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Literal
 
 from chalice import Blueprint
-from pydantic import BaseModel
 from standardwebhooks.webhooks import Webhook
 
 from chalicelib.config import get_settings
@@ -12,13 +11,14 @@ from chalicelib.domain import node_cases
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.node_sync import NodeEvent
 from chalicelib.handlers.errors import InvalidJson
+from chalicelib.handlers.fields import Model
 from chalicelib.handlers.routing import Ctx, api, json_response
 from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
 
 
-class WebhookAnswer(BaseModel):
+class WebhookAnswer(Model):
     status: Literal["processed", "duplicate", "accepted"]
 
 
