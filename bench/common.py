@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -48,6 +49,21 @@ class Bench:
     endpoint: str  # DynamoDB Local's
     table: str
     figures: list[Figure] = field(default_factory=list)
+    gateway: Any = None  # API Gateway's local stand-in, made on the first `invoke`
+
+    def invoke(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """(status, JSON answer) of a route called in this process as Lambda calls it: an API Gateway event handed to
+        the app, no HTTP (what the app adds to its DynamoDB calls, without a local server's and client's share)."""
+        if self.gateway is None:
+            from chalice.config import Config
+
+            import app as app_module
+            from chalicelib.local.server import NexusLocalGateway
+
+            self.gateway = NexusLocalGateway(app_module.app, Config())
+        headers = {"authorization": f"Bearer {self.token}", "host": "127.0.0.1", "content-type": "application/json"}
+        answer = self.gateway.handle_request(method, path, headers, json.dumps(body).encode() if body else b"")
+        return answer["statusCode"], json.loads(answer["body"]) if answer["body"] else None
 
     def as_tenant(self, tenant: str) -> Bench:
         """The same app and figures, called as an admin of another tenant."""

@@ -15,19 +15,13 @@ REUSE_ENV = "TEST_DYNAMODB_ENDPOINT"
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "eu-west-1"}
 
 
-@pytest.fixture(scope="session")
-def ddb_endpoint() -> Iterator[str]:
-    """URL of DynamoDB Local, started on first use (in memory, free port) and stopped at the end of the session.
-
-    Under pytest-xdist each worker process gets its own instance, so workers never share tables.
-    """
+def serving(quick_start: bool) -> Iterator[str]:
+    """A DynamoDB Local in memory on a free port for as long as the generator runs (or REUSE_ENV's endpoint)."""
     given = os.environ.get(REUSE_ENV)
     if given:
         yield given
         return
-    # The full JIT: this instance serves the whole session (minutes of writes), where C2 pays for its warm-up;
-    # the quick start suits the short-lived instances single tests start.
-    ddb = DynamoDBLocal(quick_start=False)
+    ddb = DynamoDBLocal(quick_start=quick_start)
     try:
         ddb.start()
     except DynamoDBLocalError as exc:
@@ -36,6 +30,24 @@ def ddb_endpoint() -> Iterator[str]:
         yield ddb.endpoint
     finally:
         ddb.stop()
+
+
+@pytest.fixture(scope="session")
+def ddb_endpoint() -> Iterator[str]:
+    """URL of DynamoDB Local, started on first use (in memory, free port) and stopped at the end of the session.
+
+    Under pytest-xdist each worker process gets its own instance, so workers never share tables. The full JIT: this
+    instance serves the whole session (minutes of writes), where C2 pays for its warm-up. A module that writes
+    thousands of items overrides this fixture with `own_ddb_endpoint` (below): DynamoDB Local's transactions slow
+    down with everything written before them, even into other, deleted tables (a new table's transactions took
+    2.5 s each after 12,000 items elsewhere, 0.1 s before).
+    """
+    yield from serving(quick_start=False)
+
+
+def own_ddb_endpoint() -> Iterator[str]:
+    """For a module's `ddb_endpoint = pytest.fixture(scope="module")(own_ddb_endpoint)`: its own DynamoDB Local."""
+    yield from serving(quick_start=True)
 
 
 def ddb_client(endpoint: str, service: str = "dynamodb"):

@@ -8,7 +8,7 @@ from chalicelib.tables import keys
 from chalicelib.tables.errors import storage_errors
 from chalicelib.tables.items import SearchEntry
 
-PROBE = 50  # a term's records read first, to find the rarest term cheaply
+PROBE = 20  # a term's records read first, to find the rarest term cheaply
 CANDIDATES = 500  # the most records a search checks and sorts in memory; a query whose terms all hold more walks
 
 

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from bench.loader import RARE_CLIENT_WORD, RARE_CONTACT_WORD, TenantPlan, load, planned
 from chalicelib.domain import client_cases
 from chalicelib.tables.stores import Stores
 from tests.audit import assert_consistent, tenant_items
+from tests.ddb_local import own_ddb_endpoint
 from tests.integration.conftest import Api
+
+# Thousands of items: this module's own DynamoDB Local keeps the session's fast (see tests/ddb_local.py).
+ddb_endpoint = pytest.fixture(scope="module")(own_ddb_endpoint)
 
 
 def _kinds(tenant: str) -> Counter:

@@ -16,7 +16,11 @@ from chalicelib.domain.values import iso, utcnow
 from chalicelib.tables import keys
 from chalicelib.tables.stores import Stores
 from tests.api.conftest import run_queued_jobs
+from tests.ddb_local import own_ddb_endpoint
 from tests.dynamo_calls import Calls, recorded
+
+# Thousands of items: this module's own DynamoDB Local keeps the session's fast (see tests/ddb_local.py).
+ddb_endpoint = pytest.fixture(scope="module")(own_ddb_endpoint)
 
 CLIENTS = 20
 CALLS_PER_RECORD = 5
