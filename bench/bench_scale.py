@@ -326,19 +326,22 @@ def _machine() -> str:
     return f"{cpus} cores, {mem:.0f} GiB, Python {platform.python_version()}, {java}, DynamoDB Local 2.x in memory"
 
 
-BEGIN, END = "<!-- bench:scale -->", "<!-- /bench:scale -->"
-
-
 def write_results(rows: list[Row], loaded: dict[str, Any], sizes: tuple[int, int]) -> None:
-    """bench/results.json, and the generated section of docs/BENCHMARKS.md (between its markers)."""
+    """This size's entry of bench/results.json and its section of docs/BENCHMARKS.md (between its markers, added
+    when new): the default run and the big one are both kept."""
+    begin, end = f"<!-- bench:scale {sizes[0]} -->", f"<!-- /bench:scale {sizes[0]} -->"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     machine = _machine()
     results = {"date": stamp, "machine": machine, "clients": {"big": sizes[0], "small": sizes[1]},
                "loaded": loaded, "repeats": REPEATS,
                "figures": [{"figure": r.figure, "ratio": round(r.ratio, 3), "target": r.target, "met": r.met,
                             **r.detail} for r in rows]}
-    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    lines = [BEGIN, "", f"Run {stamp} on {machine}; `BENCH_CLIENTS={sizes[0]}`, p50 of {REPEATS} alternated runs "
+    path = ROOT / "bench" / "results.json"
+    runs = json.loads(path.read_text()) if path.exists() else {}
+    runs[str(sizes[0])] = results
+    path.write_text(json.dumps(dict(sorted(runs.items(), key=lambda kv: -int(kv[0]))), indent=2,
+                               ensure_ascii=False) + "\n")
+    lines = [begin, "", f"Run {stamp} on {machine}; `BENCH_CLIENTS={sizes[0]}`, p50 of {REPEATS} alternated runs "
              "(`make bench`, then `bench/results.json`).", "",
              "| figure | measured | beside | ratio | target | met |", "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -346,13 +349,15 @@ def write_results(rows: list[Row], loaded: dict[str, Any], sizes: tuple[int, int
                      f"{'yes' if r.met else '**no**'} |")
     load_text = "; ".join(f"`{t}`: {v['clients']:,} clients and {v['contacts']:,} contacts, {v['items']:,} items "
                           f"in {v['seconds']:.0f} s ({v['items_per_s']:,}/s)" for t, v in loaded.items())
-    lines += ["", f"Loaded by `bench/loader.py`: {load_text}.", "", END]
+    lines += ["", f"Loaded by `bench/loader.py`: {load_text}.", "", end]
     doc = ROOT / "docs" / "BENCHMARKS.md"
     text = doc.read_text()
     section = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:  # after the sections already there, else at the end
+        last = text.rfind("<!-- /bench:scale ")
+        at = text.index("-->", last) + 3 if last >= 0 else len(text.rstrip())
+        text = text[:at] + "\n\n" + section + text[at:]
     doc.write_text(text)
     print("\n".join(lines[4:-3]))
