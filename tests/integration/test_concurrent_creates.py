@@ -8,9 +8,12 @@ import pytest
 
 import app as app_module
 from tests.audit import assert_consistent
+from tests.ddb_local import own_ddb_endpoint
 from tests.integration.test_concurrent_writes import parallel
 
 pytestmark = pytest.mark.ddb
+# Parallel transactions time out on a DynamoDB Local slowed by what earlier tests wrote: this module's own.
+ddb_endpoint = pytest.fixture(scope="module")(own_ddb_endpoint)
 
 
 @pytest.fixture

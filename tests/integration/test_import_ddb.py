@@ -7,6 +7,7 @@ import pytest
 from chalicelib.config import get_settings, reset_settings
 from chalicelib.domain import import_cases
 from tests.api.conftest import Api, run_queued_jobs
+from tests.ddb_local import own_ddb_endpoint
 
 pytestmark = pytest.mark.ddb
 
@@ -33,17 +34,8 @@ def thousand_rows() -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-@pytest.fixture
-def ddb_endpoint():
-    """A DynamoDB Local of this test alone: once thousands of items are written in one instance, its transactions
-    on every table created later take 20 times longer (measured), which would slow every later test."""
-    from chalicelib.local.dynamodb_local import DynamoDBLocal
-
-    ddb = DynamoDBLocal().start()
-    try:
-        yield ddb.endpoint
-    finally:
-        ddb.stop()
+# A thousand clients a test: each its own DynamoDB Local, the session's stays fast (see tests/ddb_local.py).
+ddb_endpoint = pytest.fixture(own_ddb_endpoint)
 
 
 @pytest.fixture
