@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 import app as app_module
+from bench.bench_scale import stream_record
 from chalicelib.domain import client_cases, segment_cases
 from chalicelib.domain.scoring import HEALTH, LEAD
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef
@@ -31,14 +32,6 @@ def _client_item(client_id: str) -> dict:
     key = {"pk": {"S": keys.client_pk("t1", client_id)}, "sk": {"S": keys.CLIENT_SK}}
     dynamodb = boto3.client("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"])
     return dynamodb.get_item(TableName=os.environ["TABLE_NAME"], Key=key, ConsistentRead=True)["Item"]
-
-
-def _record(n: int, old: dict, new: dict) -> dict:
-    return {"eventID": str(n), "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-            "awsRegion": "eu-west-1", "eventSourceARN": "arn:aws:dynamodb:eu-west-1:0:table/t/stream/x",
-            "dynamodb": {"Keys": {"pk": new["pk"], "sk": new["sk"]}, "NewImage": new, "OldImage": old,
-                         "SequenceNumber": str(1000 + n), "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES",
-                         "ApproximateCreationDateTime": 1}}
 
 
 def _tier(n: int) -> str:
@@ -75,7 +68,7 @@ def world(api):
     for n, client_id in enumerate(ids):
         old = _client_item(client_id)
         client_cases.update_client(stores, client_id, {"pricing_tier": _tier(n)})
-        records.append(_record(n, old, _client_item(client_id)))
+        records.append(stream_record(n, old, _client_item(client_id)))
     return {"ids": ids, "vip": vip["id"], "picked": picked["id"], "batch": {"Records": records}}
 
 
