@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import uuid
 from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.handlers import cors, errors
+from chalicelib.handlers import cors, edge
 from chalicelib.handlers.api import (
     bulk,
     categories,
@@ -44,15 +43,9 @@ cors.register_preflights(app)  # after every blueprint: one OPTIONS view per rou
 
 
 @app.middleware("http")
-def edge(event, get_response):
-    """Every answer: the request id (API Gateway's, or a new one locally), the error envelope for Chalice's own
-    404/405/415/500 answers too, and the CORS headers for the caller's origin."""
-    request_id = (event.context or {}).get("requestId") or str(uuid.uuid4())
-    try:
-        response = get_response(event)
-    except Exception as exc:  # never a bare 500 without the envelope, the request id or CORS
-        response = errors.unexpected(exc)
-    return cors.with_cors(errors.normalise(response, request_id), event.headers.get("origin"))
+def around_requests(event, get_response):
+    """Every answer: its request id, the error envelope, CORS, and the request's log line and metrics."""
+    return edge.handle(event, get_response)
 
 
 @app.middleware("http")

@@ -58,6 +58,15 @@ class Settings(BaseModel):
     # Staff send one email at a time; 1/s sustained is far above that, and keeps one tenant from spending the
     # account's SES sending rate (14/s by default, shared by every tenant). Invitations count here too.
     emails_per_tenant_per_minute: int = Field(60, ge=1)
+    # Telemetry (chalicelib/telemetry.py): JSON lines on stdout (LOG_FORMAT=text for people), EMF metrics.
+    log_level: str = "INFO"
+    log_format: str = "json"          # or "text"
+    log_file: str | None = None       # also append the JSON lines here (the local run: DATA_DIR/logs/)
+    metrics_file: str | None = None   # EMF lines here instead of stdout (the local run)
+    metrics_namespace: str = Field("NexusRMS/ClientManagement/local",
+                                   validation_alias=AliasChoices("POWERTOOLS_METRICS_NAMESPACE", "METRICS_NAMESPACE"))
+    build_version: str = "local"      # the commit the package was built from (the template sets it)
+    stage: str = "local"
 
     @property
     def request_db_budget(self) -> float:

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from chalicelib import telemetry
 from chalicelib.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,12 @@ def send(email: OutgoingEmail) -> SentEmail:
         msg = build_message(email, domain=sender.rpartition("@")[2] or "localhost", date=sent_at)
         raw = msg.as_bytes()
         backend(settings, sender, email.recipients, raw, sent_at)
-    except MailSendError:
-        raise
     except Exception as exc:  # boto, filesystem, or header errors: callers only need "failed, and why"
+        telemetry.count("EmailsFailed")
+        if isinstance(exc, MailSendError):
+            raise
         raise MailSendError(f"{type(exc).__name__}: {exc}") from exc
+    telemetry.count("EmailsSent")
     return SentEmail(message_id=msg["Message-ID"], sent_at=sent_at)
 
 

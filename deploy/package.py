@@ -36,6 +36,16 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 RESOURCE_SERVER = "nexus-client-management"  # its `integration` scope is chalicelib.handlers.auth.INTEGRATION_SCOPE
 # Who may call the API from a browser, per stage (the CorsAllowOrigins parameter overrides it).
 CORS_ORIGINS = {"dev": "*", "prod": "https://app.nexusrms.io,https://portal.nexusrms.io"}
+LOG_RETENTION_DAYS = {"dev": 14, "prod": 90}  # what each function's log group keeps
+API_NAME = "nexus-client-management"  # the RestAPI's name: chalice names it (its swagger title) by the app
+SERVICE = "client-management"  # POWERTOOLS_SERVICE_NAME: the `service` dimension of every metric of the app
+NAMESPACE = "NexusRMS/ClientManagement/${Stage}"  # POWERTOOLS_METRICS_NAMESPACE (an Fn::Sub)
+# The app's own (EMF) metrics, the contract with the code that emits them: each with the dimension `service` only,
+# except ROUTE_METRICS, which are by `route` and `service`. The dashboard shows every one.
+METRICS = ("Requests", "Latency", "DynamoDBCalls", "ConsumedCapacity", "StreamRecords", "StreamRecordsFailed",
+           "JobStepsDone", "JobsFailed", "SegmentsRefreshed", "ClientsRescored", "InboundMatched", "InboundUnmatched",
+           "InboundRejected", "WebhookProcessed", "WebhookDuplicate", "WebhookHeld", "EmailsSent", "EmailsFailed")
+ROUTE_METRICS = ("Requests", "Latency", "DynamoDBCalls", "ConsumedCapacity")
 
 
 def sub(text: str) -> dict:
@@ -83,33 +93,41 @@ def statement(sid: str, actions: list[str], resources: list[Any]) -> dict:
 def policies(function: str) -> list[dict]:
     """What each function may do, on exactly its resources (no dynamodb:*, no "*" for data)."""
     table_arns = [{"Fn::GetAtt": ["ClientTable", "Arn"]}, sub("${ClientTable.Arn}/index/*")]
-    logs = statement("Logs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+    # The stack makes each log group (with its retention): a function only writes to it.
+    logs = statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"],
                      [sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*")])
+    # X-Ray has no resource to name: "*" for these two actions only.
+    tracing = statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
     items = statement("TableItems", TABLE_ITEMS, table_arns)
     send = statement("SendMail", ["ses:SendRawEmail"],
                      [sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderDomain}")])
     attachments = statement("Attachments", ["s3:GetObject", "s3:PutObject"], [sub("${AttachmentsBucket.Arn}/*")])
     enqueue = statement("EnqueueJobs", ["sqs:SendMessage"], [{"Fn::GetAtt": ["JobsQueue", "Arn"]}])
+    stream = [{"Fn::GetAtt": ["ClientTable", "StreamArn"]}]
+    read_stream = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
     exports = statement("Exports", ["s3:GetObject", "s3:PutObject"], [sub("${AttachmentsBucket.Arn}/exports/*")])
     per_function = {
         "APIHandler": [items, statement("TableHealth", ["dynamodb:DescribeTable"], table_arns[:1]), send,
                        attachments, exports, enqueue],
-        "OnTableStream": [items, statement("TableStream", ["dynamodb:DescribeStream", "dynamodb:GetRecords",
-                                                           "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
-                                           [{"Fn::GetAtt": ["ClientTable", "StreamArn"]}]),
+        "OnTableStream": [items, statement("TableStream", [*read_stream, "dynamodb:ListStreams"], stream),
                           statement("StreamFailures", ["sqs:SendMessage"],
                                     [{"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}])],
         "RefreshSegments": [items, enqueue],
         "RecalculateScores": [items, enqueue],
         "RunJobs": [items, enqueue, attachments, statement(
             "WorkJobs", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                         "sqs:ChangeMessageVisibility"], [{"Fn::GetAtt": ["JobsQueue", "Arn"]}])],
+                         "sqs:ChangeMessageVisibility"], [{"Fn::GetAtt": ["JobsQueue", "Arn"]}]),
+                    # A replay of the stream's dead letters runs as a job: it reads them and their records.
+                    statement("ReplayStreamFailures", ["sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                                       "sqs:GetQueueAttributes"],
+                              [{"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}]),
+                    statement("ReadStream", read_stream, stream)],
         "OnInboundEmail": [items, statement("InboundMail", ["s3:GetObject"],
                                                      [sub(f"arn:${{AWS::Partition}}:s3:::{INBOUND_BUCKET}/inbound/*")]),
                            attachments],
     }[function]
     return [{"PolicyName": f"{function}Policy",
-             "PolicyDocument": {"Version": "2012-10-17", "Statement": [logs, *per_function]}}]
+             "PolicyDocument": {"Version": "2012-10-17", "Statement": [logs, tracing, *per_function]}}]
 
 
 def secret_value(secret_id: str) -> dict:
@@ -126,14 +144,31 @@ def generated_secret(purpose: str) -> dict:
         "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}}
 
 
-def environment(function: str) -> dict:
-    """A function's variables: the resources of this stack; for the API, its secrets, token audience and CORS."""
+def build_version(root: Path = ROOT) -> str:
+    """The commit being packaged, `-dirty` with uncommitted changes, or `unknown` without git."""
+    git = ["git", "--no-optional-locks", "-C", str(root)]  # no index refresh: others may be using the repository
+    try:
+        commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        changes = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if changes.strip() else commit
+
+
+def environment(function: str, version: str) -> dict:
+    """A function's variables: the resources of this stack and its telemetry; for the API, its secrets, token
+    audience and CORS."""
     issuer = sub("https://cognito-idp.${AWS::Region}.amazonaws.com/${StaffUserPool}")
     variables: dict[str, Any] = {
         "TABLE_NAME": {"Ref": "ClientTable"}, "INBOUND_EMAIL_BUCKET": sub(INBOUND_BUCKET),
-        "ATTACHMENTS_BUCKET": {"Ref": "AttachmentsBucket"}, "EMAIL_SENDER": "ses", "PORTAL_URL": {"Ref": "PortalUrl"}}
+        "ATTACHMENTS_BUCKET": {"Ref": "AttachmentsBucket"}, "EMAIL_SENDER": "ses", "PORTAL_URL": {"Ref": "PortalUrl"},
+        "POWERTOOLS_SERVICE_NAME": SERVICE, "POWERTOOLS_METRICS_NAMESPACE": sub(NAMESPACE), "LOG_LEVEL": "INFO",
+        "STAGE": {"Ref": "Stage"}, "BUILD_VERSION": version}
     if function in ENQUEUERS:
         variables["JOBS_QUEUE_URL"] = {"Ref": "JobsQueue"}
+    if function == "RunJobs":
+        variables["STREAM_FAILURE_QUEUE_URL"] = {"Ref": "StreamFailureQueue"}  # a replay job reads it
     if function == "APIHandler":
         variables.update({
             "AUTH_ISSUER": issuer,
@@ -201,15 +236,122 @@ def stream_filter() -> dict:
                         {"Pattern": json.dumps({"eventName": ["REMOVE"], "dynamodb": {"OldImage": {"kind": kept}}})}]}
 
 
+def dimensions(**values: Any) -> list[dict]:
+    return [{"Name": name, "Value": value} for name, value in values.items()]
+
+
+def metric(namespace: Any, name: str, stat: str, period: int, **dims: Any) -> dict:
+    """One metric for an alarm (a percentile is an extended statistic)."""
+    return {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions(**dims), "Period": period,
+            ("ExtendedStatistic" if stat.startswith("p") else "Statistic"): stat}
+
+
+def total(period: int, *metrics: tuple[str, str, dict]) -> dict:
+    """Metric math for an alarm: the sum of several metrics' sums (namespace, name, dimensions)."""
+    queries = [{"Id": f"m{i}", "ReturnData": False, "MetricStat": {
+        "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions(**dims)},
+        "Period": period, "Stat": "Sum"}} for i, (namespace, name, dims) in enumerate(metrics)]
+    return {"Metrics": [*queries, {"Id": "total", "Expression": "SUM(METRICS())", "ReturnData": True}]}
+
+
+def alarm(meaning: str, watched: dict, threshold: float = 0, periods: int = 1, breaching: int | None = None) -> dict:
+    """An alarm to the AlarmTopic (and an OK when it clears) once `watched` is above `threshold` in `breaching` of
+    the last `periods` periods (all of them by default); no data is no alarm."""
+    topic = [{"Ref": "AlarmTopic"}]
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": f"{meaning} See README, \"Operate it\".", **watched, "Threshold": threshold,
+        "ComparisonOperator": "GreaterThanThreshold", "EvaluationPeriods": periods,
+        "DatapointsToAlarm": breaching or periods, "TreatMissingData": "notBreaching",
+        "AlarmActions": topic, "OKActions": topic}}
+
+
 def dead_letter_alarm(queue: str, what: str) -> dict:
     """An alarm as soon as a message waits in a dead-letter queue (something failed for good and needs a look)."""
-    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-        "AlarmDescription": f"{what}: see README (Jobs / stream dead letters) for how to inspect and replay them",
-        "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
-        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
-        "Statistic": "Maximum", "Period": 300, "EvaluationPeriods": 1, "Threshold": 0,
-        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
-        "AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}]}}
+    return alarm(f"{what}: its message waits in {queue} to be inspected and replayed.",
+                 metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 300,
+                        QueueName={"Fn::GetAtt": [queue, "QueueName"]}))
+
+
+def alarms(stage: str) -> dict:
+    """What pages someone: API errors and latency, a late or failing stream, failed schedules and jobs, throttling.
+    Values: 5 min periods for the API (2 of 3 above 1 % errors, 3 of 3 above 3 s p95); the stream 5 min behind for
+    3 minutes; any failure of a schedule or a job within the hour; any throttle within 5 minutes."""
+    api = {"ApiName": API_NAME, "Stage": stage}
+    stream = {"FunctionName": {"Ref": "OnTableStream"}}
+    lambdas = [("AWS/Lambda", "Throttles", {"FunctionName": {"Ref": f}}) for f in FUNCTIONS]
+    table_name = {"TableName": {"Ref": "ClientTable"}}
+    return {
+        "ApiErrorRateAlarm": alarm(
+            "More than 1 % of API requests answered 5xx in 2 of the last 3 five-minute periods.",
+            metric("AWS/ApiGateway", "5XXError", "Average", 300, **api), 0.01, 3, 2),
+        "ApiLatencyAlarm": alarm(
+            "The API's p95 latency was above 3 s for 15 minutes.",
+            metric("AWS/ApiGateway", "Latency", "p95", 300, **api), 3000, 3),
+        "StreamIteratorAgeAlarm": alarm(
+            "The stream function is more than 5 minutes behind the table for 3 minutes: search, counters and "
+            "effects are late.", metric("AWS/Lambda", "IteratorAge", "Maximum", 60, **stream), 300_000, 3),
+        "StreamDestinationFailureAlarm": alarm(
+            "Stream records given up on could not be put in StreamFailureQueue: they are lost.",
+            metric("AWS/Lambda", "DestinationDeliveryFailures", "Sum", 300, **stream)),
+        "ScheduleFailureAlarm": alarm(
+            "The hourly segment refresh or the daily rescoring failed within the hour.",
+            total(3600, *[("AWS/Lambda", "Errors", {"FunctionName": {"Ref": f}})
+                          for f in ("RefreshSegments", "RecalculateScores")])),
+        "JobsFailedAlarm": alarm(
+            "A job failed within the hour (the app's JobsFailed metric).",
+            metric(sub(NAMESPACE), "JobsFailed", "Sum", 3600, service=SERVICE)),
+        "ThrottleAlarm": alarm("A function was throttled within 5 minutes: calls or events waited or failed.",
+                               total(300, *lambdas)),
+        "TableThrottleAlarm": alarm(
+            "The table throttled reads or writes within 5 minutes.",
+            total(300, ("AWS/DynamoDB", "ReadThrottleEvents", table_name),
+                  ("AWS/DynamoDB", "WriteThrottleEvents", table_name))),
+    }
+
+
+def dashboard(stage: str) -> dict:
+    """The stage's dashboard: the API, the app's metrics (per route where it has them), the stream, jobs, mail,
+    webhooks, the table, the dead letters and every function."""
+    def api(name: str, stat: str = "Sum") -> list:
+        return ["AWS/ApiGateway", name, "ApiName", API_NAME, "Stage", stage, {"stat": stat}]
+
+    def app(*names: str) -> list:
+        return [[NAMESPACE, name, "service", SERVICE] for name in names]
+
+    def by_route(name: str, stat: str) -> list:
+        search = f"SEARCH('{{{NAMESPACE},route,service}} MetricName=\"{name}\"', '{stat}', 300)"
+        return [{"expression": search, "id": "e1", "label": ""}]
+
+    def per_function(name: str, stat: str) -> list:
+        return [["AWS/Lambda", name, "FunctionName", f"${{{f}}}", {"stat": stat, "label": f}] for f in FUNCTIONS]
+
+    graphs = [
+        ("API requests, 4xx, 5xx", [api("Count"), api("4XXError"), api("5XXError")]),
+        ("API latency p50 / p95 (ms)", [api("Latency", "p50"), api("Latency", "p95")]),
+        ("Requests by route", by_route("Requests", "Sum")),
+        ("Latency by route, p95 (ms)", by_route("Latency", "p95")),
+        ("Stream records, failed; iterator age (ms, right)", [
+            *app("StreamRecords", "StreamRecordsFailed"),
+            ["AWS/Lambda", "IteratorAge", "FunctionName", "${OnTableStream}", {"stat": "Maximum", "yAxis": "right"}]]),
+        ("Jobs", app("JobStepsDone", "JobsFailed", "SegmentsRefreshed", "ClientsRescored")),
+        ("Inbound mail", app("InboundMatched", "InboundUnmatched", "InboundRejected")),
+        ("Node webhooks", app("WebhookProcessed", "WebhookDuplicate", "WebhookHeld")),
+        ("Emails", app("EmailsSent", "EmailsFailed")),
+        ("Dead letters waiting", [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                                   f"${{{queue}.QueueName}}", {"stat": "Maximum"}]
+                                  for queue in ("JobsDeadLetterQueue", "StreamFailureQueue")]),
+        ("DynamoDB calls by route", by_route("DynamoDBCalls", "Sum")),
+        ("Consumed capacity by route", by_route("ConsumedCapacity", "Sum")),
+        ("Lambda errors", per_function("Errors", "Sum")),
+        ("Lambda throttles", per_function("Throttles", "Sum")),
+        ("Lambda duration p95 (ms)", per_function("Duration", "p95")),
+    ]
+    widgets = [{"type": "metric", "x": 12 * (i % 2), "y": 6 * (i // 2), "width": 12, "height": 6,
+                "properties": {"title": title, "metrics": metrics, "region": "${AWS::Region}", "stat": "Sum",
+                               "period": 300, "view": "timeSeries"}} for i, (title, metrics) in enumerate(graphs)]
+    return {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
+        "DashboardName": sub("nexus-client-management-${Stage}"),
+        "DashboardBody": sub(json.dumps({"widgets": widgets}))}}
 
 
 def job_queue() -> dict:
@@ -226,8 +368,8 @@ def job_queue() -> dict:
             "BatchSize": 1, "ScalingConfig": {"MaximumConcurrency": JOBS_MAX_CONCURRENCY}}}}}},
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {
             "DisplayName": {"Fn::Sub": "nexus-client-management ${Stage} alarms"}}},
-        "JobsDeadLetterAlarm": dead_letter_alarm("JobsDeadLetterQueue", "a job step failed 5 times"),
-        "StreamFailureAlarm": dead_letter_alarm("StreamFailureQueue", "a stream record failed for good"),
+        "JobsDeadLetterAlarm": dead_letter_alarm("JobsDeadLetterQueue", "A job step failed 5 times"),
+        "StreamFailureAlarm": dead_letter_alarm("StreamFailureQueue", "A stream record failed for good"),
     }
 
 
@@ -319,9 +461,15 @@ def merge_template(stage: str) -> dict:
                                                 "Destination": {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}}}}}}}},
     }
     resources.update(job_queue())
+    resources.update(alarms(stage))
+    resources["Dashboard"] = dashboard(stage)
+    resources["RestAPI"] = {"Properties": {"TracingEnabled": True}}  # the functions trace by "xray" in config.json
+    version = build_version()
     for function, role in FUNCTIONS.items():
-        resources.setdefault(function, {}).setdefault("Properties", {})["Environment"] = environment(function)
+        resources.setdefault(function, {}).setdefault("Properties", {})["Environment"] = environment(function, version)
         resources[role] = {"Properties": {"Policies": policies(function)}}
+        resources[f"{function}LogGroup"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": sub(f"/aws/lambda/${{{function}}}"), "RetentionInDays": LOG_RETENTION_DAYS[stage]}}
     return {"Parameters": parameters, "Conditions": {"AnyOrigin": {"Fn::Equals": [{"Ref": "CorsAllowOrigins"}, "*"]}},
             "Resources": resources,
             "Outputs": {"TableName": {"Value": {"Ref": "ClientTable"}},
@@ -334,6 +482,7 @@ def merge_template(stage: str) -> dict:
                         "JobsQueueUrl": {"Value": {"Ref": "JobsQueue"}},
                         "JobsDeadLetterQueueUrl": {"Value": {"Ref": "JobsDeadLetterQueue"}},
                         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+                        "DashboardName": {"Value": {"Ref": "Dashboard"}},
                         "InboundEmailBucketName": {"Value": {"Ref": "InboundEmailBucket"}}}}
 
 

@@ -67,6 +67,8 @@ class Received:
     unmatched_id: str | None = None
     reason: str | None = None
     message_id: str | None = None
+    tenant_id: str | None = None
+    attachments: int = 0
 
 
 def receive(mailbox: Mailbox, bucket: str, key: str, route: Route) -> Received:
@@ -81,8 +83,9 @@ def receive(mailbox: Mailbox, bucket: str, key: str, route: Route) -> Received:
         log.warning("inbound s3://%s/%s: %s", bucket, key, problem)
     destination = route(parsed)
     if destination is None:
-        log.error("inbound s3://%s/%s rejected: no tenant receives mail for %s", bucket, key, parsed.to + parsed.cc)
-        return Received("rejected", reason="unknown recipient")
+        log.error("inbound s3://%s/%s rejected: no tenant receives mail for any of its %d recipients", bucket, key,
+                  len(parsed.to + parsed.cc))
+        return Received("rejected", reason="unknown recipient", attachments=len(parsed.attachments))
     stores = destination.stores
     client_id, contact_id = destination.client_id, None
     if client_id is None:
@@ -92,10 +95,12 @@ def receive(mailbox: Mailbox, bucket: str, key: str, route: Route) -> Received:
                                        to_email=destination.to_email, subject=parsed.subject or None,
                                        body_preview=parsed.text[:PREVIEW] or None, bucket=bucket, key=key)
             stores.inbox.add_unmatched(unmatched)
-            return Received("unmatched", unmatched_id=unmatched.id)
+            return Received("unmatched", unmatched_id=unmatched.id, tenant_id=stores.tenant_id,
+                            attachments=len(parsed.attachments))
         client_id, contact_id = sender
     comm = _log(stores, client_id, contact_id, parsed, destination.to_email, mailbox)
-    return Received("logged" if comm else "duplicate", communication=comm, message_id=parsed.message_id)
+    return Received("logged" if comm else "duplicate", communication=comm, message_id=parsed.message_id,
+                    tenant_id=stores.tenant_id, attachments=len(parsed.attachments))
 
 
 def unmatched(stores: Stores, limit: int, after: Position | None) -> tuple[list[UnmatchedEmail], Position | None]:
@@ -161,8 +166,8 @@ def _log(stores: Stores, client_id: str, contact_id: str | None, parsed: ParsedE
                               key=mailbox.keep_attachment(f"{stores.tenant_id}/{client_id}/{comm_id}/{a.filename}",
                                                           a.data, a.content_type))
                    for a in parsed.attachments]
-    for filename, reason in parsed.rejected_attachments:
-        log.warning("inbound %s: attachment %s not stored: %s", parsed.message_id, filename, reason)
+    for number, (_, reason) in enumerate(parsed.rejected_attachments, 1):  # a file's name is the sender's text
+        log.warning("inbound %s: rejected attachment %d not stored: %s", parsed.message_id, number, reason)
     comm = Communication(
         id=comm_id, tenant_id=stores.tenant_id, client_id=client_id, type="email", direction="inbound",
         status="delivered", subject=parsed.subject or None, body=parsed.text or None, from_email=parsed.from_email,

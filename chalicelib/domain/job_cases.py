@@ -150,10 +150,11 @@ def handle_message(message: dict, deadline: Deadline, *, stores_for: Callable[[s
         job = _advance(stores, job, outcome)
     except VersionConflict:  # a parallel delivery of the same step saved first; it enqueues the next
         return {"outcome": "ignored", "step": step_no + 1}
+    did = {"step": job.step, "processed": outcome.processed, "result": outcome.result}
     if job.finished:
-        return {"outcome": "done", "step": job.step}
+        return {"outcome": "done", **did}
     _send(stores, job)
-    return {"outcome": "stepped", "step": job.step}
+    return {"outcome": "stepped", **did}
 
 
 def _advance(stores: Stores, job: Job, outcome: StepResult) -> Job:

@@ -32,6 +32,16 @@ class Principal:
     def is_portal(self) -> bool:
         return self.scope == "portal"
 
+    @property
+    def kind(self) -> str:
+        """portal, integration or staff: who called, for the request's log line."""
+        return "portal" if self.is_portal else "integration" if "integration" in self.roles else "staff"
+
+    @property
+    def role(self) -> str | None:
+        """The highest staff role held (None for portal and integration callers)."""
+        return STAFF_ROLES[self.rank()] if self.rank() >= 0 else None
+
     def rank(self) -> int:
         """Highest staff role held, -1 for none."""
         return max((STAFF_ROLES.index(r) for r in self.roles if r in STAFF_ROLES), default=-1)

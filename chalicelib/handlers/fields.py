@@ -202,8 +202,37 @@ def page_of(item: type[BaseModel]) -> type[BaseModel]:
                         next_cursor=(str | None, None))
 
 
+class Build(Model):
+    version: str = Field(description="the commit the deployed package was built from (`local` locally)")
+    stage: str
+
+
+class StreamHealth(Model):
+    last_batch_at: datetime | None = Field(description="when the stream function last handled a batch")
+    lag_seconds: float | None = Field(description="how long that batch's oldest record had waited in the stream")
+    seconds_since_last_batch: float | None
+    records: int | None
+
+
+class ScheduleRun(Model):
+    job_id: str
+    started_at: datetime
+    status: str
+    finished_at: datetime | None
+    tenants: int = Field(description="tenants whose job the run started")
+    error: str | None
+
+
 class Health(Model):
     status: Literal["ok"]
+    build: Build
+    stream: StreamHealth | None = Field(None, description="with `?deep=true` (admins)")
+    schedules: dict[str, ScheduleRun | None] | None = Field(
+        None, description="with `?deep=true` (admins): the newest run of each schedule")
+
+
+class HealthQuery(Query):
+    deep: bool = Field(False, description="also the stream lag and the last schedule runs (an admin token)")
 
 
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]

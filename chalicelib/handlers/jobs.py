@@ -7,9 +7,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from chalicelib import queue
-from chalicelib.domain import job_cases
+import chalicelib.domain.ops_cases  # noqa: F401 - registers the ops job kinds
+from chalicelib import queue, telemetry
+from chalicelib.domain import job_cases, segment_refresh
 from chalicelib.domain.jobs import MAX_ATTEMPTS, retry_delay
+from chalicelib.domain.schedule_cases import RESCORE
+from chalicelib.handlers import job_kinds  # noqa: F401 - the worker runs every kind, the schedules' too
 from chalicelib.tables.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -43,14 +46,35 @@ def _one(record: Any, stop: Callable[[], bool]) -> dict:
         if not isinstance(message, dict) or not {"tenant_id", "kind", "job_id", "step"} <= message.keys():
             raise ValueError("a job message names tenant_id, kind, job_id and step")
     except ValueError:
-        log.error("malformed job message %r (receive %s); it goes to the dead-letter queue", raw.get("body"), count)
+        log.error("malformed job message (receive %s); it goes to the dead-letter queue", count)
         _back_off(receipt, count)
         raise
-    try:
-        return job_cases.handle_message(message, stop, stores_for=Stores, receive_count=count)
-    except Exception:
-        _back_off(receipt, count)
-        raise
+    with telemetry.invocation("job", "job step", function="run_jobs", tenant=message["tenant_id"],
+                              job_kind=message["kind"], job_id=message["job_id"], step=message["step"],
+                              receive=count) as seen:
+        try:
+            answer = job_cases.handle_message(message, stop, stores_for=Stores, receive_count=count)
+        except Exception:
+            seen.count("JobStepsFailed")
+            seen.count("JobsFailed", int(count >= MAX_ATTEMPTS))
+            _back_off(receipt, count)
+            raise
+        _observe(seen, message["kind"], answer)
+        return answer
+
+
+def _observe(seen: telemetry.Invocation, kind: str, answer: dict) -> None:
+    """The step's line and metrics: what it did, and the throughput of the schedules' work."""
+    outcome, processed = answer["outcome"], answer.get("processed", 0)
+    seen.note(outcome=outcome, processed=processed, result=answer.get("result"))
+    seen.count("JobStepsDone", int(outcome in ("stepped", "done")))
+    seen.count("JobsDone", int(outcome == "done"))
+    seen.count("JobsFailed", int(outcome == "failed"))
+    if kind == RESCORE:
+        seen.count("ClientsRescored", processed)
+    if kind == segment_refresh.KIND:
+        seen.count("SegmentCandidatesEvaluated", processed)
+        seen.count("SegmentsRefreshed", int(outcome == "done"))
 
 
 def _back_off(receipt: str, count: int) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib import telemetry
 from chalicelib.domain.errors import BadRequest, DomainError, NotFound
 from chalicelib.domain.values import MAX_ID_LENGTH
 from chalicelib.handlers import errors
@@ -191,7 +192,10 @@ def api(bp: Blueprint, method: str, path: str, *, summary: str, need: str = "vie
                 principal = None
                 if need != "public":
                     principal = verify_token(request.headers.get("authorization"))
+                    telemetry.note(tenant=principal.tenant_id, principal=principal.kind, role=principal.role)
                     authorize(principal, need)
+                else:
+                    telemetry.note(principal="public")
                 if any(len(value) > MAX_ID_LENGTH for value in params.values()):  # no such id can exist
                     raise NotFound(f"not found: ids are at most {MAX_ID_LENGTH} characters")
                 if content_types and _media_type(request.headers.get("content-type")) not in content_types:

@@ -65,9 +65,11 @@ def apply_local_defaults(environ: MutableMapping[str, str] | None = None) -> Pat
     for key, value in DEFAULTS.items():
         if not environ.get(key):
             environ[key] = value
-    for key, folder in (("S3_LOCAL_DIR", "s3"), ("OUTBOX_DIR", "outbox")):
+    for key, folder in (("S3_LOCAL_DIR", "s3"), ("OUTBOX_DIR", "outbox"), ("LOG_FILE", "logs/service.jsonl"),
+                        ("METRICS_FILE", "logs/metrics.jsonl")):
         if not environ.get(key):
             environ[key] = str(base / folder)
+    (base / "logs").mkdir(exist_ok=True)
     for key, (filename, make) in GENERATED_SECRETS.items():
         if not environ.get(key):
             environ[key] = persisted_secret(base / filename, make)

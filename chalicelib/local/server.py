@@ -24,6 +24,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from chalicelib import telemetry
 from chalicelib.handlers import cors, errors
 from chalicelib.local.dynamodb_local import DEFAULT_RUN_PORT, DynamoDBLocal
 from chalicelib.local.environment import apply_local_defaults, chalice_config
@@ -147,6 +148,10 @@ def _banner(host: str, port: int, settings: Any, ddb: DynamoDBLocal | None) -> s
         f"NexusRMS Client Management serving on {base}",
         f"  DynamoDB: {settings.dynamodb_endpoint}" + (" (DynamoDB Local, started here)" if ddb else " (given)"),
         f"  table {settings.table_name}; data in {settings.data_dir}/; outbox {settings.outbox_dir}/",
+        f"  logs: this console ({settings.log_format}; LOG_FORMAT=text|json) and {settings.log_file} (JSON lines); "
+        f"metrics (EMF): {settings.metrics_file}",
+        f"  dead letters: {Path(settings.data_dir) / 'dead-letters'}/ (stream) and {Path(settings.data_dir) / 'jobs'}"
+        "/dead/ (jobs); replay: `python -m chalicelib.ops replay`",
         f"  drop .eml files in {Path(settings.data_dir) / 'inbound'}/ to receive email",
         f"  jobs queue in {Path(settings.data_dir) / 'jobs'}/ (see `python -m chalicelib.local jobs list`)",
         f"  secrets (unless given in the environment) in {settings.data_dir}/: secret, node-webhook-secret, "
@@ -172,6 +177,8 @@ def run(host: str | None = None, port: int | None = None, app_module: str = "app
     from chalicelib.tables import create_table, reset_connections
 
     reset_settings()
+    telemetry.reset()
+    telemetry.configure(root=True)  # every logger: the same JSON lines as in AWS (LOG_FORMAT=text for people)
     app = importlib.import_module(app_module).app
     config = Config(chalice_stage=stage, config_from_disk=chalice_config(project),
                     default_params={"project_dir": str(project), "app_name": app.app_name})

@@ -469,8 +469,90 @@ class ClientRepository:
                 pruned += 1
         return pruned
 
+    # --- verify and recount (the ops jobs): what is stored, read by key; repairs -----------------------
+    def count_entries(self, facet: Facet) -> int:
+        """Every entry of the facet's partition, archived clients' too: a consistent COUNT."""
+        with storage_errors():
+            return FacetEntry.count(keys.facet_pk(self.tenant_id, *facet), FacetEntry.sk >= "0", consistent_read=True)
+
+    def number_holders(self, numbers: list[str]) -> dict[str, str]:
+        """The client each of these client numbers' items names, by number (numbers without an item left out)."""
+        prefix = keys.client_number_pk(self.tenant_id, "")
+        wanted = [{"pk": prefix + n, "sk": keys.UNIQUE_SK} for n in dict.fromkeys(numbers)]
+        with storage_errors():
+            return {raw["pk"]["S"][len(prefix):]: raw["client_id"]["S"]
+                    for raw in batch_get(wanted, True, ["pk", "client_id"])}
+
+    def stored_entries(self, wanted: list[tuple[Facet, str]]) -> dict[tuple[Facet, str], bool]:
+        """Which of these (facet, client id) entries exist, each with its `live` (consistent BatchGetItem)."""
+        pks = {keys.facet_pk(self.tenant_id, *facet): facet for facet, _ in wanted}
+        live = FacetEntry.live.attr_name
+        with storage_errors():
+            return {(pks[raw["pk"]["S"]], raw["sk"]["S"]): bool(raw.get(live, {}).get("BOOL"))
+                    for raw in batch_get([{"pk": pk, "sk": cid} for pk, cid in dict.fromkeys(
+                        (keys.facet_pk(self.tenant_id, *f), cid) for f, cid in wanted)], True, ["pk", "sk", live])}
+
+    def indexed(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (search term, client id) entries the clients' search index holds."""
+        pks = {keys.search_pk(self.tenant_id, "client", term): term for term, _ in wanted}
+        with storage_errors():
+            return {(pks[raw["pk"]["S"]], raw["sk"]["S"])
+                    for raw in batch_get([{"pk": keys.search_pk(self.tenant_id, "client", term), "sk": cid}
+                                          for term, cid in dict.fromkeys(wanted)], True, ["pk", "sk"])}
+
+    def counter_totals(self, facet_list: list[Facet]) -> dict[Facet, int]:
+        """The sum of each counted facet's shards as stored, negative too (`counts` answers at least 0)."""
+        wanted = [{"pk": keys.facet_pk(self.tenant_id, *f), "sk": keys.count_sk(n)}
+                  for f in dict.fromkeys(facet_list) for n in range(keys.COUNT_SHARDS)]
+        pks = {keys.facet_pk(self.tenant_id, *f): f for f in facet_list}
+        totals = dict.fromkeys(facet_list, 0)
+        with storage_errors():
+            for raw in batch_get(wanted, True, ["pk", "n"]):
+                totals[pks[raw["pk"]["S"]]] += int(raw.get("n", {}).get("N", "0"))
+        return totals
+
+    def day_totals(self) -> dict[str, int]:
+        """The per-day creation counters as stored, their shards summed, by day (`YYYY-MM-DD`)."""
+        totals: dict[str, int] = {}
+        with storage_errors():
+            for count in DayCount.query(keys.created_counts_pk(self.tenant_id), consistent_read=True, page_size=500):
+                day = count.sk.rsplit("#", 1)[0]
+                totals[day] = totals.get(day, 0) + int(count.n)
+        return totals
+
+    def add_to_counter(self, facet: Facet, delta: int) -> None:
+        """ADD `delta` to shard 0 of a counted facet's counter (an ADD: concurrent ADDs of writers are kept)."""
+        commit(lambda tx: _add(tx, _counter(self.tenant_id, facet, 0), delta))
+
+    def add_to_day_counter(self, day: str, delta: int) -> None:
+        """ADD `delta` to shard 0 of the creation counter of `day` (`YYYY-MM-DD`)."""
+        commit(lambda tx: _add(tx, _counter(self.tenant_id, (CREATED, day), 0), delta))
+
+    def repair(self, client: Client, stored: set[Facet], expected: set[Facet], number: bool) -> None:
+        """Write again what the client's own transaction writes (counters aside): its number item when `number`
+        (only if absent), every `expected` facet entry (each `live` as the client), every search term, its lookup
+        keys; the `stored` entries not expected are deleted. VersionConflict when the client changed since read."""
+        def build(tx: TransactWrite) -> None:
+            tx.condition_check(ClientItem, keys.client_pk(self.tenant_id, client.id), keys.CLIENT_SK,
+                               condition=same_rev(client))
+            if number:
+                tx.save(ClientNumberItem(keys.client_number_pk(self.tenant_id, client.client_number), keys.UNIQUE_SK,
+                                         client_id=client.id), condition=ClientNumberItem.pk.does_not_exist())
+            self._write_facets(tx, None, client, stored, expected, counters=False)
+
+        commit_versioned(build, "the client changed meanwhile; read it again")
+
+    def drop_orphan_entry(self, facet: Facet, client_id: str) -> None:
+        """Delete a facet entry whose client does not exist (VersionConflict if it does by now)."""
+        def build(tx: TransactWrite) -> None:
+            tx.condition_check(ClientItem, keys.client_pk(self.tenant_id, client_id), keys.CLIENT_SK,
+                               condition=ClientItem.pk.does_not_exist())
+            tx.delete(FacetEntry(keys.facet_pk(self.tenant_id, *facet), client_id))
+
+        commit_versioned(build, "the client exists now")
+
     def _write_facets(self, tx: TransactWrite, old: Client | None, new: Client, old_f: set[Facet],
-                      new_f: set[Facet]) -> None:
+                      new_f: set[Facet], *, counters: bool = True) -> None:
         for facet in old_f - new_f:
             tx.delete(FacetEntry(keys.facet_pk(self.tenant_id, *facet), new.id))
         # Entries of facets kept are rewritten only when what they hold (name, health, archived...) changed: a
@@ -479,8 +561,8 @@ class ClientRepository:
             tx.save(facet_entry(new, facet))
         search_index.write(tx, self.tenant_id, "client", new.id, search_text(old) if old else None, search_text(new))
         shard = random.randrange(keys.COUNT_SHARDS)
-        for facet, delta in _counter_deltas(old, new, old_f, new_f).items():
-            _add(tx, _counter(self.tenant_id, facet, shard), delta)
+        for facet, delta in (_counter_deltas(old, new, old_f, new_f) if counters else {}).items():
+            _add(tx, _counter(self.tenant_id, facet, shard), delta)  # `counters=False`: a repair sets them itself
         before, after = (lookup_keys(old) if old is not None else set()), lookup_keys(new)
         for key in after - before:
             self._hold(tx, key, {new.id})

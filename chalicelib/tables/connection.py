@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection, TableConnection
 
-from chalicelib import aws
+from chalicelib import aws, telemetry
 from chalicelib.tables.errors import WRITES, may_have_applied, unavailable
 
 # botocore backs off at most 2**i seconds before retry i+1 (throttling; other errors wait 25 ms * 2**i).
@@ -120,6 +120,17 @@ def _install(events, limits: Limits) -> None:
         if budget is not None and http_response.status_code < 300 and _counts(event_name.rsplit(".", 1)[-1]):
             budget.wrote = True
 
+    def ask_capacity(params, model, **_) -> None:  # before-parameter-build: the capacity each call consumed
+        if "ReturnConsumedCapacity" in model.input_shape.members:
+            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+
+    def measured(parsed, **_) -> None:  # after-call: the call and its capacity, for the invocation's metrics
+        consumed = (parsed or {}).get("ConsumedCapacity") or []
+        telemetry.database_call(sum(float(c.get("CapacityUnits", 0)) for c in
+                                    (consumed if isinstance(consumed, list) else [consumed])))
+
+    events.register("before-parameter-build.dynamodb", ask_capacity)
+    events.register("after-call.dynamodb", measured)
     events.register("request-created.dynamodb", before_attempt)
     events.register("after-call.dynamodb", after_call)
     events.register("response-received.dynamodb", after_attempt)

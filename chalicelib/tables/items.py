@@ -296,6 +296,15 @@ class IdempotencyItem(TableItem, discriminator="idempotency"):
     wrote = BooleanAttribute(null=True)  # set in the claiming request's own transactions: its writes landed
 
 
+class HeartbeatItem(TableItem, discriminator="heartbeat"):
+    """When a function last did its work (the stream's last batch and its lag), for the deep health check: in the
+    system directory partition, kept out of the stream function by the template's filter."""
+
+    at = UTCDateTimeAttribute()
+    lag_seconds = NumberAttribute(null=True)
+    records = NumberAttribute(null=True)
+
+
 class TenantItem(TableItem, discriminator="tenant"):
     """A tenant's entry in the directory the schedules walk (the one item not keyed by a tenant)."""
 

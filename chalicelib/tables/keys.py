@@ -84,6 +84,7 @@ def health_sort(health_score: int, name_key: str, client_id: str) -> str:
 
 # The directory of tenants that schedules walk: the one partition that no tenant id leads, holding only ids.
 TENANT_DIRECTORY_PK = "DIRECTORY#TENANTS"
+HEARTBEAT_PK = "DIRECTORY#HEARTBEATS"  # one item per function: sort key its name (e.g. `stream`)
 
 
 CONTACT_PREFIX = "CONTACT#"

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.health_cases import Heartbeat
+from chalicelib.tables import heartbeats
 from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository
@@ -85,13 +88,20 @@ class Stores:
 
 
 class Directory:
-    """What spans tenants: which tenants exist, and which tenant an inbound address belongs to."""
+    """What spans tenants: which tenants exist, which tenant an inbound address belongs to, the functions'
+    heartbeats."""
 
     def tenants(self, after: str | None = None) -> Iterator[str]:
         return all_tenants(after)
 
     def tenant_of_address(self, address: str) -> str | None:
         return tenant_of_address(address)
+
+    def beat(self, name: str, at: datetime, *, lag_seconds: float | None = None, records: int | None = None) -> bool:
+        return heartbeats.beat(name, at, lag_seconds=lag_seconds, records=records)
+
+    def heartbeat(self, name: str) -> Heartbeat | None:
+        return heartbeats.last(name)
 
 
 def _satisfies_the_ports(stores: Stores, directory: Directory) -> tuple[ports.Stores, ports.Directory]:

@@ -10,9 +10,10 @@ from chalicelib.tables.base import TableItem, configure
 
 log = logging.getLogger(__name__)
 
-# Items that only index others (search terms, creation-day counters): no effect or timeline entry follows from
-# them, so the template's stream filter keeps their records from the function (most of a create's records).
-INDEX_ONLY_KINDS = ("search", "day_count")
+# Items that only index others (search terms, creation-day counters) or record the service's own work (heartbeats,
+# which the stream function writes itself: their records must not wake it again): no effect or timeline entry
+# follows from them, so the template's stream filter keeps their records from the function.
+INDEX_ONLY_KINDS = ("search", "day_count", "heartbeat")
 
 # The table's and its indexes' keys and the item's type: storage's own, never a field of a record.
 _STORAGE = frozenset({"pk", "sk", "kind", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"})

@@ -19,11 +19,14 @@ def http(aws):
         yield client.http
 
 
-def test_health_is_ok_when_the_table_answers(http):
+def test_health_is_ok_when_the_table_answers_and_names_the_build(http, monkeypatch):
+    monkeypatch.setenv("BUILD_VERSION", "3f2a9c1d4e5b")
+    monkeypatch.setenv("STAGE", "prod")
+    reset_settings()
     response = http.get("/v1/health")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
-    assert json.loads(response.body) == {"status": "ok"}
+    assert json.loads(response.body) == {"status": "ok", "build": {"version": "3f2a9c1d4e5b", "stage": "prod"}}
 
 
 def test_health_is_503_unavailable_when_the_table_is_missing(http, monkeypatch):

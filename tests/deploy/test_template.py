@@ -1,9 +1,10 @@
 """The packaged template (`make package`): cfn-lint and the SAM translator accept it, and it declares every
-trigger, the table, the buckets, SES, Cognito, CORS, the secrets' sources, the stream's dead letters and one
-least-privilege policy per function."""
+trigger, the table, the buckets, SES, Cognito, CORS, the secrets' sources, the stream's dead letters, one
+least-privilege policy per function, and what operating it needs: tracing, log groups, alarms and a dashboard."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -13,11 +14,12 @@ import pytest
 
 from chalicelib.handlers.auth import INTEGRATION_SCOPE
 from chalicelib.handlers.cors import ALLOW_HEADERS, EXPOSE_HEADERS
-from deploy.package import FUNCTIONS, package
+from deploy.package import FUNCTIONS, LOG_RETENTION_DAYS, METRICS, build_version, merge_template, package
 
 pytestmark = pytest.mark.slow
 
 DATA_SERVICES = ("dynamodb:", "s3:", "ses:", "sqs:", "secretsmanager:")
+XRAY_WRITES = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 ERROR_RESPONSES = ("MISSING_AUTHENTICATION_TOKEN", "UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX")
 
 
@@ -47,18 +49,23 @@ def test_cfn_lint_finds_nothing(built):
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
 
 
-def test_the_sam_translator_accepts_it(template, monkeypatch):
+@pytest.fixture(scope="module")
+def translated(template, monkeypatch_module) -> dict:
+    """The template as CloudFormation deploys it, after the SAM transform."""
     from samtranslator.translator.transform import transform
 
     class NoManagedPolicies:
         def load(self):
             return {}
 
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     uploaded = json.loads(json.dumps(template))
     for resource in _res(uploaded, "AWS::Serverless::Function").values():
         resource["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"  # what `cloudformation package` does
-    out = transform(uploaded, {}, NoManagedPolicies())  # every parameter has a default, and none is a secret
+    return transform(uploaded, {}, NoManagedPolicies())  # every parameter has a default, and none is a secret
+
+
+def test_the_sam_translator_accepts_it(translated):
+    out = translated
     kinds = [r["Type"] for r in out["Resources"].values()]
     assert kinds.count("AWS::Lambda::Function") == 6 and kinds.count("AWS::Lambda::EventSourceMapping") == 2
     [jobs] = [r["Properties"] for r in out["Resources"].values()
@@ -131,9 +138,11 @@ def test_each_function_has_its_own_least_privilege_policy(template):
             assert not any(a == "*" or a.endswith(":*") for a in s["Action"]), (function, s)
             if any(a.startswith(DATA_SERVICES) for a in s["Action"]):
                 assert "*" not in s["Resource"] and s["Resource"], (function, s)
+            if "*" in s["Resource"]:
+                assert set(s["Action"]) <= set(XRAY_WRITES), (function, s)
         granted[function] = {a for s in statements for a in s["Action"]}
     assert all("dynamodb:Query" in actions for actions in granted.values())
-    assert [f for f, a in granted.items() if "dynamodb:GetRecords" in a] == ["OnTableStream"]
+    assert [f for f, a in granted.items() if "dynamodb:GetRecords" in a] == ["OnTableStream", "RunJobs"]
     assert [f for f, a in granted.items() if "ses:SendRawEmail" in a] == ["APIHandler"]
     assert "s3:PutObject" not in granted["RefreshSegments"] | granted["RecalculateScores"] | granted["OnTableStream"]
     assert [f for f, a in granted.items() if "sqs:ReceiveMessage" in a] == ["RunJobs"]
@@ -273,10 +282,10 @@ def test_the_stream_retries_a_bounded_number_of_times_then_leaves_the_batch_in_a
     assert senders["OnTableStream"] == [queue_arn]
 
 
-def test_the_stream_function_is_not_invoked_for_search_terms_and_day_counters(template):
+def test_the_stream_function_is_not_invoked_for_search_terms_day_counters_and_heartbeats(template):
     source = template["Resources"]["OnTableStream"]["Properties"]["Events"]["OnTableStreamDynamodbEventSource"]
     patterns = [json.loads(f["Pattern"]) for f in source["Properties"]["FilterCriteria"]["Filters"]]
-    dropped = {"S": [{"anything-but": ["search", "day_count"]}]}
+    dropped = {"S": [{"anything-but": ["search", "day_count", "heartbeat"]}]}
     # inserts and updates by their new image; removals (no new image) by their old one
     assert patterns == [{"dynamodb": {"NewImage": {"kind": dropped}}},
                         {"eventName": ["REMOVE"], "dynamodb": {"OldImage": {"kind": dropped}}}]
@@ -329,7 +338,7 @@ def test_the_functions_that_start_job_steps_know_the_queue_and_may_only_send_to_
     for function in FUNCTIONS:
         variables = resources[function]["Properties"]["Environment"]["Variables"]
         assert (variables.get("JOBS_QUEUE_URL") == {"Ref": "JobsQueue"}) == (function in senders), function
-    [work] = [s for s in _statements(template, "RunJobs") if "sqs:ReceiveMessage" in s["Action"]]
+    [work] = [s for s in _statements(template, "RunJobs") if s["Sid"] == "WorkJobs"]
     assert sorted(work["Action"]) == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                       "sqs:ReceiveMessage"] and work["Resource"] == [JOBS_ARN]
 
@@ -358,3 +367,122 @@ def test_exports_expire_after_a_day_import_files_with_the_dead_letters_and_only_
     [exports] = [s for s in _statements(template, "APIHandler") if s["Sid"] == "Exports"]
     assert sorted(exports["Action"]) == ["s3:GetObject", "s3:PutObject"]
     assert exports["Resource"] == [{"Fn::Sub": "${AttachmentsBucket.Arn}/exports/*"}]
+
+
+def test_every_function_and_the_api_stage_trace_actively_and_may_write_segments(template, translated):
+    for function in FUNCTIONS:
+        assert template["Resources"][function]["Properties"]["Tracing"] == "Active", function
+        [tracing] = [s for s in _statements(template, function) if s["Action"] == list(XRAY_WRITES)]
+        assert tracing["Resource"] == ["*"], function  # X-Ray names no resource
+    deployed = translated["Resources"]
+    functions = [r["Properties"] for r in deployed.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 6 and all(f["TracingConfig"] == {"Mode": "Active"} for f in functions)
+    [stage] = [r["Properties"] for r in deployed.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert stage["TracingEnabled"] is True
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_every_function_logs_to_its_own_group_kept_for_the_stages_retention(stage, template):
+    resources = merge_template(stage)["Resources"]
+    groups = {g["Properties"]["LogGroupName"]["Fn::Sub"]: g["Properties"]["RetentionInDays"]
+              for g in resources.values() if g.get("Type") == "AWS::Logs::LogGroup"}
+    assert groups == {f"/aws/lambda/${{{function}}}": LOG_RETENTION_DAYS[stage] for function in FUNCTIONS}
+    assert LOG_RETENTION_DAYS == {"dev": 14, "prod": 90}
+    assert not any("FunctionName" in template["Resources"][f]["Properties"] for f in FUNCTIONS)  # Ref is its name
+    assert _res(template, "AWS::Logs::LogGroup").keys() == {f"{function}LogGroup" for function in FUNCTIONS}
+
+
+API = [("ApiName", "nexus-client-management"), ("Stage", "prod")]
+STREAM = [("FunctionName", {"Ref": "OnTableStream"})]
+TABLE = [("TableName", {"Ref": "ClientTable"})]
+ALARMS = [  # alarm, namespace, its metrics, some of their dimensions, threshold
+    ("ApiErrorRateAlarm", "AWS/ApiGateway", ["5XXError"], API, 0.01),
+    ("ApiLatencyAlarm", "AWS/ApiGateway", ["Latency"], API, 3000),
+    ("StreamIteratorAgeAlarm", "AWS/Lambda", ["IteratorAge"], STREAM, 300_000),
+    ("StreamDestinationFailureAlarm", "AWS/Lambda", ["DestinationDeliveryFailures"], STREAM, 0),
+    ("StreamFailureAlarm", "AWS/SQS", ["ApproximateNumberOfMessagesVisible"],
+     [("QueueName", {"Fn::GetAtt": ["StreamFailureQueue", "QueueName"]})], 0),
+    ("JobsDeadLetterAlarm", "AWS/SQS", ["ApproximateNumberOfMessagesVisible"],
+     [("QueueName", {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]})], 0),
+    ("ScheduleFailureAlarm", "AWS/Lambda", ["Errors", "Errors"],
+     [("FunctionName", {"Ref": "RefreshSegments"}), ("FunctionName", {"Ref": "RecalculateScores"})], 0),
+    ("JobsFailedAlarm", {"Fn::Sub": "NexusRMS/ClientManagement/${Stage}"}, ["JobsFailed"],
+     [("service", "client-management")], 0),
+    ("ThrottleAlarm", "AWS/Lambda", ["Throttles"] * 6, [("FunctionName", {"Ref": f}) for f in FUNCTIONS], 0),
+    ("TableThrottleAlarm", "AWS/DynamoDB", ["ReadThrottleEvents", "WriteThrottleEvents"], TABLE, 0),
+]
+
+
+@pytest.mark.parametrize(("name", "namespace", "metrics", "dims", "threshold"), ALARMS, ids=[a[0] for a in ALARMS])
+def test_the_alarm_watches_its_metric_and_tells_the_alarm_topic(template, name, namespace, metrics, dims, threshold):
+    alarm = template["Resources"][name]
+    props = alarm["Properties"]
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    watched = [q["MetricStat"]["Metric"] for q in props["Metrics"] if "MetricStat" in q] if "Metrics" in props \
+        else [props]
+    assert [m["MetricName"] for m in watched] == metrics
+    assert all(m["Namespace"] == namespace for m in watched)
+    found = [json.dumps([d["Name"], d["Value"]]) for m in watched for d in m["Dimensions"]]
+    assert {json.dumps(list(d)) for d in dims} <= set(found)
+    if "Metrics" in props:  # one metric math answer: the sum of them
+        assert [q["Expression"] for q in props["Metrics"] if q.get("ReturnData")] == ["SUM(METRICS())"]
+    assert props["Threshold"] == threshold and props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlarmTopic"}]
+    assert props["TreatMissingData"] == "notBreaching" and '"Operate it"' in props["AlarmDescription"]
+
+
+def test_the_api_alarms_watch_the_api_and_stage_this_template_makes(template):
+    api = template["Resources"]["RestAPI"]["Properties"]
+    assert dict(API) == {"ApiName": api["DefinitionBody"]["info"]["title"], "Stage": api["StageName"]}
+    latency = template["Resources"]["ApiLatencyAlarm"]["Properties"]
+    assert latency["ExtendedStatistic"] == "p95" and latency["EvaluationPeriods"] == 3
+    errors = template["Resources"]["ApiErrorRateAlarm"]["Properties"]
+    assert errors["Statistic"] == "Average" and (errors["DatapointsToAlarm"], errors["EvaluationPeriods"]) == (2, 3)
+
+
+def _dashboard(template) -> dict:
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    variables = set(re.findall(r"\$\{([^}]+)\}", body))
+    assert {"Stage", "AWS::Region"} <= variables
+    known = {"AWS::Region", *template["Parameters"], *template["Resources"]}
+    assert {v.split(".")[0] for v in variables} <= known  # every ${...} is something Fn::Sub resolves
+    return json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+
+
+def test_the_dashboard_is_json_once_substituted_and_shows_every_metric_of_the_app(template):
+    dashboard = template["Resources"]["Dashboard"]["Properties"]
+    assert dashboard["DashboardName"] == {"Fn::Sub": "nexus-client-management-${Stage}"}
+    assert template["Outputs"]["DashboardName"] == {"Value": {"Ref": "Dashboard"}}
+    widgets = _dashboard(template)["widgets"]
+    shown = json.dumps([w["properties"]["metrics"] for w in widgets])
+    assert [m for m in METRICS if f'"{m}"' not in shown and f'\\"{m}\\"' not in shown] == []
+    assert all(w["properties"]["region"] == "x" for w in widgets)
+    for aws in ("5XXError", "IteratorAge", "ApproximateNumberOfMessagesVisible", "Throttles", "Duration"):
+        assert f'"{aws}"' in shown, aws
+
+
+def test_every_function_knows_its_service_namespace_stage_and_build(template):
+    for function in FUNCTIONS:
+        variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "client-management", function
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Fn::Sub": "NexusRMS/ClientManagement/${Stage}"}
+        assert variables["LOG_LEVEL"] == "INFO" and variables["STAGE"] == {"Ref": "Stage"}, function
+        assert re.fullmatch(r"[0-9a-f]{12}(-dirty)?|unknown", variables["BUILD_VERSION"]), function
+        assert ("STREAM_FAILURE_QUEUE_URL" in variables) == (function == "RunJobs"), function
+    assert template["Resources"]["RunJobs"]["Properties"]["Environment"]["Variables"]["STREAM_FAILURE_QUEUE_URL"] \
+        == {"Ref": "StreamFailureQueue"}
+
+
+def test_the_build_version_is_unknown_outside_git_or_without_it(tmp_path, monkeypatch):
+    assert build_version(tmp_path) == "unknown"  # not a repository
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git at all
+    assert build_version() == "unknown"
+
+
+def test_the_jobs_worker_may_replay_the_streams_dead_letters(template):
+    statements = {s["Sid"]: s for s in _statements(template, "RunJobs")}
+    replay, read = statements["ReplayStreamFailures"], statements["ReadStream"]
+    assert sorted(replay["Action"]) == ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+    assert replay["Resource"] == [{"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}]
+    assert sorted(read["Action"]) == ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+    assert read["Resource"] == [{"Fn::GetAtt": ["ClientTable", "StreamArn"]}]

@@ -12,7 +12,8 @@ from chalicelib.handlers.fields import Strict, patch_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFERRED = ("jwt", "cryptography", "email_validator", "pydantic_settings", "chalicelib.handlers.openapi",
-            "chalicelib.handlers.events", "chalicelib.handlers.jobs", "chalicelib.handlers.stream")
+            "chalicelib.handlers.events", "chalicelib.handlers.jobs", "chalicelib.handlers.stream",
+            "aws_lambda_powertools", "aws_xray_sdk")  # telemetry: by the first invocation, X-Ray only when on
 
 # Run in a fresh interpreter: this test process has long since imported and built everything.
 _AFTER_IMPORT = """

@@ -76,11 +76,12 @@ def test_a_batch_asks_for_each_effect_once_naming_every_record_that_asked():
 
 def test_index_only_records_the_template_filters_out_ask_for_nothing_and_are_skipped_locally():
     from chalicelib.domain import activity
-    from chalicelib.tables.items import DayCount, SearchEntry
+    from chalicelib.tables.items import DayCount, HeartbeatItem, SearchEntry
     from chalicelib.tables.streams import INDEX_ONLY_KINDS, decode_record
 
     items = [SearchEntry(keys.search_pk("t1", "client", "har"), "c1"), DayCount(keys.created_counts_pk("t1"),
-                                                                             keys.day_count_sk("2026-11-26", 3), n=1)]
+                                                                             keys.day_count_sk("2026-11-26", 3), n=1),
+             HeartbeatItem(keys.HEARTBEAT_PK, "stream", at=NOW)]
     kinds = [item.serialize()["kind"]["S"] for item in items]
     assert sorted(kinds) == sorted(INDEX_ONLY_KINDS)
     for item, kind in zip(items, kinds, strict=True):

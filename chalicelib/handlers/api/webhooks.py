@@ -6,6 +6,7 @@ from typing import Literal
 from chalice import Blueprint
 from standardwebhooks.webhooks import Webhook
 
+from chalicelib import telemetry
 from chalicelib.config import get_settings
 from chalicelib.domain import node_cases
 from chalicelib.domain.errors import Unauthorized
@@ -16,6 +17,7 @@ from chalicelib.handlers.routing import Ctx, api, json_response
 from chalicelib.tables.stores import Stores
 
 bp = Blueprint(__name__)
+WEBHOOK_METRICS = {"processed": "WebhookProcessed", "duplicate": "WebhookDuplicate", "accepted": "WebhookHeld"}
 
 
 class WebhookAnswer(Model):
@@ -46,5 +48,8 @@ def node_webhook(ctx: Ctx):
     if not isinstance(data, dict):
         raise InvalidJson("the body must be a JSON object")
     event = NodeEvent.model_validate(data)
+    telemetry.note(tenant=event.tenant_id, principal="node", webhook_id=webhook_id, event_type=event.type)
     outcome = node_cases.receive(Stores(event.tenant_id), webhook_id, event)
+    telemetry.note(outcome=outcome)
+    telemetry.count(WEBHOOK_METRICS[outcome])
     return json_response({"status": outcome}, 202 if outcome == "accepted" else 200)
