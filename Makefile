@@ -76,6 +76,11 @@ package: $(STAMP) ## build/<STAGE>/sam.json and deployment.zip (no AWS call)
 jobs: $(STAMP) ## the local jobs (ARGS="retry <id> ..."), see README "Jobs"
 	@$(PYTHON) -m chalicelib.local jobs $(if $(ARGS),$(ARGS),list)
 
+# make ops ARGS="verify --tenant demo": the on-call commands (recount, verify, segments, rescore, reindex, replay, show)
+.PHONY: ops
+ops: $(STAMP) ## on-call commands (ARGS="verify --tenant demo"; no ARGS: their list)
+	@$(PYTHON) -m chalicelib.ops $(if $(ARGS),$(ARGS),--help)
+
 # Fetch DynamoDB Local into .cache/dynamodb-local/ (and check for Java) without starting anything.
 ddb: $(STAMP) ## fetch DynamoDB Local into .cache/ and check for Java, starting nothing
 	$(PYTHON) -m chalicelib.local ddb
