@@ -351,14 +351,21 @@ def write_results(rows: list[Row], loaded: dict[str, Any], sizes: tuple[int, int
     load_text = "; ".join(f"`{t}`: {v['clients']:,} clients and {v['contacts']:,} contacts, {v['items']:,} items "
                           f"in {v['seconds']:.0f} s ({v['items_per_s']:,}/s)" for t, v in loaded.items())
     lines += ["", f"Loaded by `bench/loader.py`: {load_text}.", "", end]
+    write_section(lines, after="<!-- /bench:scale ")
+    print("\n".join(lines[4:-3]))
+
+
+def write_section(lines: list[str], after: str) -> None:
+    """Replace the section between `lines`' first and last line (its markers) in docs/BENCHMARKS.md; a new one goes
+    after the last marker starting with `after`, else at the end."""
+    begin, end = lines[0], lines[-1]
     doc = ROOT / "docs" / "BENCHMARKS.md"
     text = doc.read_text()
     section = "\n".join(lines)
     if begin in text and end in text:
         text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:  # after the sections already there, else at the end
-        last = text.rfind("<!-- /bench:scale ")
+    else:
+        last = text.rfind(after)
         at = text.index("-->", last) + 3 if last >= 0 else len(text.rstrip())
         text = text[:at] + "\n\n" + section + text[at:]
     doc.write_text(text)
-    print("\n".join(lines[4:-3]))

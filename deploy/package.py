@@ -33,6 +33,9 @@ JOBS_MAX_CONCURRENCY = 50  # workers at once: a fan-out of 1,000 tenants must no
 # Named, not referenced: the bucket's notification needs the function, so the function may not need the bucket.
 INBOUND_BUCKET = "nexus-client-management-inbound-${Stage}-${AWS::AccountId}"
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+# Not shipped either: the local runtime, and Powertools' REST event handler (2.9 MB; we use its Logger's formatter,
+# Metrics and Tracer only, none of which imports it).
+UNUSED = ("chalicelib/local/", "aws_lambda_powertools/event_handler/")
 RESOURCE_SERVER = "nexus-client-management"  # its `integration` scope is chalicelib.handlers.auth.INTEGRATION_SCOPE
 # Who may call the API from a browser, per stage (the CorsAllowOrigins parameter overrides it).
 CORS_ORIGINS = {"dev": "*", "prod": "https://app.nexusrms.io,https://portal.nexusrms.io"}
@@ -531,7 +534,7 @@ def shrink(zip_path: Path) -> None:
             for info in src.infolist():
                 top = info.filename.split("/")[0]
                 if top.split("-")[0] in RUNTIME_PROVIDED or top in RUNTIME_PROVIDED \
-                        or info.filename.startswith("chalicelib/local/") or "__pycache__/" in info.filename:
+                        or info.filename.startswith(UNUSED) or "__pycache__/" in info.filename:
                     continue
                 src.extract(info, staged)
         unchecked = py_compile.PycInvalidationMode.UNCHECKED_HASH

@@ -152,8 +152,18 @@ def test_the_lambda_package_holds_only_what_the_runtime_lacks(built):
     zipped = built.parent / "deployment.zip"
     names = zipfile.ZipFile(zipped).namelist()
     assert "app.py" in names and any(n.startswith("pydantic/") for n in names)
-    assert not any(n.startswith(("botocore/", "boto3/", "chalicelib/local/", "tests/")) for n in names)
+    assert not any(n.startswith(("botocore/", "boto3/", "chalicelib/local/", "tests/",
+                                 "aws_lambda_powertools/event_handler/")) for n in names)
     assert zipped.stat().st_size < 15_000_000
+
+
+def test_the_packaged_telemetry_imports_from_the_lambda_package_alone(built, tmp_path):
+    zipfile.ZipFile(built.parent / "deployment.zip").extractall(tmp_path)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter; "
+            "from aws_lambda_powertools.metrics import EphemeralMetrics; from aws_lambda_powertools import Tracer; "
+            "import aws_lambda_powertools as p; assert p.__file__.startswith(sys.argv[1]), p.__file__")
+    assert subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True).returncode == 0
 
 
 def test_every_module_in_the_lambda_package_is_compiled_so_a_cold_start_compiles_nothing(built):
