@@ -8,37 +8,22 @@ import subprocess
 import sys
 import time
 
-from bench.bench_scale import REPEATS, ROOT, Row, _machine, import_row, write_section
+from bench.bench_scale import _FIRST_REQUEST, REPEATS, ROOT, Row, _machine, import_row, write_section
 from bench.common import Bench
 
-# A fresh interpreter: the first and 20 warm requests through API Gateway's local stand-in, with the telemetry of
-# every invocation on, or off (its invocation replaced by one that measures and writes nothing).
-_REQUESTS = """
-import contextlib, json, statistics, sys, time
-mode, path, token = sys.argv[1:4]
-import app
+# Before the first-request script of the scale benchmark: the telemetry of every invocation on (both lines to
+# stdout, as in Lambda: a pipe here), or off (its invocation replaced by one that measures and writes nothing).
+_MODE = """
+import contextlib, os
 from chalicelib import telemetry
-if mode == "off":
+if os.environ["BENCH_TELEMETRY"] == "off":
     @contextlib.contextmanager
     def silent(kind, message, *, dimensions=None, **fields):
         yield telemetry.Invocation(kind, {})
     telemetry.invocation = silent
 else:
     telemetry.setting = lambda name, real=telemetry.setting: None if name in ("log_file", "metrics_file") \\
-        else real(name)  # both lines to stdout, as in Lambda (a pipe here)
-from chalice.config import Config
-from chalicelib.local.server import NexusLocalGateway
-gateway = NexusLocalGateway(app.app, Config())
-headers = {"authorization": "Bearer " + token, "host": "127.0.0.1"}
-def once():
-    start = time.perf_counter()
-    answer = gateway.handle_request("GET", path, headers, b"")
-    assert answer["statusCode"] == 200, answer
-    return (time.perf_counter() - start) * 1000
-first = once()
-warm = [once() for _ in range(30)]
-print(json.dumps({"first_ms": first, "warm_ms": statistics.median(warm),
-                  "powertools": "aws_lambda_powertools" in sys.modules}))
+        else real(name)
 """
 
 # aws_xray_sdk builds a botocore client (its sampler's) at import: on a fresh botocore session, or on the shared one.
@@ -60,7 +45,7 @@ print((time.perf_counter() - start) * 1000)
 """
 
 
-def _run(code: str, *args: str, env: dict | None = None) -> str:
+def _run(code: str, *args: str, env: dict | None = None) -> str:  # the script's last line
     done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env=env or os.environ.copy())
     if done.returncode != 0:
@@ -72,7 +57,8 @@ def request_rows(b: Bench, path: str) -> list[Row]:
     seen: dict[str, list[dict]] = {"on": [], "off": []}
     for _ in range(max(3, REPEATS // 2)):
         for mode in seen:
-            seen[mode].append(json.loads(_run(_REQUESTS, mode, path, b.token)))
+            env = {**os.environ, "BENCH_TELEMETRY": mode}
+            seen[mode].append(json.loads(_run(_MODE + _FIRST_REQUEST, path, b.token, env=env)))
     p50 = {mode: {k: statistics.median(r[k] for r in runs) for k in ("first_ms", "warm_ms")}
            for mode, runs in seen.items()}
     on, off = p50["on"], p50["off"]

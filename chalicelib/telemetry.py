@@ -181,6 +181,18 @@ def configure(*, root: bool = False) -> None:
         _configured = True
 
 
+def configure_commands() -> None:
+    """Operator commands (`python -m chalicelib.local|ops`): readable lines on stderr, their stdout being their
+    answer; the invocations they run log there too, at LOG_LEVEL; botocore and PynamoDB quiet."""
+    global _configured
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("pynamodb", "botocore"):  # both announce routine facts (settings file, credentials) at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    with _lock:
+        _configured = True
+
+
 def reset() -> None:
     """Forget the configuration (tests that change LOG_FORMAT or LOG_FILE)."""
     global _configured, _tracer

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
-import logging
 import os
 import shlex
 import sys
@@ -348,11 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     ddb.set_defaults(func=_ddb)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # Both announce routine facts (settings file, credentials found) at INFO on every start.
-    for noisy in ("pynamodb", "botocore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from chalicelib import telemetry
+
+    telemetry.configure_commands()
     try:
         return args.func(args)
     except DynamoDBLocalError as exc:

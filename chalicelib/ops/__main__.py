@@ -266,10 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or bad usage (2), printed by argparse
         return exc.code if isinstance(exc.code, int) else 2
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("pynamodb", "botocore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from chalicelib import telemetry
+
+    telemetry.configure_commands()
     from botocore.exceptions import BotoCoreError, ClientError
 
     from chalicelib.domain.errors import DomainError

@@ -126,10 +126,12 @@ def test_a_stream_batch_logs_its_records_effects_and_failures(aws, files):
     assert emf["StreamRecords"] == [1.0] and emf["StreamRecordsFailed"] == [1.0]
 
 
-def test_an_inbound_email_for_nobody_logs_rejected_with_its_reason_and_no_address(aws, files):
+def test_an_inbound_email_for_nobody_logs_rejected_with_its_reason_and_no_address(aws, files, monkeypatch):
     from chalicelib import aws as aws_clients
     from chalicelib.handlers.events import handle_inbound_email
 
+    monkeypatch.delenv("S3_LOCAL_DIR", raising=False)  # moto's S3, whatever a local run left in the environment
+    reset_settings()
     logs, metrics = files
     s3 = aws_clients.client("s3", region_name="eu-west-1")
     s3.create_bucket(Bucket="inbound-mail", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})

@@ -7,7 +7,7 @@ import requests
 def test_health_answers_ok(live_server):
     response = requests.get(f"{live_server.base_url}/v1/health", timeout=5)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok" and set(response.json()["build"]) == {"version", "stage"}
 
 
 def test_an_unknown_route_is_a_json_404(live_server):
