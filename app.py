@@ -14,6 +14,7 @@ from chalicelib.handlers.api import (
     clients,
     communications,
     contacts,
+    duplicates,
     exports,
     imports,
     integrations,
@@ -33,9 +34,9 @@ app = Chalice(app_name="nexus-client-management")
 # answer is returned as bytes too (API Gateway decodes it for callers whose Accept names text/csv).
 app.api.binary_types = ["text/csv", "application/csv", "application/vnd.ms-excel", "application/octet-stream"]
 
-for blueprint in (service.bp, bulk.bp, exports.bp, imports.bp, clients.bp, contacts.bp, communications.bp,
-                  categories.bp, segments.bp, scores.bp, overview.bp, workspace.bp, integrations.bp, portal.bp,
-                  settings.bp, webhooks.bp):
+for blueprint in (service.bp, bulk.bp, exports.bp, imports.bp, duplicates.bp, clients.bp, contacts.bp,
+                  communications.bp, categories.bp, segments.bp, scores.bp, overview.bp, workspace.bp,
+                  integrations.bp, portal.bp, settings.bp, webhooks.bp):
     app.register_blueprint(blueprint)
 
 

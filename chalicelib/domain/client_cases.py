@@ -7,6 +7,7 @@ from typing import IO, Any
 
 from ulid import ULID
 
+from chalicelib.domain import duplicate_cases
 from chalicelib.domain.category_cases import check_assignable, tree_of, with_descendants
 from chalicelib.domain.client_csv import CsvWriter
 from chalicelib.domain.clients import (
@@ -40,9 +41,10 @@ def _check_categories(stores: Stores, wanted: list[str] | None, already: list[st
         check_assignable(tree_of(stores), wanted, already)
 
 
-def create_client(stores: Stores, data: dict[str, Any], *, now: datetime | None = None) -> Client:
+def create_client(stores: Stores, data: dict[str, Any], *, now: datetime | None = None,
+                  allow_duplicate: bool = True) -> Client:
     """Create a client, scored as a later read shows it; a number already taken (two creates in one second) is
-    drawn again."""
+    drawn again. `allow_duplicate=False`: 409 `possible_duplicate` when live clients may be this one."""
     client_settings = stores.settings.get("client")
     thresholds = stores.settings.get("lead-score-thresholds")
     defs = stores.settings.custom_fields()
@@ -52,6 +54,8 @@ def create_client(stores: Stores, data: dict[str, Any], *, now: datetime | None 
         at = now or utcnow()
         client = build_client(data, tenant_id=stores.tenant_id, actor=stores.actor, client_settings=client_settings,
                               thresholds=thresholds, defs=defs, at=at)
+        if not allow_duplicate:
+            duplicate_cases.refuse_duplicates(stores, client)
         return stores.clients.create(client, FacetRules.of(client_settings, at))
     return retrying(attempt, "the client numbers")
 

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from chalicelib.domain import search
+from chalicelib.domain import duplicates, search
 from chalicelib.domain.errors import Conflict, ValidationFailed, VersionConflict
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, validate_custom_fields
 from chalicelib.domain.values import Model, Record, money
@@ -251,14 +251,21 @@ LOOKUP_NAMES = {"email": "email", "vat_number": "vat"}  # duplicate keys of an i
 
 
 def lookup_keys(client: Client) -> set[LookupKey]:
-    """The keys a live client is found by when an import looks for duplicates: ("email", normalised address),
-    ("vat", normalised VAT number). Archived clients hold none."""
+    """The keys a live client is found by when a create or an import looks for duplicates: exactly by
+    ("email", normalised address) and ("vat", normalised VAT number), likely by ("name", normalised name and
+    country) and ("domain", its email's domain unless free mail). Archived clients hold none."""
     if client.is_archived:
         return set()
     from chalicelib.domain.client_import import duplicate_keys  # it builds on client_csv, which imports this module
 
-    return {(LOOKUP_NAMES[name], value)
-            for name, value in duplicate_keys({"email": client.email, "vat_number": client.vat_number})}
+    found = {(LOOKUP_NAMES[name], value)
+             for name, value in duplicate_keys({"email": client.email, "vat_number": client.vat_number})}
+    country = next((a.country for a in client.addresses if a.country), None)
+    if named := duplicates.name_key(client.name, country):
+        found.add(("name", named))
+    if domain := duplicates.email_domain(client.email):
+        found.add(("domain", domain))
+    return found
 
 
 def search_text(client: Client) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ulid import ULID
 
-from chalicelib.domain import rate_limits
+from chalicelib.domain import duplicate_cases, rate_limits
 from chalicelib.domain.clients import Client, FacetRules, PrimaryContact
 from chalicelib.domain.contacts import (
     Contact,
@@ -111,7 +111,11 @@ def change(stores: Stores, client_id: str, contact_id: str, edit: Edit) -> Conta
     return retrying(lambda: change_once(stores, client_id, contact_id, edit), "the client's contacts")
 
 
-def add_contact(stores: Stores, client_id: str, data: dict[str, Any]) -> Contact:
+def add_contact(stores: Stores, client_id: str, data: dict[str, Any], *, allow_duplicate: bool = True) -> Contact:
+    """Add a contact; `allow_duplicate=False`: 409 `possible_duplicate` when live contacts have its address."""
+    if not allow_duplicate:
+        stores.clients.get(client_id)  # an unknown client is a 404 before any duplicate is looked for
+        duplicate_cases.refuse_duplicate_contact(stores, client_id, data.get("email"))
     return retrying(lambda: add_once(stores, client_id, data), "the client's contacts")
 
 

@@ -12,6 +12,7 @@ from chalicelib.domain import client_cases
 from chalicelib.domain.category_cases import Tree, check_assignable, tree_of
 from chalicelib.domain.client_import import ParsedRow, field_name
 from chalicelib.domain.clients import LOOKUP_NAMES, Client, FacetRules, generate_number, lookup_keys
+from chalicelib.domain.duplicates import EXACT
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.ports import Stores
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, LeadScoreThresholds
@@ -202,7 +203,7 @@ def _checked(block: list[ParsedRow], rules: Rules, import_id: str | None, dry_ru
         while client.client_number in drawn:
             client = client.model_copy(update={"client_number": generate_number("CLT", client.created_at)})
         drawn.add(client.client_number)
-        candidates.append((row, client, sorted(lookup_keys(client))))
+        candidates.append((row, client, sorted(k for k in lookup_keys(client) if k[0] in EXACT)))  # exact keys only
     return candidates
 
 

@@ -5,7 +5,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain import activity, category_cases, client_cases, scoring_cases, segment_cases
+from chalicelib.domain import (
+    activity,
+    category_cases,
+    client_cases,
+    duplicate_cases,
+    scoring_cases,
+    segment_cases,
+)
 from chalicelib.domain.clients import Client
 from chalicelib.domain.ports import Stores
 from chalicelib.domain.response_times import response_times
@@ -26,7 +33,7 @@ class Change:
     old: Image | None
     new: Image | None
     sequence_number: str
-    facet: tuple[str, str] | None = None  # (facet, value) of a facet entry: which list of clients it is in
+    facet: tuple[str, str] | None = None  # (facet, value) of a facet entry, (name, value) of a lookup key
 
 
 @dataclass
@@ -58,6 +65,8 @@ def effects_of(change: Change) -> list[Effect]:
         live_changed = old is None or new is None or old.get("live") != new.get("live")
         if facet in ("category", "segment") and live_changed:
             return [(facet + "_count", tenant, value)]
+    if change.kind == "client_key" and change.facet and (old or {}).get("client_ids") != (new or {}).get("client_ids"):
+        return [("duplicate_key", tenant, "=".join(change.facet))]
     if change.kind == "category" and new is not None and new.get("deleted_at") is not None \
             and (old is None or old.get("deleted_at") is None):
         return [("category_deleted", tenant, image["id"])]
@@ -122,5 +131,6 @@ EFFECTS: dict[str, Callable[[Stores, str], Any]] = {
     "category_count": category_cases.recount,
     "segment_count": segment_cases.recount,
     "category_deleted": client_cases.remove_deleted_category,
+    "duplicate_key": duplicate_cases.sync_key,
 }
 CHANGES_CLIENTS = frozenset({"category_deleted"})  # effects that write clients without answering them

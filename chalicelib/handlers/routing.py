@@ -242,8 +242,11 @@ def _idempotent(ctx: Ctx, run: Callable[[], Response]) -> Response:
     if len(key) > 255:
         raise BadRequest("Idempotency-Key is longer than 255 characters",
                          [{"field": "Idempotency-Key", "message": "at most 255 characters"}])
+    # The query is part of the request: a retry adding `?allow_duplicate=true` is another request, not a replay.
+    query = sorted((ctx.request.query_params or {}).items())
     fingerprint = hashlib.sha256(f"{ctx.doc.method} {ctx.request.context.get('resourcePath', ctx.doc.path)} "
-                                 f"{ctx.request.uri_params} ".encode() + (ctx.request.raw_body or b"")).hexdigest()
+                                 f"{ctx.request.uri_params} {query} ".encode() + (ctx.request.raw_body or b"")
+                                 ).hexdigest()
     store = ctx.stores().idempotency
     claim = store.claim(key, fingerprint)
     if isinstance(claim, Replay):

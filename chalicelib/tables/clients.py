@@ -36,6 +36,7 @@ from chalicelib.domain.clients import (
     name_key,
     search_text,
 )
+from chalicelib.domain.duplicates import EXACT
 from chalicelib.domain.errors import NotFound, Unavailable, VersionConflict
 from chalicelib.domain.retry import retrying
 from chalicelib.domain.values import iso
@@ -603,15 +604,18 @@ class ClientRepository:
                 return 0
 
             def build(tx: TransactWrite) -> None:
+                held: dict[LookupKey, set[str]] = {}  # clients sharing a key (a domain): one update of it
                 for client in current:
                     tx.condition_check(ClientItem, keys.client_pk(self.tenant_id, client.id), keys.CLIENT_SK,
                                        condition=same_rev(client))
                     for key in lookup_keys(client):
-                        self._hold(tx, key, {client.id})
+                        held.setdefault(key, set()).add(client.id)
+                for key, ids in held.items():
+                    self._hold(tx, key, ids)
 
             commit_versioned(build, "changed meanwhile")
             return len(current)
-        step = MAX_TRANSACTION // 3  # a check and at most two keys per client
+        step = MAX_TRANSACTION // 5  # a check and at most four keys per client
         return sum(retrying(partial(attempt, client_ids[n:n + step]), "clients being indexed")
                    for n in range(0, len(client_ids), step))
 
@@ -678,8 +682,8 @@ class ClientRepository:
         for facet, delta in deltas.items():
             _add(tx, _counter(self.tenant_id, facet, n % keys.COUNT_SHARDS), delta)
             built.updates.append(([], "counter"))
-        for key, holding in held.items():
-            self._hold(tx, key, {p.client.id for p in holding}, unheld=unique_keys)
+        for key, holding in held.items():  # an import's rule: no live client holds its email or VAT number yet
+            self._hold(tx, key, {p.client.id for p in holding}, unheld=unique_keys and key[0] in EXACT)
             built.updates.append((holding, "key"))
         fence(tx)  # inside an Idempotency-Key request: mark the key in the same transaction
         return built

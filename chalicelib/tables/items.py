@@ -296,6 +296,20 @@ class IdempotencyItem(TableItem, discriminator="idempotency"):
     wrote = BooleanAttribute(null=True)  # set in the claiming request's own transactions: its writes landed
 
 
+class DuplicateEntry(TableItem, discriminator="duplicate"):
+    """A lookup key that two live clients or more hold (kept by the stream from the key's item): sort key
+    `<name>=<value>`, the holders beside it."""
+
+    holders = UnicodeSetAttribute()
+
+
+class DismissedPair(TableItem, discriminator="dismissed_pair"):
+    """Two clients someone said are not the same: never proposed as duplicates again."""
+
+    at = UTCDateTimeAttribute()
+    by = UnicodeAttribute(null=True)
+
+
 class HeartbeatItem(TableItem, discriminator="heartbeat"):
     """When a function last did its work (the stream's last batch and its lag), for the deep health check: in the
     system directory partition, kept out of the stream function by the template's filter."""

@@ -242,9 +242,33 @@ def jobs_pk(tenant_id: str, kind: str) -> str:
     return f"{_t(tenant_id)}#JOBS#{kind}"
 
 
+CLIENT_KEY_MARK = "#CLIKEY#"
+
+
 def client_key_pk(tenant_id: str, name: str, value: str) -> str:
-    """Which live clients hold a normalised email or VAT number (`name` email|vat): read by key, 100 a call."""
-    return f"{_t(tenant_id)}#CLIKEY#{name}={value}"
+    """Which live clients hold a lookup key (`name` email|vat|name|domain, domain/duplicates.py): read by key, 100
+    a call."""
+    return f"{_t(tenant_id)}{CLIENT_KEY_MARK}{name}={value}"
+
+
+def parse_client_key_pk(pk: str) -> tuple[str, str, str] | None:
+    """(tenant id, name, value) of a lookup key's partition key, or None for any other key."""
+    head, mark, rest = pk.partition(CLIENT_KEY_MARK)
+    if not mark or not head.startswith("T#") or "=" not in rest:
+        return None
+    name, _, value = rest.partition("=")
+    return head[2:], name, value
+
+
+def duplicates_pk(tenant_id: str, kind: str) -> str:
+    """The lookup keys held by two clients or more (`kind` client|contact), sort key `<name>=<value>`: the tenant's
+    possible duplicates, paged without reading every client."""
+    return f"{_t(tenant_id)}#DUPS#{kind}"
+
+
+def dismissed_pk(tenant_id: str, kind: str) -> str:
+    """Pairs a person said are not duplicates, sort key `<id>|<id>` (the lower id first)."""
+    return f"{_t(tenant_id)}#DUPSNOT#{kind}"
 
 
 def import_row_pk(tenant_id: str, fingerprint: str) -> str:

@@ -13,6 +13,7 @@ from chalicelib.tables.categories import CategoryRepository
 from chalicelib.tables.clients import ClientRepository
 from chalicelib.tables.communications import CommunicationRepository
 from chalicelib.tables.contacts import ContactRepository
+from chalicelib.tables.duplicates import DuplicateRepository
 from chalicelib.tables.facts import FactRepository
 from chalicelib.tables.idempotency import IdempotencyStore, Replay, holding
 from chalicelib.tables.imports import ImportRepository
@@ -60,6 +61,7 @@ class Stores:
     tasks: TaskRepository = field(init=False)
     associations: AssociationRepository = field(init=False)
     idempotency: IdempotencyStore = field(init=False)
+    duplicates: DuplicateRepository = field(init=False)
 
     def __post_init__(self) -> None:
         t = self.tenant_id
@@ -81,6 +83,7 @@ class Stores:
         self.tasks = TaskRepository(t)
         self.associations = AssociationRepository(t)
         self.idempotency = IdempotencyStore(t)
+        self.duplicates = DuplicateRepository(t, self.actor)
 
     def claim_inbound_address(self, address: str, previous: str | None) -> None:
         """Route mail for `address` to this tenant; another tenant's address is a 409."""

@@ -33,13 +33,14 @@ def _image(item: TableItem | None) -> Image | None:
 
 def to_change(event_name: str, kind: str, old: TableItem | None, new: TableItem | None,
               sequence_number: str) -> Change:
-    """The domain's change of an item's two images; the tenant and a facet entry's list are read from the key here,
-    so the domain never reads one."""
+    """The domain's change of an item's two images; the tenant, a facet entry's list and a lookup key's name and
+    value are read from the key here, so the domain never reads one."""
     item = new or old
-    facet = keys.parse_facet_pk(item.pk) if item is not None and kind == "facet" else None
-    tenant_id = facet[0] if facet else getattr(item, "tenant_id", None)
+    parse = {"facet": keys.parse_facet_pk, "client_key": keys.parse_client_key_pk}.get(kind)
+    keyed = parse(item.pk) if item is not None and parse else None  # (tenant, facet or key name, value)
+    tenant_id = keyed[0] if keyed else getattr(item, "tenant_id", None)
     return Change(event_name, kind, tenant_id, _image(old), _image(new), sequence_number,
-                  (facet[1], facet[2]) if facet else None)
+                  (keyed[1], keyed[2]) if keyed else None)
 
 
 def decode_record(record: Any) -> Change | None:

@@ -21,6 +21,7 @@ from chalicelib.domain.contacts import invitation_token
 from chalicelib.handlers.routing import MAX_JSON_DEPTH, ROUTES
 from chalicelib.tables.activity import ActivityRepository
 from chalicelib.tables.inbox import InboxRepository
+from chalicelib.tables.stores import Stores
 from tests.api.conftest import Api, PortalUser
 
 LONG = "x" * 129  # one over the longest id (128)
@@ -92,6 +93,10 @@ def world(api, tmp_path, unmatched):
     bolt = made(api.post("/v1/clients", {"name": "Bolt"}))
     ivy = made(api.post("/v1/clients", {"name": "Ivy", "type": "individual"}))
     hall = made(api.post("/v1/clients", {"name": "Hall", "type": "venue"}))
+    for twin in ("Acme GmbH", "Bolt Ltd"):  # possible duplicates, listed as the stream (not run by moto) lists them
+        made(api.post("/v1/clients?allow_duplicate=true", {"name": twin}))
+    for key in ("acme|", "bolt|"):
+        Stores("t1").duplicates.sync("name", key)
     base = f"/v1/clients/{acme['id']}"
     made(api.post(f"{base}/associations", {"related_id": ivy["id"]}))
     made(api.post(f"{base}/associations", {"related_id": hall["id"]}))

@@ -45,7 +45,7 @@ def _tenant(api, stream) -> dict:
     picked = api.post("/v1/segments", {"name": "Picked", "type": "static"}).data["id"]
     ids = []
     for n, status in enumerate(["lead", "trial", "active", "inactive", "active", "lead", "active", "trial"]):
-        ids.append(api.post("/v1/clients", {
+        ids.append(api.post("/v1/clients?allow_duplicate=true", {  # one domain: possible duplicates all
             "name": f"Client {n}", "status": status, "pricing_tier": ("standard", "vip", "preferred")[n % 3],
             "type": ("company", "individual")[n % 2], "category_ids": [cats[n % 2]] + ([cats[1]] if n == 4 else []),
             "tags": ["x"] if n % 2 else [], "email": f"c{n}@acme.test"}).data["id"])

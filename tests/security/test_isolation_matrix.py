@@ -91,6 +91,7 @@ BODIES: dict[str, Callable[[dict], object]] = {
     "PATCH /v1/clients/{client_id}/tasks/{task_id}": lambda p: {"title": "Renamed"},
     "POST /v1/clients/{client_id}/associations": lambda p: {"related_id": p["related_id"]},
     "POST /v1/clients/import": lambda p: CSV,
+    "POST /v1/duplicates/dismiss": lambda p: {"kind": "client", "ids": [p["client_id"], p["related_id"]]},
 }
 
 # Public routes answer the same whatever bearer token comes along: the request, and the anonymous answer.

@@ -153,10 +153,19 @@ def chips(ctx: Ctx):
     return client_cases.chips(ctx.stores())
 
 
-@api(bp, "POST", "/v1/clients", summary="Create a client", need="agent", body=ClientCreate,
-     response=ClientOut, status=201, idempotent=True)
+class CreateQuery(Query):
+    allow_duplicate: bool = Field(False, description="create it even when existing clients may be this one")
+
+
+@api(bp, "POST", "/v1/clients", summary="Create a client; 409 `possible_duplicate` (the candidates and reasons in "
+     "`details`) when live clients may be this one, unless `?allow_duplicate=true`", need="agent",
+     body=ClientCreate, query=CreateQuery, response=ClientOut, status=201, idempotent=True,
+     also={409: "`possible_duplicate`: each detail names a client that may be this one (`client_id`, "
+               "`client_number`, `name`, `reasons`: same_email, same_vat_number, same_name_and_country, "
+               "same_email_domain)"})
 def create_client(ctx: Ctx):
-    return client_cases.create_client(ctx.stores(), ctx.body().model_dump(exclude_none=True)).public()
+    return client_cases.create_client(ctx.stores(), ctx.body().model_dump(exclude_none=True),
+                                      allow_duplicate=ctx.query().allow_duplicate).public()
 
 
 @api(bp, "GET", "/v1/clients/{client_id}", summary="Get a client", response=ClientOut)

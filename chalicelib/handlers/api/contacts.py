@@ -4,12 +4,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from chalice import Blueprint, Response
+from pydantic import Field
 
 from chalicelib.domain import contact_cases
 from chalicelib.domain.contacts import NOT_NULL, Contact
 from chalicelib.handlers.fields import (
     Email,
     ListQuery,
+    Query,
     Strict,
     Text,
     if_match_version,
@@ -91,11 +93,19 @@ def search_contacts(ctx: Ctx):
     return _page(ctx, scope, contacts, after)
 
 
-@api(bp, "POST", BASE, summary="Add a contact", need="agent", tag="contacts", body=ContactCreate,
-     response=ContactOut, status=201, idempotent=True)
+class AddQuery(Query):
+    allow_duplicate: bool = Field(False, description="add it even when contacts have its email address")
+
+
+@api(bp, "POST", BASE, summary="Add a contact; 409 `possible_duplicate` when live contacts of the tenant have its "
+     "email address, unless `?allow_duplicate=true`", need="agent", tag="contacts", body=ContactCreate,
+     query=AddQuery, response=ContactOut, status=201, idempotent=True,
+     also={409: "`possible_duplicate`: each detail names a contact with this address (`client_id`, `contact_id`, "
+               "`same_client`, `reasons`: same_email)"})
 def add_contact(ctx: Ctx, client_id: str):
     data = ctx.body().model_dump(exclude_none=True)
-    return contact_cases.add_contact(ctx.stores(), client_id, data).public()
+    return contact_cases.add_contact(ctx.stores(), client_id, data,
+                                     allow_duplicate=ctx.query().allow_duplicate).public()
 
 
 @api(bp, "GET", ONE, summary="Get a contact", tag="contacts", response=ContactOut)
