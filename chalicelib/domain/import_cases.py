@@ -25,6 +25,7 @@ IMPORT, REVERT, REINDEX = "import", "revert_import", "reindex_clients"  # job ki
 SYNC_ROWS = 1_000         # data rows answered in the request; a larger file (not a dry run) runs as a job
 CHUNK_ROWS = 500          # rows per job step: its progress is saved after each
 MAX_LISTED = 500          # duplicates kept on an import's job (errors: the runner keeps 1,000); an item holds 400 KB
+MAX_POSSIBLE = 200        # rows created that may be duplicates, kept on the job beside them
 REVERT_SECONDS = 20.0     # a revert request archives this long, then goes on as a job
 MEMBERS_PAGE = 100        # clients per revert step
 REINDEX_PAGE = 300        # clients per reindex step
@@ -73,7 +74,7 @@ def import_file(stores: Stores, raw: bytes, *, dry_run: bool, validate: Validato
         out = run_rows(stores, rules, parsed.rows, import_id=None, dry_run=True)
         return 200, {"id": None, "dry_run": True, "status": "done", **about, "processed": len(parsed.rows),
                      "created": out.created, "skipped_duplicates": out.skipped, "errors": out.errors,
-                     "duplicates": out.duplicates}
+                     "duplicates": out.duplicates, "possible_duplicates": out.possible}
     # Recorded first (never enqueued: this request does the work), finished when done: listed and revertable.
     job = job_cases.start_job(stores, IMPORT, {"actor": actor, "sync": True, **about}, job_id=_new_id(),
                               total=len(parsed.rows), enqueue=False)
@@ -83,10 +84,12 @@ def import_file(stores: Stores, raw: bytes, *, dry_run: bool, validate: Validato
         stores.jobs.save(after_failure(job, f"{type(exc).__name__}: {exc}", utcnow(), last=True), step=job.step)
         raise
     finished = after_step(job, StepResult(
-        state={"offset": len(parsed.rows), "duplicates": out.duplicates[:MAX_LISTED]}, processed=len(parsed.rows),
+        state={"offset": len(parsed.rows), "duplicates": out.duplicates[:MAX_LISTED],
+               "possible_duplicates": out.possible[:MAX_POSSIBLE]}, processed=len(parsed.rows),
         result={"created": out.created, "skipped_duplicates": out.skipped}, errors=out.errors, done=True), utcnow())
     stores.jobs.save(finished, step=job.step)
-    return 200, {**import_view(finished), "errors": out.errors, "duplicates": out.duplicates}
+    return 200, {**import_view(finished), "errors": out.errors, "duplicates": out.duplicates,
+                 "possible_duplicates": out.possible}
 
 
 # --- the import job ------------------------------------------------------------------------------------------------
@@ -117,7 +120,9 @@ def import_step(stores: Stores, job: Job, deadline: Callable[[], bool], *, valid
     if end >= len(parsed.rows):
         _parsed.clear()
     listed = (list(job.state.get("duplicates", [])) + out.duplicates)[:MAX_LISTED]
-    return StepResult(state={"offset": end, "duplicates": listed}, processed=len(rows),
+    possible = (list(job.state.get("possible_duplicates", [])) + out.possible)[:MAX_POSSIBLE]
+    return StepResult(state={"offset": end, "duplicates": listed, "possible_duplicates": possible},
+                      processed=len(rows),
                       result={"created": out.created, "skipped_duplicates": out.skipped}, errors=out.errors,
                       done=end >= len(parsed.rows))
 
@@ -136,7 +141,8 @@ def import_view(job: Job) -> dict[str, Any]:
         "created": int(job.result.get("created", 0)),
         "skipped_duplicates": int(job.result.get("skipped_duplicates", 0)),
         "errors": job.errors, "errors_dropped": int(job.result.get("errors_dropped", 0)),
-        "duplicates": job.state.get("duplicates", []), "encoding": params.get("encoding"),
+        "duplicates": job.state.get("duplicates", []),
+        "possible_duplicates": job.state.get("possible_duplicates", []), "encoding": params.get("encoding"),
         "delimiter": params.get("delimiter"), "columns": params.get("columns", {}),
         "unknown_columns": params.get("unknown_columns", []), "ignored_columns": params.get("ignored_columns", []),
         "created_by": params.get("actor"), "error": job.error, "created_at": iso(job.created_at),

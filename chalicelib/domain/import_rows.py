@@ -12,7 +12,8 @@ from chalicelib.domain import client_cases
 from chalicelib.domain.category_cases import Tree, check_assignable, tree_of
 from chalicelib.domain.client_import import ParsedRow, field_name
 from chalicelib.domain.clients import LOOKUP_NAMES, Client, FacetRules, generate_number, lookup_keys
-from chalicelib.domain.duplicates import EXACT
+from chalicelib.domain.duplicates import EXACT, REASONS, own_domains
+from chalicelib.domain.duplicates import candidates as likely_candidates
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.ports import Stores
 from chalicelib.domain.settings import ClientSettings, CustomFieldDef, LeadScoreThresholds
@@ -52,6 +53,7 @@ class Outcome:
     created: int = 0
     errors: list[dict] = field(default_factory=list)      # [{row, field, message}]
     duplicates: list[dict] = field(default_factory=list)  # [{row, field, value, client_id, reason}]
+    possible: list[dict] = field(default_factory=list)    # created; may be: [{row, client_ids, earlier_row, reasons}]
 
     @property
     def skipped(self) -> int:
@@ -102,16 +104,18 @@ class _Known:
     held: dict[tuple[str, str], list[str]]
     imported: dict[str, tuple[str, str, int]]
     ours: dict[str, int]
+    likely: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # holders of the name and domain keys
 
     @classmethod
-    def read(cls, stores: Stores, import_id: str | None, rows: list[tuple[ParsedRow, list[tuple[str, str]]]]
-             ) -> _Known:
-        held = stores.clients.holders([k for _, keys in rows for k in keys]) if rows else {}
+    def read(cls, stores: Stores, import_id: str | None, rows: list[tuple[ParsedRow, list[tuple[str, str]]]],
+             likely: list[tuple[str, str]] | None = None) -> _Known:
+        held = stores.clients.holders([k for _, keys in rows for k in keys] + (likely or [])) if rows else {}
         keyless = [row.fingerprint for row, keys in rows if not keys]
         imported = stores.imports.imported(keyless) if keyless else {}
-        holders = [cid for ids in held.values() for cid in ids]
+        holders = [cid for key, ids in held.items() if key[0] in EXACT for cid in ids]
         ours = stores.imports.members_among(import_id, holders) if import_id and holders else {}
-        return cls(held, imported, ours)
+        return cls({k: v for k, v in held.items() if k[0] in EXACT}, imported, ours,
+                   {k: v for k, v in held.items() if k[0] not in EXACT})
 
 
 def _judge(row: ParsedRow, keys: list[tuple[str, str]], known: _Known, import_id: str | None,
@@ -153,6 +157,8 @@ def run_rows(stores: Stores, rules: Rules, rows: list[ParsedRow], *, import_id: 
     out = Outcome()
     seen: dict[tuple[str, str], int] = {}
     seen_rows: dict[str, int] = {}
+    seen_likely: dict[tuple[str, str], int] = {}  # a name or domain key -> the first row holding it
+    ignored = own_domains([rules.settings.sending_address, rules.settings.inbound_address])
     drawn: set[str] = set()
     with ThreadPoolExecutor(max_workers=1) as readers, ThreadPoolExecutor(max_workers=1) as writers:
         pending: list[tuple[list[Candidate], Future]] = []
@@ -161,6 +167,7 @@ def run_rows(stores: Stores, rules: Rules, rows: list[ParsedRow], *, import_id: 
         def judge_oldest() -> None:  # its lookups ran while the next block was checked
             candidates, lookups = pending.pop(0)
             creating = _judged(candidates, lookups.result(), import_id, seen, seen_rows, out)
+            _report_possible(creating, lookups.result(), seen_likely, ignored, out)
             failed = next((w.exception() for w in writes if w.done() and w.exception()), None)
             if failed is not None:  # stop at the first failed write; what was written stays consistent
                 raise failed
@@ -171,8 +178,9 @@ def run_rows(stores: Stores, rules: Rules, rows: list[ParsedRow], *, import_id: 
 
         for start in range(0, len(rows), BLOCK_ROWS):
             candidates = _checked(rows[start:start + BLOCK_ROWS], rules, import_id, dry_run, out, drawn)
+            likely = sorted({k for _, client, _ in candidates for k in _likely_keys(client)})
             pending.append((candidates, _background(readers, _Known.read, stores, import_id,
-                                                    [(row, keys) for row, _, keys in candidates])))
+                                                    [(row, keys) for row, _, keys in candidates], likely)))
             if len(pending) > 1:
                 judge_oldest()
         while pending:
@@ -225,6 +233,28 @@ def _judged(candidates: list[Candidate], known: _Known, import_id: str | None, s
     return creating
 
 
+def _likely_keys(client: Client) -> list[tuple[str, str]]:
+    return [k for k in lookup_keys(client) if k[0] not in EXACT]
+
+
+def _report_possible(creating: list[Candidate], known: _Known, seen: dict[tuple[str, str], int],
+                     ignored: frozenset[str], out: Outcome) -> None:
+    """Rows created although a live client (or an earlier row) may be the same (name and country, email
+    domain): listed with the reasons, as POST /v1/clients would have answered 409 `possible_duplicate`."""
+    for row, client, _ in creating:
+        keys = _likely_keys(client)
+        holders = {k: known.likely.get(k, []) for k in keys}
+        found = likely_candidates(holders, None, ignored)
+        earlier = next((seen[k] for k in keys if k in seen and not (k[0] == "domain" and k[1] in ignored)), None)
+        if found or earlier is not None:
+            reasons = sorted({r for c in found for r in c.reasons} |
+                             {REASONS[k[0]] for k in keys if k in seen and earlier is not None})
+            out.possible.append({"row": row.line, "client_ids": [c.client_id for c in found][:10],
+                                 "earlier_row": earlier, "reasons": reasons})
+        for key in keys:
+            seen.setdefault(key, row.line)
+
+
 def _create(stores: Stores, rules: Rules, import_id: str, creating: list[Candidate]) -> Outcome:
     out = Outcome()
     by_id = {client.id: (row, keys) for row, client, keys in creating}
@@ -252,9 +282,11 @@ def _merge(out: Outcome, more: Outcome) -> None:
     out.created += more.created
     out.errors.extend(more.errors)
     out.duplicates.extend(more.duplicates)
+    out.possible.extend(more.possible)
 
 
 def _sorted(out: Outcome) -> Outcome:
     out.errors.sort(key=lambda e: e["row"])
     out.duplicates.sort(key=lambda d: d["row"])
+    out.possible.sort(key=lambda d: d["row"])
     return out

@@ -145,3 +145,19 @@ def test_adding_a_contact_whose_address_a_contact_has_is_409_naming_it_unless_al
     assert allowed.status_code == 201
     assert api.post(f"/v1/clients/{acme}/contacts", {"full_name": "Bo", "email": "bo@acme.example"}).status_code == 201
     assert api.post("/v1/clients/nope/contacts", {"full_name": "X", "email": "ana@acme.example"}).status_code == 404
+
+
+def test_an_import_creates_likely_duplicates_and_lists_them_with_their_reasons(api, twins):
+    text = ("name,email,billing_country\nAcme Events AG,new@acme.example,DE\nBrand New,zed@new.example,\n"
+            "Brand New Ltd,ann@new.example,\n")
+    answer = api.call("POST", "/v1/clients/import", raw=text.encode(), headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 200, answer.data
+    assert answer.data["created"] == 3 and answer.data["skipped_duplicates"] == 0
+    possible = {p["row"]: p for p in answer.data["possible_duplicates"]}
+    assert set(possible) == {2, 4}
+    assert set(possible[2]["client_ids"]) == {twins["acme"]["id"], twins["same"]["id"]}
+    assert possible[2]["reasons"] == ["same_email_domain", "same_name_and_country"]
+    assert possible[4] == {"row": 4, "client_ids": [], "earlier_row": 3,
+                           "reasons": ["same_email_domain", "same_name_and_country"]}
+    stored = api.get(f"/v1/imports/{answer.data['id']}").data
+    assert [p["row"] for p in stored["possible_duplicates"]] == [2, 4]

@@ -5,7 +5,7 @@ import json
 from typing import Any, Literal
 
 from chalice import Blueprint, Response
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from chalicelib.domain import client_import, import_cases
 from chalicelib.handlers import errors
@@ -52,6 +52,16 @@ class Duplicate(Model):
     earlier_row: int | None = None
 
 
+class PossibleDuplicate(Model):
+    """A row created although live clients (or an earlier row) may be the same: what POST /v1/clients answers 409
+    `possible_duplicate` for (exact duplicates by email or VAT number are skipped instead)."""
+
+    row: int
+    client_ids: list[str]
+    earlier_row: int | None
+    reasons: list[Literal["same_name_and_country", "same_email_domain"]]
+
+
 Status = Literal["queued", "running", "done", "failed"]
 
 
@@ -80,6 +90,8 @@ class ImportResult(Model):
     skipped_duplicates: int
     errors: list[RowError]
     duplicates: list[Duplicate]
+    possible_duplicates: list[PossibleDuplicate] = Field(
+        default_factory=list, description="rows created that may duplicate a client (at most 200 kept on a job)")
     encoding: str | None
     delimiter: str | None
     columns: dict[str, str]
