@@ -161,13 +161,18 @@ def unmatched_pk(tenant_id: str) -> str:
 
 
 
-def parse_facet_pk(pk: str) -> tuple[str, str, str] | None:
-    """(tenant id, facet, value) of a facet partition key, or None for any other key."""
-    head, mark, rest = pk.partition(FACET_MARK)
+def _parse_named(pk: str, marker: str) -> tuple[str, str, str] | None:
+    """(tenant id, name, value) of a key `T#<tenant><marker><name>=<value>`, or None for any other key."""
+    head, mark, rest = pk.partition(marker)
     if not mark or not head.startswith("T#") or "=" not in rest:
         return None
-    facet, _, value = rest.partition("=")
-    return head[2:], facet, value
+    name, _, value = rest.partition("=")
+    return head[2:], name, value
+
+
+def parse_facet_pk(pk: str) -> tuple[str, str, str] | None:
+    """(tenant id, facet, value) of a facet partition key, or None for any other key."""
+    return _parse_named(pk, FACET_MARK)
 
 
 def categories_pk(tenant_id: str) -> str:
@@ -253,11 +258,7 @@ def client_key_pk(tenant_id: str, name: str, value: str) -> str:
 
 def parse_client_key_pk(pk: str) -> tuple[str, str, str] | None:
     """(tenant id, name, value) of a lookup key's partition key, or None for any other key."""
-    head, mark, rest = pk.partition(CLIENT_KEY_MARK)
-    if not mark or not head.startswith("T#") or "=" not in rest:
-        return None
-    name, _, value = rest.partition("=")
-    return head[2:], name, value
+    return _parse_named(pk, CLIENT_KEY_MARK)
 
 
 def duplicates_pk(tenant_id: str, kind: str) -> str:
