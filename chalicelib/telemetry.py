@@ -49,10 +49,6 @@ _configured = False
 _lock = threading.Lock()
 
 
-def current() -> Invocation | None:
-    return _current.get()
-
-
 def note(**fields: Any) -> None:
     """Add fields to the current invocation's line (ids only: never emails, names or bodies)."""
     if (inv := _current.get()) is not None:

@@ -96,10 +96,12 @@ def change_once(stores: Stores, client_id: str, contact_id: str, edit: Edit) -> 
     return commit(stores.contacts, client, changes, new_client, _rules(stores, now))
 
 
-def add_once(stores: Stores, client_id: str, data: dict[str, Any]) -> Contact:
+def add_once(stores: Stores, client_id: str, data: dict[str, Any], allow_duplicate: bool = True) -> Contact:
     """Create a contact with what it implies on the client as read now (VersionConflict: lost a race)."""
     now = utcnow()
-    client = stores.clients.get(client_id)
+    client = stores.clients.get(client_id)  # an unknown client is a 404 before any duplicate is looked for
+    if not allow_duplicate:
+        duplicate_cases.refuse_duplicate_contact(stores, client_id, data.get("email"))
     contact = new_contact(data, tenant_id=stores.tenant_id, contact_id=str(ULID.from_datetime(now)),
                           client_id=client_id, now=now, first_of_client=client.primary_contact is None)
     changes, new_client = reconcile(client, stores.contacts, None, contact, now)
@@ -113,10 +115,7 @@ def change(stores: Stores, client_id: str, contact_id: str, edit: Edit) -> Conta
 
 def add_contact(stores: Stores, client_id: str, data: dict[str, Any], *, allow_duplicate: bool = True) -> Contact:
     """Add a contact; `allow_duplicate=False`: 409 `possible_duplicate` when live contacts have its address."""
-    if not allow_duplicate:
-        stores.clients.get(client_id)  # an unknown client is a 404 before any duplicate is looked for
-        duplicate_cases.refuse_duplicate_contact(stores, client_id, data.get("email"))
-    return retrying(lambda: add_once(stores, client_id, data), "the client's contacts")
+    return retrying(lambda: add_once(stores, client_id, data, allow_duplicate), "the client's contacts")
 
 
 def update_contact(stores: Stores, client_id: str, contact_id: str, changes: dict[str, Any],

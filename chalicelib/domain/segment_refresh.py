@@ -61,8 +61,14 @@ def start(stores: Stores, segment: Segment, *, at: datetime, run: Deadline | Non
     """Start the refresh job that `segment.refresh` names (written with the segment already) and run its steps
     here while `run()` allows (None: all of it on the worker); answers the segment as stored then."""
     assert segment.refresh is not None
-    job = job_cases.start_job(stores, KIND, {"segment_id": segment.id, "at": iso(at)},
-                              job_id=segment.refresh.job_id, enqueue=False)
+    return _launch(stores, segment, _job(stores, segment.id, segment.refresh.job_id, at), run)
+
+
+def _job(stores: Stores, segment_id: str, job_id: str, at: datetime) -> Job:
+    return job_cases.start_job(stores, KIND, {"segment_id": segment_id, "at": iso(at)}, job_id=job_id, enqueue=False)
+
+
+def _launch(stores: Stores, segment: Segment, job: Job, run: Deadline | None) -> Segment:
     if run is None:
         job_cases.enqueue(stores, job)
         return segment
@@ -79,10 +85,19 @@ def start(stores: Stores, segment: Segment, *, at: datetime, run: Deadline | Non
 
 def take_over(stores: Stores, segment: Segment, *, at: datetime, run: Deadline | None) -> Segment:
     """A new refresh of a stored segment: named on it (any earlier one stops), then started as `start`."""
-    progress = queued(new_job_id(at))
-    if not stores.segments.set_refresh(segment.id, progress):
+    job = begin(stores, segment.id, at=at)
+    if job is None:
         raise NotFound(f"segment {segment.id} not found")  # deleted meanwhile
-    return start(stores, segment.model_copy(update={"refresh": progress}), at=at, run=run)
+    return _launch(stores, segment.model_copy(update={"refresh": queued(job.id)}), job, run)
+
+
+def begin(stores: Stores, segment_id: str, *, at: datetime) -> Job | None:
+    """Name a new refresh on the stored segment (any earlier one stops) and save its job, not enqueued yet; None
+    when the segment was deleted meanwhile."""
+    progress = queued(new_job_id(at))
+    if not stores.segments.set_refresh(segment_id, progress):
+        return None
+    return _job(stores, segment_id, progress.job_id, at)
 
 
 def refresh_due(stores: Stores, *, at: datetime, job_prefix: str, stop: Deadline) -> tuple[int, int]:

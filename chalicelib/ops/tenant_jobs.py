@@ -65,12 +65,12 @@ def segments(stores: Stores, enqueue: bool) -> Plan:
         if not segment.is_active:
             plan.notes.append(f"{name}: inactive, left as it is")
             continue
-        progress = segment_refresh.queued(segment_refresh.new_job_id(at))
-        if not stores.segments.set_refresh(segment.id, progress):
+        job = segment_refresh.begin(stores, segment.id, at=at)
+        if job is None:
             plan.notes.append(f"{name}: deleted meanwhile")
             continue
-        job = job_cases.start_job(stores, segment_refresh.KIND, {"segment_id": segment.id, "at": iso(at)},
-                                  job_id=progress.job_id, enqueue=enqueue)
+        if enqueue:
+            job_cases.enqueue(stores, job)
         plan.started.append(Started(job, f"{name} of {stores.tenant_id}"))
     if not plan.started and not plan.notes:
         plan.notes.append("no segments")
